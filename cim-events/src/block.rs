@@ -1,0 +1,212 @@
+//! Wire format v1: one event is one DAG-CBOR block addressed by a CIDv1 (sha2-256).
+//!
+//! Encoding and decoding are pure functions. The bytes a store keeps are exactly the bytes
+//! hashed into the CID, so verifying an event is hashing what is stored, never re-encoding.
+
+use std::collections::BTreeMap;
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+use sha2::{Digest, Sha256};
+
+/// The wire format version this crate writes and reads.
+pub const FORMAT_VERSION: u64 = 1;
+/// Multicodec code of DAG-CBOR.
+pub const DAG_CBOR: u64 = 0x71;
+/// Multihash code of sha2-256.
+pub const SHA2_256: u64 = 0x12;
+
+/// The decoded content of one event block (wire format v1).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventBlock {
+    /// Aggregate type, e.g. `Account`.
+    pub aggregate_type: String,
+    /// Aggregate id: one NATS subject token.
+    pub aggregate_id: String,
+    /// Aggregate version: 1 for the first event.
+    pub seq: u64,
+    /// Event type, e.g. `Deposited`.
+    pub event_type: String,
+    /// Payload schema version (for upcasting).
+    pub schema: u32,
+    /// Event id (UUIDv7).
+    pub id: String,
+    /// Nanoseconds since the Unix epoch, UTC.
+    pub time: u64,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// Causation id, if the event was caused by another event or command.
+    pub causation_id: Option<String>,
+    /// The previous event of this aggregate; `None` exactly when `seq` is 1.
+    pub prev: Option<Cid>,
+    /// The user's event data.
+    pub payload: Ipld,
+    /// User metadata.
+    pub meta: BTreeMap<String, String>,
+}
+
+/// Why bytes are not an event block of wire format v1.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The bytes are not DAG-CBOR.
+    #[error("not DAG-CBOR: {0}")]
+    Cbor(String),
+    /// The block is not a map.
+    #[error("the block is not a map")]
+    NotAMap,
+    /// A required key is missing.
+    #[error("key `{0}` is missing")]
+    MissingKey(&'static str),
+    /// A key that wire format v1 does not have.
+    #[error("unknown key `{0}`")]
+    UnknownKey(String),
+    /// A key holds a value of the wrong type.
+    #[error("key `{key}` should be {expected}")]
+    WrongType {
+        /// The key.
+        key: &'static str,
+        /// What it should hold.
+        expected: &'static str,
+    },
+    /// A format version this crate does not read.
+    #[error("format version {0} is not supported (this crate reads version {FORMAT_VERSION})")]
+    UnsupportedVersion(i128),
+    /// A message header required by the format is missing or malformed.
+    #[error("header `{0}` is missing or malformed")]
+    Header(&'static str),
+}
+
+/// Computes the CIDv1 (dag-cbor, sha2-256) of block bytes.
+pub fn cid_of(bytes: &[u8]) -> Cid {
+    let digest = Sha256::digest(bytes);
+    let hash = cid::multihash::Multihash::<64>::wrap(SHA2_256, &digest)
+        .expect("a sha2-256 digest always fits in 64 bytes");
+    Cid::new_v1(DAG_CBOR, hash)
+}
+
+impl EventBlock {
+    /// The block as an IPLD map with exactly the keys of wire format v1.
+    pub fn to_ipld(&self) -> Ipld {
+        let s = |v: &str| Ipld::String(v.to_owned());
+        let map = BTreeMap::from([
+            ("v".to_owned(), Ipld::Integer(FORMAT_VERSION.into())),
+            ("aggregate_type".to_owned(), s(&self.aggregate_type)),
+            ("aggregate_id".to_owned(), s(&self.aggregate_id)),
+            ("seq".to_owned(), Ipld::Integer(self.seq.into())),
+            ("event_type".to_owned(), s(&self.event_type)),
+            ("schema".to_owned(), Ipld::Integer(self.schema.into())),
+            ("id".to_owned(), s(&self.id)),
+            ("time".to_owned(), Ipld::Integer(self.time.into())),
+            ("correlation_id".to_owned(), s(&self.correlation_id)),
+            (
+                "causation_id".to_owned(),
+                self.causation_id.as_deref().map_or(Ipld::Null, s),
+            ),
+            ("prev".to_owned(), self.prev.map_or(Ipld::Null, Ipld::Link)),
+            ("payload".to_owned(), self.payload.clone()),
+            (
+                "meta".to_owned(),
+                Ipld::Map(self.meta.iter().map(|(k, v)| (k.clone(), s(v))).collect()),
+            ),
+        ]);
+        Ipld::Map(map)
+    }
+
+    /// Encodes the block as canonical DAG-CBOR. The payload must already be normalized
+    /// (see [`crate::payload`]); a payload that still cannot be encoded is an error.
+    pub fn encode(&self) -> Result<Vec<u8>, crate::payload::PayloadError> {
+        serde_ipld_dagcbor::to_vec(&self.to_ipld()).map_err(|e| crate::payload::PayloadError {
+            path: "$".to_owned(),
+            problem: crate::payload::PayloadProblem::Serde(e.to_string()),
+        })
+    }
+
+    /// Decodes block bytes, strictly: exactly the keys of wire format v1, each with its
+    /// type.
+    pub fn decode(bytes: &[u8]) -> Result<EventBlock, DecodeError> {
+        let ipld: Ipld =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+        let Ipld::Map(mut map) = ipld else {
+            return Err(DecodeError::NotAMap);
+        };
+        let mut take = |key: &'static str| map.remove(key).ok_or(DecodeError::MissingKey(key));
+        let version = integer(take("v")?, "v")?;
+        if version != i128::from(FORMAT_VERSION) {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
+        let block = EventBlock {
+            aggregate_type: string(take("aggregate_type")?, "aggregate_type")?,
+            aggregate_id: string(take("aggregate_id")?, "aggregate_id")?,
+            seq: unsigned(take("seq")?, "seq")?,
+            event_type: string(take("event_type")?, "event_type")?,
+            schema: u32::try_from(unsigned(take("schema")?, "schema")?).map_err(|_| {
+                DecodeError::WrongType {
+                    key: "schema",
+                    expected: "a 32-bit unsigned integer",
+                }
+            })?,
+            id: string(take("id")?, "id")?,
+            time: unsigned(take("time")?, "time")?,
+            correlation_id: string(take("correlation_id")?, "correlation_id")?,
+            causation_id: match take("causation_id")? {
+                Ipld::Null => None,
+                other => Some(string(other, "causation_id")?),
+            },
+            prev: match take("prev")? {
+                Ipld::Null => None,
+                Ipld::Link(cid) => Some(cid),
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        key: "prev",
+                        expected: "a CID link or null",
+                    });
+                }
+            },
+            payload: take("payload")?,
+            meta: match take("meta")? {
+                Ipld::Map(meta) => meta
+                    .into_iter()
+                    .map(|(k, v)| Ok((k, string(v, "meta")?)))
+                    .collect::<Result<_, DecodeError>>()?,
+                _ => {
+                    return Err(DecodeError::WrongType {
+                        key: "meta",
+                        expected: "a map of strings",
+                    });
+                }
+            },
+        };
+        if let Some(key) = map.into_keys().next() {
+            return Err(DecodeError::UnknownKey(key));
+        }
+        Ok(block)
+    }
+}
+
+fn integer(value: Ipld, key: &'static str) -> Result<i128, DecodeError> {
+    match value {
+        Ipld::Integer(i) => Ok(i),
+        _ => Err(DecodeError::WrongType {
+            key,
+            expected: "an integer",
+        }),
+    }
+}
+
+fn unsigned(value: Ipld, key: &'static str) -> Result<u64, DecodeError> {
+    u64::try_from(integer(value, key)?).map_err(|_| DecodeError::WrongType {
+        key,
+        expected: "an unsigned 64-bit integer",
+    })
+}
+
+fn string(value: Ipld, key: &'static str) -> Result<String, DecodeError> {
+    match value {
+        Ipld::String(s) => Ok(s),
+        _ => Err(DecodeError::WrongType {
+            key,
+            expected: "a string",
+        }),
+    }
+}

@@ -1,0 +1,183 @@
+//! The error type every fallible operation of the crate returns.
+
+use crate::expected::ExpectedVersion;
+use crate::head::Head;
+use crate::payload::PayloadError;
+use crate::subject::TokenError;
+
+/// Result alias used throughout `cim-events`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when storing, loading or verifying events.
+///
+/// The enum is `#[non_exhaustive]`: match the variants you handle and keep a wildcard arm.
+///
+/// ```
+/// use cim_events::{Error, EventStore, ExpectedVersion, MemoryEventStore};
+/// # use cim_events::Event;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Ping { id: String }
+/// # impl Event for Ping {
+/// #     fn event_type(&self) -> &str { "Ping" }
+/// #     fn aggregate_id(&self) -> &str { &self.id }
+/// # }
+/// # tokio_test(async {
+/// let store = MemoryEventStore::new();
+/// store.append_events("p-1", vec![Ping { id: "p-1".into() }], ExpectedVersion::NoStream).await.unwrap();
+/// let again = store.append_events("p-1", vec![Ping { id: "p-1".into() }], ExpectedVersion::NoStream).await;
+/// match again {
+///     Err(Error::Conflict(conflict)) => assert_eq!(conflict.actual.unwrap().version, 1),
+///     other => panic!("expected a conflict, got {other:?}"),
+/// }
+/// # });
+/// # fn tokio_test<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An aggregate id, event type, aggregate type or subject prefix is not a safe NATS
+    /// subject token. Nothing was stored.
+    #[error(transparent)]
+    InvalidToken(#[from] TokenError),
+
+    /// The aggregate id passed to the store differs from the one the event reports.
+    #[error("event belongs to aggregate `{found}`, but was appended to `{expected}`")]
+    AggregateMismatch {
+        /// The aggregate id the caller appended to.
+        expected: String,
+        /// The aggregate id the event reports.
+        found: String,
+    },
+
+    /// The payload cannot be represented as IPLD (NaN, non-string map key, integer out of
+    /// range, …). Nothing was stored.
+    #[error(transparent)]
+    Payload(#[from] PayloadError),
+
+    /// The aggregate's head was not what the caller expected (optimistic concurrency).
+    #[error(transparent)]
+    Conflict(Box<ConflictError>),
+
+    /// An encoded event is larger than the store accepts. Nothing was stored.
+    #[error(
+        "event `{event_type}` encodes to {size} bytes, more than the {max} bytes the store accepts"
+    )]
+    EventTooLarge {
+        /// The event type of the oversized event.
+        event_type: String,
+        /// Its encoded size in bytes.
+        size: usize,
+        /// The largest size accepted.
+        max: usize,
+    },
+
+    /// More events in one atomic append than the store can commit at once.
+    #[error("{count} events in one atomic append, more than the {max} the store commits at once")]
+    BatchTooLarge {
+        /// Events requested.
+        count: usize,
+        /// The most one atomic append may hold.
+        max: usize,
+    },
+
+    /// An atomic append with no events.
+    #[error("an append needs at least one event")]
+    EmptyAppend,
+
+    /// A stored message is not an event in wire format v1.
+    #[error("stored message at stream sequence {sequence} is not a valid event: {source}")]
+    Decode {
+        /// Stream sequence of the offending message.
+        sequence: u64,
+        /// What is wrong with it.
+        #[source]
+        source: crate::block::DecodeError,
+    },
+
+    /// An event payload could not be turned back into the requested Rust type.
+    #[error(
+        "event at stream sequence {sequence} (`{event_type}`) does not decode into the requested type: {source}"
+    )]
+    PayloadDecode {
+        /// Stream sequence of the event.
+        sequence: u64,
+        /// Its event type.
+        event_type: String,
+        /// What went wrong.
+        #[source]
+        source: PayloadError,
+    },
+
+    /// The backing store failed (server fault, lost connection, missing stream, …).
+    #[error("{operation} failed: {message}")]
+    Backend {
+        /// What the store was doing.
+        operation: &'static str,
+        /// What went wrong, as the backend reported it.
+        message: String,
+        /// Whether the same call may succeed later (timeouts, no responders, leader
+        /// elections) — as opposed to a permanent fault such as a deleted stream.
+        transient: bool,
+    },
+
+    /// The store is configured in a way that breaks its guarantees.
+    #[error("unsafe store configuration: `{setting}` {problem}")]
+    Config {
+        /// The setting at fault.
+        setting: String,
+        /// Why it is unsafe.
+        problem: String,
+    },
+
+    /// Writing an export failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl From<ConflictError> for Error {
+    fn from(conflict: ConflictError) -> Self {
+        Error::Conflict(Box::new(conflict))
+    }
+}
+
+impl Error {
+    /// Whether this is an optimistic-concurrency conflict.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict(_))
+    }
+
+    /// Whether retrying the same call may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Error::Backend {
+                transient: true,
+                ..
+            }
+        )
+    }
+}
+
+/// The aggregate's head was not what an append expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "concurrency conflict on aggregate `{aggregate_id}`: expected {expected}, found {}",
+    describe_head(actual)
+)]
+pub struct ConflictError {
+    /// The aggregate appended to.
+    pub aggregate_id: String,
+    /// What the caller expected.
+    pub expected: ExpectedVersion,
+    /// The head found at the time of the append (`None`: no events).
+    pub actual: Option<Head>,
+}
+
+fn describe_head(head: &Option<Head>) -> String {
+    match head {
+        None => "no stream".to_owned(),
+        Some(h) => format!("version {} ({})", h.version, h.cid),
+    }
+}

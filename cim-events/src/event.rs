@@ -1,0 +1,62 @@
+//! The `Event` trait: what the store needs to know about a domain event.
+
+use ipld_core::ipld::Ipld;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::payload::{self, PayloadError};
+
+/// A domain event. Usually written by `#[derive(Event)]`; a hand-written impl needs only
+/// [`event_type`](Event::event_type) and [`aggregate_id`](Event::aggregate_id).
+///
+/// ```
+/// use cim_events::Event;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct AccountCreated { account_id: String, owner: String }
+///
+/// impl Event for AccountCreated {
+///     fn event_type(&self) -> &str { "AccountCreated" }
+///     fn aggregate_id(&self) -> &str { &self.account_id }
+/// }
+/// # let e = AccountCreated { account_id: "acc-1".into(), owner: "Alice".into() };
+/// # assert_eq!(e.aggregate_type(), "AccountCreated");
+/// ```
+pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The event type: one NATS subject token, e.g. `Deposited`.
+    fn event_type(&self) -> &str;
+
+    /// The id of the aggregate the event belongs to: one NATS subject token.
+    fn aggregate_id(&self) -> &str;
+
+    /// The aggregate type, e.g. `Account`. Defaults to the Rust type's name.
+    fn aggregate_type(&self) -> &str {
+        short_type_name::<Self>()
+    }
+
+    /// The payload schema version, for upcasting. Defaults to 1.
+    fn schema_version(&self) -> u32 {
+        1
+    }
+
+    /// The payload stored in the block. Defaults to the serde serialization of `self`.
+    fn to_payload(&self) -> Result<Ipld, PayloadError> {
+        payload::to_ipld(self)
+    }
+
+    /// Rebuilds the event from a stored event type, schema version and payload. Defaults
+    /// to serde deserialization of the payload.
+    fn from_payload(event_type: &str, schema: u32, payload: Ipld) -> Result<Self, PayloadError>
+    where
+        Self: Sized,
+    {
+        let _ = (event_type, schema);
+        payload::from_ipld(payload)
+    }
+}
+
+/// The last path segment of a type's name, without generics: `my::Thing<u8>` → `Thing`.
+fn short_type_name<T: ?Sized>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}

@@ -1,0 +1,133 @@
+//! Stored messages: raw as a store holds them, and decoded.
+
+use bytes::Bytes;
+use cid::Cid;
+
+use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::head::Head;
+use crate::metadata::EventMetadata;
+use crate::wire_headers::CIM_CID;
+
+/// A message exactly as a store holds it: subject, headers and body bytes. It may be
+/// anything a writer put there, valid or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawRecord {
+    /// Stream sequence.
+    pub sequence: u64,
+    /// Subject the message was stored under.
+    pub subject: String,
+    /// Message headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Message body: for a valid event, the DAG-CBOR block.
+    pub data: Bytes,
+}
+
+impl RawRecord {
+    /// The first value of header `name`, if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The head this record represents, read from its headers alone (no decoding), as a
+    /// store does to find an aggregate's head cheaply.
+    pub fn head_from_headers(&self) -> Result<Head> {
+        let bad = |h| Error::Decode {
+            sequence: self.sequence,
+            source: DecodeError::Header(h),
+        };
+        let cid = self
+            .header(CIM_CID)
+            .and_then(|v| v.parse::<Cid>().ok())
+            .ok_or_else(|| bad(CIM_CID))?;
+        let version = self
+            .header(crate::wire_headers::CIM_SEQ)
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| bad(crate::wire_headers::CIM_SEQ))?;
+        Ok(Head {
+            version,
+            cid,
+            sequence: self.sequence,
+        })
+    }
+}
+
+/// A stored event, decoded: its block, CID (the hash of the stored bytes) and position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedEvent {
+    /// Stream sequence.
+    pub sequence: u64,
+    /// Subject the event was stored under.
+    pub subject: String,
+    /// CID computed from the stored bytes.
+    pub cid: Cid,
+    /// The decoded block.
+    pub block: EventBlock,
+    /// The stored bytes, exactly.
+    pub bytes: Bytes,
+}
+
+impl RecordedEvent {
+    /// Decodes a raw record. A message that is not an event in wire format v1 is
+    /// [`Error::Decode`] naming its stream sequence.
+    pub fn from_raw(raw: RawRecord) -> Result<RecordedEvent> {
+        let block = EventBlock::decode(&raw.data).map_err(|source| Error::Decode {
+            sequence: raw.sequence,
+            source,
+        })?;
+        Ok(RecordedEvent {
+            sequence: raw.sequence,
+            subject: raw.subject,
+            cid: cid_of(&raw.data),
+            block,
+            bytes: raw.data,
+        })
+    }
+
+    /// Aggregate version of the event.
+    pub fn version(&self) -> u64 {
+        self.block.seq
+    }
+
+    /// Event type.
+    pub fn event_type(&self) -> &str {
+        &self.block.event_type
+    }
+
+    /// Aggregate id.
+    pub fn aggregate_id(&self) -> &str {
+        &self.block.aggregate_id
+    }
+
+    /// The payload decoded into the domain event type `E`.
+    pub fn decode<E: Event>(&self) -> Result<E> {
+        E::from_payload(
+            &self.block.event_type,
+            self.block.schema,
+            self.block.payload.clone(),
+        )
+        .map_err(|source| Error::PayloadDecode {
+            sequence: self.sequence,
+            event_type: self.block.event_type.clone(),
+            source,
+        })
+    }
+
+    /// The same facts an append returned for this event.
+    pub fn metadata(&self) -> EventMetadata {
+        EventMetadata::of_block(&self.block, self.cid, &self.subject, self.sequence)
+    }
+
+    /// The head this event makes when it is the newest of its aggregate.
+    pub fn head(&self) -> Head {
+        Head {
+            version: self.block.seq,
+            cid: self.cid,
+            sequence: self.sequence,
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! Turning domain events into sealed blocks: validated, chained to the head, encoded and
+//! hashed. Pure functions, shared by every store so that all write the same bytes.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::block::{EventBlock, cid_of};
+use crate::error::{Error, Result};
+use crate::event::Event;
+use crate::head::Head;
+use crate::header::EventHeader;
+use crate::metadata::EventMetadata;
+use crate::subject::{TokenKind, event_subject, validate_token};
+use crate::wire_headers as h;
+
+/// An event ready to be chained: everything but its version and `prev` link, which depend
+/// on the head at the moment of the write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    /// Aggregate type.
+    pub aggregate_type: String,
+    /// Event type.
+    pub event_type: String,
+    /// Payload schema version.
+    pub schema: u32,
+    /// Event id (UUIDv7).
+    pub id: String,
+    /// Nanoseconds since the Unix epoch, UTC.
+    pub time: u64,
+    /// Correlation id.
+    pub correlation_id: String,
+    /// Causation id.
+    pub causation_id: Option<String>,
+    /// User metadata.
+    pub meta: BTreeMap<String, String>,
+    /// Normalized IPLD payload.
+    pub payload: Ipld,
+}
+
+/// Prepares the events of one append: checks that each belongs to `aggregate_id` and that
+/// every token is safe, converts the payloads, and assigns ids, times and correlation.
+/// Nothing is stored if this fails.
+pub fn prepare<E: Event>(
+    aggregate_id: &str,
+    events: &[E],
+    header: &EventHeader,
+) -> Result<Vec<NewEvent>> {
+    validate_token(TokenKind::AggregateId, aggregate_id)?;
+    let mut out: Vec<NewEvent> = Vec::with_capacity(events.len());
+    for event in events {
+        if event.aggregate_id() != aggregate_id {
+            return Err(Error::AggregateMismatch {
+                expected: aggregate_id.to_owned(),
+                found: event.aggregate_id().to_owned(),
+            });
+        }
+        validate_token(TokenKind::EventType, event.event_type())?;
+        validate_token(TokenKind::AggregateType, event.aggregate_type())?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let correlation_id = match (header.correlation_id.as_str(), out.first()) {
+            ("", None) => id.clone(),
+            ("", Some(first)) => first.correlation_id.clone(),
+            (given, _) => given.to_owned(),
+        };
+        out.push(NewEvent {
+            aggregate_type: event.aggregate_type().to_owned(),
+            event_type: event.event_type().to_owned(),
+            schema: event.schema_version(),
+            id,
+            time: now_nanos(),
+            correlation_id,
+            causation_id: header.causation_id.clone(),
+            meta: header.metadata.clone(),
+            payload: event.to_payload()?,
+        });
+    }
+    Ok(out)
+}
+
+/// An event chained to its predecessor and encoded: the exact bytes to store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedEvent {
+    /// The block.
+    pub block: EventBlock,
+    /// Its DAG-CBOR bytes.
+    pub bytes: Vec<u8>,
+    /// Its CID.
+    pub cid: Cid,
+    /// The subject to store it under.
+    pub subject: String,
+}
+
+/// Chains `events` after `head` (`None`: a new aggregate) and encodes them.
+pub fn seal(
+    prefix: &str,
+    aggregate_id: &str,
+    head: Option<&Head>,
+    events: &[NewEvent],
+) -> Result<Vec<SealedEvent>> {
+    let mut prev = head.map(|h| h.cid);
+    let first = head.map_or(0, |h| h.version) + 1;
+    let mut out = Vec::with_capacity(events.len());
+    for (seq, event) in (first..).zip(events) {
+        let block = EventBlock {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: aggregate_id.to_owned(),
+            seq,
+            event_type: event.event_type.clone(),
+            schema: event.schema,
+            id: event.id.clone(),
+            time: event.time,
+            correlation_id: event.correlation_id.clone(),
+            causation_id: event.causation_id.clone(),
+            prev,
+            payload: event.payload.clone(),
+            meta: event.meta.clone(),
+        };
+        let bytes = block.encode()?;
+        let cid = cid_of(&bytes);
+        prev = Some(cid);
+        out.push(SealedEvent {
+            subject: event_subject(prefix, aggregate_id, &block.event_type),
+            block,
+            bytes,
+            cid,
+        });
+    }
+    Ok(out)
+}
+
+/// Rejects events whose encoding exceeds `max` bytes, before anything is stored.
+pub fn check_sizes(sealed: &[SealedEvent], max: usize) -> Result<()> {
+    match sealed.iter().find(|s| s.bytes.len() > max) {
+        Some(s) => Err(Error::EventTooLarge {
+            event_type: s.block.event_type.clone(),
+            size: s.bytes.len(),
+            max,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl SealedEvent {
+    /// The message headers that accompany the block.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let cid = self.cid.to_string();
+        let mut headers = vec![
+            (h::NATS_MSG_ID, cid.clone()),
+            (h::CIM_CID, cid),
+            (h::CIM_SEQ, self.block.seq.to_string()),
+            (h::CIM_AGGREGATE_TYPE, self.block.aggregate_type.clone()),
+            (h::CIM_EVENT_TYPE, self.block.event_type.clone()),
+            (h::CIM_CORRELATION_ID, self.block.correlation_id.clone()),
+        ];
+        if let Some(prev) = self.block.prev {
+            headers.push((h::CIM_PREV, prev.to_string()));
+        }
+        if let Some(causation) = &self.block.causation_id {
+            headers.push((h::CIM_CAUSATION_ID, causation.clone()));
+        }
+        headers
+    }
+
+    /// What the append returns once the event is stored at stream `sequence`.
+    pub fn metadata(&self, sequence: u64) -> EventMetadata {
+        EventMetadata::of_block(&self.block, self.cid, &self.subject, sequence)
+    }
+}
+
+fn now_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

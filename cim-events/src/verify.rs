@@ -1,0 +1,273 @@
+//! Chain verification: a pure function over stored records that locates every fault.
+
+use std::fmt;
+
+use cid::Cid;
+
+use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::record::RawRecord;
+use crate::subject::event_subject;
+use crate::wire_headers as h;
+
+/// The outcome of verifying one aggregate's chain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainReport {
+    /// The aggregate verified.
+    pub aggregate_id: String,
+    /// How many stored messages were examined.
+    pub events: u64,
+    /// CID of the last event examined (computed from its bytes).
+    pub head: Option<Cid>,
+    /// Every fault found, in stream order. Empty means the chain is intact.
+    pub faults: Vec<ChainFault>,
+}
+
+impl ChainReport {
+    /// Whether the chain is intact.
+    pub fn is_valid(&self) -> bool {
+        self.faults.is_empty()
+    }
+}
+
+/// One fault, located at the stored message where it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainFault {
+    /// Stream sequence of the faulty message.
+    pub sequence: u64,
+    /// Aggregate version the block claims, when it could be decoded.
+    pub version: Option<u64>,
+    /// What is wrong.
+    pub kind: FaultKind,
+}
+
+/// What is wrong at one place in a chain.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum FaultKind {
+    /// The message body is not an event block.
+    Undecodable(DecodeError),
+    /// The bytes do not hash to the CID the message claims (`Cim-Cid` / `Nats-Msg-Id`):
+    /// the block was altered after it was written.
+    HashMismatch {
+        /// The CID the headers claim.
+        claimed: String,
+        /// The CID of the stored bytes.
+        actual: Cid,
+    },
+    /// `prev` does not point at the previous event (or is missing, or present on the
+    /// first event).
+    BrokenLink {
+        /// CID of the previous stored event (`None` for the first event).
+        expected: Option<Cid>,
+        /// What the block's `prev` holds.
+        found: Option<Cid>,
+    },
+    /// One or more versions are missing before this event.
+    SequenceGap {
+        /// The version that should come next.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// The version repeats or goes backwards.
+    DuplicateSequence {
+        /// The version that should come next.
+        expected: u64,
+        /// The version found.
+        found: u64,
+    },
+    /// A header or the subject disagrees with the block.
+    HeaderMismatch {
+        /// The header (or `subject`).
+        header: &'static str,
+        /// What the header holds (`None`: absent).
+        header_value: Option<String>,
+        /// What the block says.
+        block_value: String,
+    },
+    /// The block belongs to another aggregate.
+    WrongAggregate {
+        /// The aggregate the block names.
+        found: String,
+    },
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultKind::Undecodable(e) => write!(f, "undecodable block: {e}"),
+            FaultKind::HashMismatch { claimed, actual } => {
+                write!(f, "bytes hash to {actual}, headers claim {claimed}")
+            }
+            FaultKind::BrokenLink { expected, found } => write!(
+                f,
+                "prev is {}, expected {}",
+                found.map_or("null".to_owned(), |c| c.to_string()),
+                expected.map_or("null".to_owned(), |c| c.to_string())
+            ),
+            FaultKind::SequenceGap { expected, found } => {
+                write!(f, "version {found} follows a gap (expected {expected})")
+            }
+            FaultKind::DuplicateSequence { expected, found } => {
+                write!(
+                    f,
+                    "version {found} repeats or goes back (expected {expected})"
+                )
+            }
+            FaultKind::HeaderMismatch {
+                header,
+                header_value,
+                block_value,
+            } => write!(
+                f,
+                "{header} is {:?}, block says {block_value:?}",
+                header_value.as_deref().unwrap_or("<absent>")
+            ),
+            FaultKind::WrongAggregate { found } => {
+                write!(f, "block belongs to aggregate `{found}`")
+            }
+        }
+    }
+}
+
+impl fmt::Display for ChainFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "stream sequence {}", self.sequence)?;
+        if let Some(v) = self.version {
+            write!(f, " (version {v})")?;
+        }
+        write!(f, ": {}", self.kind)
+    }
+}
+
+/// Verifies the records of one aggregate, in stream order, stored under subject `prefix`.
+///
+/// Each record is hashed as stored and checked against its headers, its predecessor and
+/// the aggregate. A fault is reported once, where it shows: an altered block is a
+/// [`FaultKind::HashMismatch`] at that block, and the next block, which still links to the
+/// original CID, is not blamed for it.
+pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -> ChainReport {
+    let mut faults = Vec::new();
+    // (actual CID, claimed CID, version) of the previous decodable record.
+    let mut previous: Option<(Cid, Option<Cid>, u64)> = None;
+    let mut head = None;
+    for record in records {
+        let actual = cid_of(&record.data);
+        head = Some(actual);
+        let mut fault = |version, kind| {
+            faults.push(ChainFault {
+                sequence: record.sequence,
+                version,
+                kind,
+            })
+        };
+        let block = match EventBlock::decode(&record.data) {
+            Ok(block) => block,
+            Err(e) => {
+                fault(None, FaultKind::Undecodable(e));
+                continue;
+            }
+        };
+        let version = Some(block.seq);
+        if block.aggregate_id != aggregate_id {
+            fault(
+                version,
+                FaultKind::WrongAggregate {
+                    found: block.aggregate_id.clone(),
+                },
+            );
+        }
+        let claimed = record.header(h::CIM_CID).or(record.header(h::NATS_MSG_ID));
+        let claimed_cid = claimed.and_then(|c| c.parse::<Cid>().ok());
+        if claimed_cid != Some(actual) {
+            fault(
+                version,
+                FaultKind::HashMismatch {
+                    claimed: claimed.unwrap_or("<absent>").to_owned(),
+                    actual,
+                },
+            );
+        }
+        let expected_seq = previous.map_or(1, |(_, _, v)| v + 1);
+        if block.seq > expected_seq {
+            fault(
+                version,
+                FaultKind::SequenceGap {
+                    expected: expected_seq,
+                    found: block.seq,
+                },
+            );
+        } else if block.seq < expected_seq {
+            fault(
+                version,
+                FaultKind::DuplicateSequence {
+                    expected: expected_seq,
+                    found: block.seq,
+                },
+            );
+        }
+        let expected_prev = previous.map(|(cid, _, _)| cid);
+        let links_to_claimed = previous.is_some_and(|(_, claimed, _)| claimed == block.prev);
+        if block.prev != expected_prev && !links_to_claimed {
+            fault(
+                version,
+                FaultKind::BrokenLink {
+                    expected: expected_prev,
+                    found: block.prev,
+                },
+            );
+        }
+        for (header, block_value) in expected_headers(prefix, record, &block) {
+            let header_value = if header == "subject" {
+                Some(record.subject.as_str())
+            } else {
+                record.header(header)
+            };
+            if header_value != block_value.as_deref() {
+                fault(
+                    version,
+                    FaultKind::HeaderMismatch {
+                        header,
+                        header_value: header_value.map(str::to_owned),
+                        block_value: block_value.unwrap_or_else(|| "<absent>".to_owned()),
+                    },
+                );
+            }
+        }
+        previous = Some((actual, claimed_cid, block.seq));
+    }
+    ChainReport {
+        aggregate_id: aggregate_id.to_owned(),
+        events: records.len() as u64,
+        head,
+        faults,
+    }
+}
+
+/// What each header (and the subject) must say, given the block.
+fn expected_headers(
+    prefix: &str,
+    record: &RawRecord,
+    block: &EventBlock,
+) -> [(&'static str, Option<String>); 8] {
+    // A claimed CID that differs from the bytes is reported as a hash mismatch, so
+    // `Nats-Msg-Id` is only checked against `Cim-Cid` here.
+    let cid_header = record.header(h::CIM_CID).map(str::to_owned);
+    [
+        (
+            "subject",
+            Some(event_subject(
+                prefix,
+                &block.aggregate_id,
+                &block.event_type,
+            )),
+        ),
+        (h::NATS_MSG_ID, cid_header),
+        (h::CIM_SEQ, Some(block.seq.to_string())),
+        (h::CIM_PREV, block.prev.map(|c| c.to_string())),
+        (h::CIM_AGGREGATE_TYPE, Some(block.aggregate_type.clone())),
+        (h::CIM_EVENT_TYPE, Some(block.event_type.clone())),
+        (h::CIM_CORRELATION_ID, Some(block.correlation_id.clone())),
+        (h::CIM_CAUSATION_ID, block.causation_id.clone()),
+    ]
+}

@@ -1,0 +1,6 @@
+//! Shared test support for the `cim-events` integration tests: the store-agnostic
+//! conformance suite and the domain types it uses.
+
+pub mod conformance;
+pub mod domain;
+pub mod nats;
