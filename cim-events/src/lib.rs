@@ -53,6 +53,13 @@ pub mod subject;
 pub mod verify;
 pub mod wire_headers;
 
+// The repository and the given/when/then test harness.
+pub mod repository;
+pub use repository::{
+    BrokenChain, CommandError, CommandOutcome, CommittedEvent, LoadError, Loaded, Repository,
+    SnapshotRejection, SnapshotUse,
+};
+
 pub use aggregate::{Aggregate, CommandContext, Handle};
 pub use cid::Cid;
 pub use error::{ConflictError, Error, Result};

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use cid::Cid;
 
 use crate::error::Result;
+use crate::payload::{self, PayloadError, PayloadProblem};
 
 /// An aggregate's state after the event at `version`, whose CID is `head`. A snapshot is
 /// only trusted if the stored event at `version` still has that CID.
@@ -23,6 +24,41 @@ pub struct Snapshot {
     pub head: Cid,
     /// The state, DAG-CBOR encoded.
     pub state: Bytes,
+}
+
+impl Snapshot {
+    /// Encodes an aggregate state the way snapshots store it: converted to IPLD as strictly
+    /// as event payloads are (see [`crate::payload`]), then DAG-CBOR encoded.
+    ///
+    /// ```
+    /// use cim_events::Snapshot;
+    /// #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+    /// struct Account { balance: u64 }
+    /// let bytes = Snapshot::encode_state(&Account { balance: 7 })?;
+    /// assert_eq!(Snapshot::decode_state::<Account>(&bytes)?, Account { balance: 7 });
+    /// # Ok::<(), cim_events::PayloadError>(())
+    /// ```
+    pub fn encode_state<T: serde::Serialize>(state: &T) -> Result<Bytes, PayloadError> {
+        let ipld = payload::to_ipld(state)?;
+        serde_ipld_dagcbor::to_vec(&ipld)
+            .map(Bytes::from)
+            .map_err(|e| PayloadError {
+                path: "$".to_owned(),
+                problem: PayloadProblem::Serde(e.to_string()),
+            })
+    }
+
+    /// Decodes a state written by [`encode_state`](Snapshot::encode_state). Bytes that are
+    /// not DAG-CBOR, or that do not fit `T`, are a [`PayloadError`] with
+    /// [`PayloadProblem::Mismatch`].
+    pub fn decode_state<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, PayloadError> {
+        let ipld: ipld_core::ipld::Ipld =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| PayloadError {
+                path: "$".to_owned(),
+                problem: PayloadProblem::Mismatch(format!("not DAG-CBOR: {e}")),
+            })?;
+        payload::from_ipld(ipld)
+    }
 }
 
 /// When the repository writes snapshots.

@@ -1,0 +1,467 @@
+//! The [`Repository`]: runs commands against aggregates stored in an [`EventStore`].
+//!
+//! A command runs as **load → handle → append → apply**:
+//!
+//! 1. *load*: the aggregate's state is rebuilt from its events, starting from a snapshot
+//!    when one is configured and still matches the stored history;
+//! 2. *handle*: the aggregate's [`Handle`] impl decides which events the command produces,
+//!    or rejects it — nothing is stored then;
+//! 3. *append*: the events are appended atomically, expecting the version that was loaded
+//!    ([`ExpectedVersion::NoStream`] for a new aggregate, otherwise
+//!    [`ExpectedVersion::Exact`]); if another writer got there first, the repository
+//!    catches up with the new events and handles the command again, up to
+//!    [`max_retries`](Repository::max_retries) times;
+//! 4. *apply*: the stored events are applied to the state, and a snapshot is saved if the
+//!    [`SnapshotPolicy`] says so.
+//!
+//! ```
+//! use cim_events::{Aggregate, CommandContext, CommandError, Event, Handle};
+//! use cim_events::{MemoryEventStore, Repository};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! enum AccountEvent {
+//!     Opened { account_id: String },
+//!     Deposited { account_id: String, amount: u64 },
+//! }
+//!
+//! impl Event for AccountEvent {
+//!     fn event_type(&self) -> &str {
+//!         match self {
+//!             AccountEvent::Opened { .. } => "Opened",
+//!             AccountEvent::Deposited { .. } => "Deposited",
+//!         }
+//!     }
+//!     fn aggregate_id(&self) -> &str {
+//!         match self {
+//!             AccountEvent::Opened { account_id } | AccountEvent::Deposited { account_id, .. } => account_id,
+//!         }
+//!     }
+//!     fn aggregate_type(&self) -> &str { "Account" }
+//! }
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum BankError { AlreadyOpen, NotOpen }
+//! impl std::fmt::Display for BankError {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+//! }
+//! impl std::error::Error for BankError {}
+//!
+//! #[derive(Debug, Default)]
+//! struct Account { open: bool, balance: u64 }
+//!
+//! impl Aggregate for Account {
+//!     type Event = AccountEvent;
+//!     type Error = BankError;
+//!     const AGGREGATE_TYPE: &'static str = "Account";
+//!     fn apply(&mut self, event: &AccountEvent) {
+//!         match event {
+//!             AccountEvent::Opened { .. } => self.open = true,
+//!             AccountEvent::Deposited { amount, .. } => self.balance += amount,
+//!         }
+//!     }
+//! }
+//!
+//! #[derive(Clone)]
+//! struct Open;
+//! #[derive(Clone)]
+//! struct Deposit { amount: u64 }
+//!
+//! impl Handle<Open> for Account {
+//!     fn handle(&self, _: Open, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
+//!         if self.open { return Err(BankError::AlreadyOpen) }
+//!         Ok(vec![AccountEvent::Opened { account_id: ctx.aggregate_id.to_owned() }])
+//!     }
+//! }
+//!
+//! impl Handle<Deposit> for Account {
+//!     fn handle(&self, cmd: Deposit, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
+//!         if !self.open { return Err(BankError::NotOpen) }
+//!         Ok(vec![AccountEvent::Deposited { account_id: ctx.aggregate_id.to_owned(), amount: cmd.amount }])
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let accounts = Repository::<Account, _>::new(MemoryEventStore::new());
+//!
+//! let opened = accounts.execute("acc-1", Open).await?;
+//! let deposited = accounts.execute("acc-1", Deposit { amount: 10 }).await?;
+//! assert_eq!((deposited.version, deposited.state.balance), (2, 10));
+//! // Each event is chained to the one before it.
+//! assert_eq!(deposited.events[0].metadata.previous_cid, opened.head_cid());
+//!
+//! // A rejected command stores nothing and returns the domain error.
+//! let rejected = accounts.execute("acc-2", Deposit { amount: 5 }).await;
+//! assert!(matches!(rejected, Err(CommandError::Rejected(BankError::NotOpen))));
+//!
+//! let loaded = accounts.load("acc-1").await?;
+//! assert_eq!((loaded.version, loaded.state.balance), (2, 10));
+//! assert_eq!(loaded.head.map(|h| h.cid), deposited.head_cid());
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+//! ```
+//!
+//! ## Snapshots
+//!
+//! [`Repository::with_snapshots`] (for aggregates that implement `Serialize` and
+//! `Deserialize`) keeps the state, DAG-CBOR encoded, in a [`SnapshotStore`], bound to the
+//! CID of the event it was taken after. A load uses a snapshot only if the stored event at
+//! its version still has that CID; any other snapshot — mismatched, of another aggregate,
+//! undecodable, or unreadable because the snapshot store fails — is ignored with a
+//! `tracing::warn!` and the state is replayed from the first event. [`Loaded::snapshot`]
+//! says which happened. Saving a snapshot after a command never fails the command: the
+//! events are stored by then, and a failed save is only logged.
+//!
+//! ## Retries
+//!
+//! Only conflicts are retried, and each retry handles the command again against the
+//! caught-up state (so `C: Clone`). Other store errors are returned at once: after a
+//! timeout the append may have been stored, and handling the command again could record
+//! it twice.
+
+mod error;
+mod outcome;
+mod replay;
+mod snapshots;
+
+use std::fmt;
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::Poll;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+pub use error::{BrokenChain, CommandError, LoadError};
+pub use outcome::{CommandOutcome, CommittedEvent, Loaded};
+pub use snapshots::{SnapshotRejection, SnapshotUse};
+
+use crate::aggregate::{Aggregate, CommandContext, Handle};
+use crate::error::Error;
+use crate::expected::ExpectedVersion;
+use crate::head::Head;
+use crate::header::EventHeader;
+use crate::metadata::EventMetadata;
+use crate::seal::prepare;
+use crate::snapshot::{SnapshotPolicy, SnapshotStore};
+use crate::store::EventStore;
+use crate::subject::{TokenKind, validate_token};
+use replay::replay;
+use snapshots::Snapshots;
+
+/// How many times a command is retried after a conflict unless
+/// [`max_retries`](Repository::max_retries) says otherwise.
+pub const DEFAULT_MAX_RETRIES: u32 = 3;
+
+/// Runs commands against aggregates of type `A` stored in `S`. See the
+/// [module documentation](self) for the whole cycle and an example.
+///
+/// Cloning a repository clones the store handle (stores are cheap to clone).
+pub struct Repository<A: Aggregate, S> {
+    store: S,
+    snapshots: Option<Snapshots<A>>,
+    max_retries: u32,
+}
+
+impl<A: Aggregate, S: EventStore> Repository<A, S> {
+    /// A repository over `store`, without snapshots, retrying a conflicting command up to
+    /// [`DEFAULT_MAX_RETRIES`] times.
+    pub fn new(store: S) -> Self {
+        Repository {
+            store,
+            snapshots: None,
+            max_retries: DEFAULT_MAX_RETRIES,
+        }
+    }
+
+    /// How many times a command that lost a race with another writer is handled again
+    /// (0: never). When every attempt conflicts, the command fails with
+    /// [`CommandError::Conflict`].
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// Loads from snapshots kept in `snapshots`, and saves one after a command when
+    /// `policy` says so. See the [module documentation](self#snapshots) for when a
+    /// snapshot is trusted.
+    ///
+    /// ```
+    /// # use cim_events::{Aggregate, Event, MemoryEventStore, MemorySnapshotStore, Repository, SnapshotPolicy};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Noted { id: String }
+    /// # impl Event for Noted {
+    /// #     fn event_type(&self) -> &str { "Noted" }
+    /// #     fn aggregate_id(&self) -> &str { &self.id }
+    /// # }
+    /// #[derive(Default, serde::Serialize, serde::Deserialize)]
+    /// struct Notebook { notes: u64 }
+    /// # impl Aggregate for Notebook {
+    /// #     type Event = Noted;
+    /// #     type Error = std::convert::Infallible;
+    /// #     const AGGREGATE_TYPE: &'static str = "Notebook";
+    /// #     fn apply(&mut self, _: &Noted) { self.notes += 1 }
+    /// # }
+    /// let notebooks = Repository::<Notebook, _>::new(MemoryEventStore::new())
+    ///     .with_snapshots(MemorySnapshotStore::new(), SnapshotPolicy::EveryNEvents(100));
+    /// ```
+    pub fn with_snapshots<T>(mut self, snapshots: T, policy: SnapshotPolicy) -> Self
+    where
+        T: SnapshotStore + 'static,
+        A: Serialize + DeserializeOwned,
+    {
+        self.snapshots = Some(Snapshots::new(Arc::new(snapshots), policy));
+        self
+    }
+
+    /// The event store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// Rebuilds the aggregate's state from its stored events, starting from a snapshot
+    /// when one is configured and valid. An aggregate with no events loads as
+    /// `A::default()` at version 0.
+    pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
+        validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
+        let mut snapshot = SnapshotUse::Absent;
+        if let Some(snapshots) = &self.snapshots {
+            match self.load_from_snapshot(snapshots, aggregate_id).await? {
+                Ok(loaded) => return Ok(loaded),
+                Err(SnapshotUse::Ignored(reason)) => {
+                    tracing::warn!(
+                        aggregate_type = A::AGGREGATE_TYPE,
+                        aggregate_id,
+                        %reason,
+                        "snapshot ignored; replaying the aggregate from its first event"
+                    );
+                    snapshot = SnapshotUse::Ignored(reason);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut state = A::default();
+        let records = self.store.read_raw(aggregate_id, 1).await?;
+        let replayed = replay(&mut state, aggregate_id, records, None)?;
+        Ok(Loaded {
+            state,
+            version: replayed.version(),
+            head: replayed.head,
+            replayed: replayed.count,
+            snapshot,
+        })
+    }
+
+    /// Runs `command` against the aggregate with a fresh correlation (the first event's id
+    /// becomes the correlation id of every event of the command).
+    pub async fn execute<C>(
+        &self,
+        aggregate_id: &str,
+        command: C,
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
+    where
+        A: Handle<C>,
+        C: Clone + Send,
+    {
+        self.execute_with(aggregate_id, command, EventHeader::default())
+            .await
+    }
+
+    /// Runs `command` against the aggregate. Every event it produces carries `header`'s
+    /// correlation, causation and metadata, and the handler sees `header` in its
+    /// [`CommandContext`].
+    ///
+    /// Returns the stored events with their metadata, the new version and head, and the
+    /// new state. A handler that returns no events stores nothing and succeeds. Errors:
+    /// [`CommandError::Rejected`] when the handler rejects the command,
+    /// [`CommandError::Conflict`] when every attempt lost a race, and the load and store
+    /// errors of [`CommandError`]; in each case nothing was stored.
+    pub async fn execute_with<C>(
+        &self,
+        aggregate_id: &str,
+        command: C,
+        header: EventHeader,
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
+    where
+        A: Handle<C>,
+        C: Clone + Send,
+    {
+        let mut loaded = self.load(aggregate_id).await?;
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let context = CommandContext {
+                aggregate_id,
+                version: loaded.version,
+                header: &header,
+            };
+            let events = loaded
+                .state
+                .handle(command.clone(), &context)
+                .map_err(CommandError::Rejected)?;
+            if events.is_empty() {
+                return Ok(CommandOutcome {
+                    events: Vec::new(),
+                    version: loaded.version,
+                    head: loaded.head,
+                    state: loaded.state,
+                    attempts,
+                });
+            }
+            let expected = match loaded.version {
+                0 => ExpectedVersion::NoStream,
+                version => ExpectedVersion::Exact(version),
+            };
+            let prepared = prepare(aggregate_id, &events, &header).map_err(CommandError::Store)?;
+            match self
+                .store
+                .append_prepared(aggregate_id, prepared, expected)
+                .await
+            {
+                Ok(stored) => {
+                    return Ok(self
+                        .commit(aggregate_id, loaded, events, stored, attempts)
+                        .await);
+                }
+                Err(Error::Conflict(conflict)) if attempts > self.max_retries => {
+                    return Err(CommandError::Conflict { attempts, conflict });
+                }
+                Err(Error::Conflict(conflict)) => {
+                    tracing::debug!(
+                        aggregate_type = A::AGGREGATE_TYPE,
+                        aggregate_id,
+                        attempts,
+                        %conflict,
+                        "command lost a race; catching up and handling it again"
+                    );
+                    yield_now().await;
+                    self.catch_up(aggregate_id, &mut loaded).await?;
+                }
+                Err(error) => return Err(CommandError::Store(error)),
+            }
+        }
+    }
+
+    /// Loads from the snapshot if it is there and valid; otherwise says why not.
+    async fn load_from_snapshot(
+        &self,
+        snapshots: &Snapshots<A>,
+        aggregate_id: &str,
+    ) -> Result<Result<Loaded<A>, SnapshotUse>, LoadError> {
+        let candidate = match snapshots.candidate(aggregate_id).await {
+            Ok(Some(candidate)) => candidate,
+            Ok(None) => return Ok(Err(SnapshotUse::Absent)),
+            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
+        };
+        let mut records = self
+            .store
+            .read_raw(aggregate_id, candidate.version)
+            .await?
+            .into_iter();
+        let start = match candidate.check(records.next().as_ref()) {
+            Ok(head) => head,
+            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
+        };
+        let version = candidate.version;
+        let mut state = candidate.state;
+        let replayed = replay(&mut state, aggregate_id, records, Some(start))?;
+        Ok(Ok(Loaded {
+            state,
+            version: replayed.version(),
+            head: replayed.head,
+            replayed: replayed.count,
+            snapshot: SnapshotUse::Used { version },
+        }))
+    }
+
+    /// Applies the events stored since `loaded` was loaded. Events are facts and `apply`
+    /// is deterministic, so this gives the same state as a fresh load, for the cost of
+    /// the new events only.
+    async fn catch_up(&self, aggregate_id: &str, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
+        let records = self
+            .store
+            .read_raw(aggregate_id, loaded.version + 1)
+            .await?;
+        let replayed = replay(&mut loaded.state, aggregate_id, records, loaded.head)?;
+        loaded.version = replayed.version();
+        loaded.head = replayed.head;
+        loaded.replayed += replayed.count;
+        Ok(())
+    }
+
+    /// Applies stored events to the state, saves a snapshot if due, and builds the outcome.
+    async fn commit(
+        &self,
+        aggregate_id: &str,
+        loaded: Loaded<A>,
+        events: Vec<A::Event>,
+        stored: Vec<EventMetadata>,
+        attempts: u32,
+    ) -> CommandOutcome<A> {
+        let before = loaded.version;
+        let mut state = loaded.state;
+        for event in &events {
+            state.apply(event);
+        }
+        let head = stored
+            .last()
+            .map(|m| Head {
+                version: m.version,
+                cid: m.cid,
+                sequence: m.sequence,
+            })
+            .or(loaded.head);
+        if let (Some(snapshots), Some(head)) = (&self.snapshots, head) {
+            snapshots
+                .after_command(aggregate_id, before, head, &state)
+                .await;
+        }
+        CommandOutcome {
+            events: events
+                .into_iter()
+                .zip(stored)
+                .map(|(event, metadata)| CommittedEvent::new(event, metadata))
+                .collect(),
+            version: head.map_or(before, |h| h.version),
+            head,
+            state,
+            attempts,
+        }
+    }
+}
+
+impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Repository {
+            store: self.store.clone(),
+            snapshots: self.snapshots.clone(),
+            max_retries: self.max_retries,
+        }
+    }
+}
+
+impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Repository")
+            .field("aggregate_type", &A::AGGREGATE_TYPE)
+            .field("store", &self.store)
+            .field("snapshots", &self.snapshots)
+            .field("max_retries", &self.max_retries)
+            .finish()
+    }
+}
+
+/// Lets other tasks run once before a retry, so writers racing for one aggregate
+/// interleave instead of one of them spinning. Needs no timer, so it works on any runtime.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await;
+}

@@ -1,0 +1,264 @@
+//! Snapshots in the repository: deciding whether a stored snapshot can be trusted, and
+//! writing new ones as the policy says.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cid::Cid;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::aggregate::Aggregate;
+use crate::block::cid_of;
+use crate::head::Head;
+use crate::payload::PayloadError;
+use crate::record::RawRecord;
+use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
+
+/// Whether loading an aggregate used a snapshot.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SnapshotUse {
+    /// No snapshot store is configured, or it holds no snapshot of the aggregate.
+    Absent,
+    /// The state started from the snapshot taken at this version; only later events were
+    /// replayed.
+    Used {
+        /// The version the snapshot covers.
+        version: u64,
+    },
+    /// A snapshot was found but not trusted: the state was replayed from the first event.
+    Ignored(SnapshotRejection),
+}
+
+/// Why a stored snapshot was not used. Each one is also logged with `tracing::warn!`.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum SnapshotRejection {
+    /// The snapshot store failed to load it.
+    StoreFailed(String),
+    /// The snapshot store returned a snapshot of another aggregate.
+    WrongAggregate {
+        /// Its aggregate type.
+        aggregate_type: String,
+        /// Its aggregate id.
+        aggregate_id: String,
+    },
+    /// The snapshot claims to cover version 0, which has no event to bind it to.
+    NoEvent,
+    /// The state does not decode into the aggregate type (its shape changed since the
+    /// snapshot was written, or the bytes are damaged).
+    Undecodable {
+        /// The version the snapshot covers.
+        version: u64,
+        /// What went wrong.
+        error: PayloadError,
+    },
+    /// The stored event at the snapshot's version is not the event the snapshot was taken
+    /// after: the history was rewritten, or the snapshot belongs to another store.
+    HeadMismatch {
+        /// The version the snapshot covers.
+        version: u64,
+        /// The CID the snapshot records.
+        expected: Cid,
+        /// The CID of the stored event at that version, `None` if there is none.
+        found: Option<Cid>,
+    },
+}
+
+impl fmt::Display for SnapshotRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotRejection::StoreFailed(e) => write!(f, "the snapshot store failed: {e}"),
+            SnapshotRejection::WrongAggregate {
+                aggregate_type,
+                aggregate_id,
+            } => write!(
+                f,
+                "the snapshot store returned a snapshot of `{aggregate_type}` `{aggregate_id}`"
+            ),
+            SnapshotRejection::NoEvent => f.write_str("the snapshot covers no event (version 0)"),
+            SnapshotRejection::Undecodable { version, error } => {
+                write!(
+                    f,
+                    "the snapshot at version {version} does not decode: {error}"
+                )
+            }
+            SnapshotRejection::HeadMismatch {
+                version,
+                expected,
+                found: Some(found),
+            } => write!(
+                f,
+                "the snapshot at version {version} covers event {expected}, but the stored event is {found}"
+            ),
+            SnapshotRejection::HeadMismatch {
+                version,
+                expected,
+                found: None,
+            } => write!(
+                f,
+                "the snapshot at version {version} covers event {expected}, but no event with that version is stored"
+            ),
+        }
+    }
+}
+
+/// The snapshot store, policy and state codec of a repository. The codec is a pair of
+/// function pointers chosen where `A: Serialize + DeserializeOwned` is known, so the
+/// repository itself needs no serde bound.
+pub(crate) struct Snapshots<A> {
+    store: Arc<dyn SnapshotStore>,
+    policy: SnapshotPolicy,
+    encode: fn(&A) -> Result<Bytes, PayloadError>,
+    decode: fn(&[u8]) -> Result<A, PayloadError>,
+}
+
+/// A snapshot that passed every check that needs no event: it is this aggregate's, covers
+/// at least one event, and its state decodes.
+pub(crate) struct Candidate<A> {
+    pub state: A,
+    pub version: u64,
+    pub head: Cid,
+}
+
+impl<A> Clone for Snapshots<A> {
+    fn clone(&self) -> Self {
+        Snapshots {
+            store: Arc::clone(&self.store),
+            policy: self.policy,
+            encode: self.encode,
+            decode: self.decode,
+        }
+    }
+}
+
+impl<A> fmt::Debug for Snapshots<A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Snapshots")
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Aggregate> Snapshots<A> {
+    /// Snapshots of `A` in `store`, its state DAG-CBOR encoded.
+    pub(crate) fn new(store: Arc<dyn SnapshotStore>, policy: SnapshotPolicy) -> Self
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        Snapshots {
+            store,
+            policy,
+            encode: Snapshot::encode_state::<A>,
+            decode: Snapshot::decode_state::<A>,
+        }
+    }
+
+    /// The stored snapshot of the aggregate, if there is one that passes the checks that
+    /// need no event.
+    // A rejection is rare and short-lived; boxing it would only add noise.
+    #[allow(clippy::result_large_err)]
+    pub(crate) async fn candidate(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<Candidate<A>>, SnapshotRejection> {
+        let snapshot = match self
+            .store
+            .load_snapshot(A::AGGREGATE_TYPE, aggregate_id)
+            .await
+        {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => return Ok(None),
+            Err(e) => return Err(SnapshotRejection::StoreFailed(e.to_string())),
+        };
+        if snapshot.aggregate_type != A::AGGREGATE_TYPE || snapshot.aggregate_id != aggregate_id {
+            return Err(SnapshotRejection::WrongAggregate {
+                aggregate_type: snapshot.aggregate_type,
+                aggregate_id: snapshot.aggregate_id,
+            });
+        }
+        if snapshot.version == 0 {
+            return Err(SnapshotRejection::NoEvent);
+        }
+        let state =
+            (self.decode)(&snapshot.state).map_err(|error| SnapshotRejection::Undecodable {
+                version: snapshot.version,
+                error,
+            })?;
+        Ok(Some(Candidate {
+            state,
+            version: snapshot.version,
+            head: snapshot.head,
+        }))
+    }
+
+    /// Saves a snapshot if the policy asks for one after a command moved the version from
+    /// `before` to `head.version`. A failure is logged, never returned: the events are
+    /// stored, and a missing snapshot only makes the next load replay more.
+    pub(crate) async fn after_command(
+        &self,
+        aggregate_id: &str,
+        before: u64,
+        head: Head,
+        state: &A,
+    ) {
+        if !self.policy.should_snapshot(before, head.version) {
+            return;
+        }
+        let state = match (self.encode)(state) {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                tracing::warn!(
+                    aggregate_type = A::AGGREGATE_TYPE,
+                    aggregate_id,
+                    version = head.version,
+                    %error,
+                    "snapshot not saved: the state cannot be encoded"
+                );
+                return;
+            }
+        };
+        let snapshot = Snapshot {
+            aggregate_type: A::AGGREGATE_TYPE.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            version: head.version,
+            head: head.cid,
+            state,
+        };
+        if let Err(error) = self.store.save_snapshot(&snapshot).await {
+            tracing::warn!(
+                aggregate_type = A::AGGREGATE_TYPE,
+                aggregate_id,
+                version = head.version,
+                %error,
+                "snapshot not saved: the snapshot store failed"
+            );
+        }
+    }
+}
+
+impl<A> Candidate<A> {
+    /// Checks the snapshot against `first`, the first stored record at or after its
+    /// version: it must be the event at exactly that version, and hash to the snapshot's
+    /// head CID. Returns that event's head.
+    #[allow(clippy::result_large_err)]
+    pub(crate) fn check(&self, first: Option<&RawRecord>) -> Result<Head, SnapshotRejection> {
+        let found = first.and_then(|record| {
+            let head = record.head_from_headers().ok()?;
+            (head.version == self.version).then(|| Head {
+                cid: cid_of(&record.data),
+                ..head
+            })
+        });
+        match found {
+            Some(head) if head.cid == self.head => Ok(head),
+            other => Err(SnapshotRejection::HeadMismatch {
+                version: self.version,
+                expected: self.head,
+                found: other.map(|h| h.cid),
+            }),
+        }
+    }
+}
