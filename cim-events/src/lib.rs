@@ -55,6 +55,7 @@ pub mod wire_headers;
 
 // The repository and the given/when/then test harness.
 pub mod repository;
+pub mod testing;
 pub use repository::{
     BrokenChain, CommandError, CommandOutcome, CommittedEvent, LoadError, Loaded, Repository,
     SnapshotRejection, SnapshotUse,
