@@ -260,7 +260,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
     where
         A: Handle<C>,
-        C: Clone + Send,
+        C: Clone,
     {
         self.execute_with(aggregate_id, command, EventHeader::default())
             .await
@@ -283,7 +283,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
     where
         A: Handle<C>,
-        C: Clone + Send,
+        C: Clone,
     {
         let mut loaded = self.load(aggregate_id).await?;
         let mut attempts = 0;

@@ -24,6 +24,7 @@
 //!     fn aggregate_id(&self) -> &str {
 //!         match self { Self::Deposited { account_id, .. } | Self::Withdrawn { account_id, .. } => account_id }
 //!     }
+//!     fn aggregate_type(&self) -> &str { "Account" }
 //! }
 //!
 //! #[derive(Debug, PartialEq)]
@@ -96,8 +97,8 @@ pub struct Then<A: Aggregate> {
     /// The state after the command's events (the given state if it was rejected).
     state: A,
     result: Result<Vec<A::Event>, A::Error>,
-    /// Whether a store would accept the events, checked as the repository would.
-    storable: Result<(), crate::Error>,
+    /// Whether a store would accept the events, and why not.
+    storable: Result<(), String>,
 }
 
 impl<A: Aggregate> AggregateTest<A> {
@@ -121,7 +122,7 @@ impl<A: Aggregate> AggregateTest<A> {
         for event in events {
             if event.aggregate_id() != self.aggregate_id {
                 panic!(
-                    "given event {} belongs to aggregate `{}`, but the test is for `{}`",
+                    "given events[{}] belongs to aggregate `{}`, but the test is for `{}`",
                     self.version,
                     event.aggregate_id(),
                     self.aggregate_id
@@ -155,7 +156,7 @@ impl<A: Aggregate> AggregateTest<A> {
         let storable = match &result {
             Ok(events) => {
                 events.iter().for_each(|event| state.apply(event));
-                prepare(&self.aggregate_id, events, &self.header).map(|_| ())
+                storable::<A>(&self.aggregate_id, events, &self.header)
             }
             Err(_) => Ok(()),
         };
@@ -170,13 +171,13 @@ impl<A: Aggregate> AggregateTest<A> {
 
 impl<A: Aggregate> Then<A> {
     /// Asserts that the command produced exactly `expected`, in order, and that a store
-    /// would accept them (right aggregate id, valid subject tokens, payloads IPLD can
-    /// hold).
+    /// would accept them as this aggregate's events: the right aggregate id, the aggregate
+    /// type `A::AGGREGATE_TYPE`, valid subject tokens, payloads IPLD can hold.
     ///
     /// # Panics
     ///
-    /// With a diff if the events differ, or with the error if the command was rejected or
-    /// the store would refuse the events.
+    /// With a diff if the events differ, or with the reason if the command was rejected
+    /// or the events cannot be stored as this aggregate's.
     #[track_caller]
     pub fn then_expect_events(self, expected: impl IntoIterator<Item = A::Event>) -> Self
     where
@@ -202,7 +203,7 @@ impl<A: Aggregate> Then<A> {
                 }
                 if let Err(error) = &self.storable {
                     panic!(
-                        "then_expect_events failed for aggregate `{}`: the events are as expected, but a store would refuse them: {error}",
+                        "then_expect_events failed for aggregate `{}`: the events are as expected, but they cannot be stored as this aggregate's events: {error}",
                         self.aggregate_id,
                     );
                 }
@@ -320,6 +321,56 @@ impl<A: Aggregate> Then<A> {
             count(events.len()),
             diff::list_events(events),
         )
+    }
+}
+
+/// Checks the events as the repository's append would, and that they name the aggregate
+/// type the aggregate does: a mismatch is no store error, but it files the events under
+/// another type than the aggregate's snapshots and subscriptions expect.
+fn storable<A: Aggregate>(
+    aggregate_id: &str,
+    events: &[A::Event],
+    header: &EventHeader,
+) -> Result<(), String> {
+    if let Some(event) = events
+        .iter()
+        .find(|e| e.aggregate_type() != A::AGGREGATE_TYPE)
+    {
+        return Err(format!(
+            "event `{}` reports aggregate type `{}`, but the aggregate's AGGREGATE_TYPE is `{}`",
+            event.event_type(),
+            event.aggregate_type(),
+            A::AGGREGATE_TYPE
+        ));
+    }
+    prepare(aggregate_id, events, header)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+impl<A: Aggregate + Debug> Debug for AggregateTest<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregateTest")
+            .field("aggregate_id", &self.aggregate_id)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .field("header", &self.header)
+            .finish()
+    }
+}
+
+impl<A> Debug for Then<A>
+where
+    A: Aggregate + Debug,
+    A::Event: Debug,
+    A::Error: Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Then")
+            .field("aggregate_id", &self.aggregate_id)
+            .field("result", &self.result)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
     }
 }
 

@@ -380,8 +380,68 @@ fn events_a_store_would_refuse_fail_even_when_equal() {
     });
     assert_eq!(
         panic.message,
-        "then_expect_events failed for aggregate `acc-1`: the events are as expected, but a store \
-         would refuse them: event belongs to aggregate `someone-else`, but was appended to `acc-1`"
+        "then_expect_events failed for aggregate `acc-1`: the events are as expected, but they \
+         cannot be stored as this aggregate's events: event belongs to aggregate `someone-else`, \
+         but was appended to `acc-1`"
+    );
+}
+
+/// An aggregate whose hand-written event forgets to name the aggregate type, so it reports
+/// its Rust type name, `Ticked`.
+#[derive(Debug, Default)]
+struct Counter(u64);
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Ticked {
+    counter: String,
+}
+
+impl cim_events::Event for Ticked {
+    fn event_type(&self) -> &str {
+        "Ticked"
+    }
+    fn aggregate_id(&self) -> &str {
+        &self.counter
+    }
+}
+
+impl cim_events::Aggregate for Counter {
+    type Event = Ticked;
+    type Error = BankError;
+    const AGGREGATE_TYPE: &'static str = "Counter";
+    fn apply(&mut self, _: &Ticked) {
+        self.0 += 1;
+    }
+}
+
+struct Tick;
+
+impl cim_events::Handle<Tick> for Counter {
+    fn handle(
+        &self,
+        _: Tick,
+        ctx: &cim_events::CommandContext<'_>,
+    ) -> Result<Vec<Ticked>, BankError> {
+        Ok(vec![Ticked {
+            counter: ctx.aggregate_id.to_owned(),
+        }])
+    }
+}
+
+#[test]
+fn events_naming_another_aggregate_type_fail() {
+    let then = AggregateTest::<Counter>::new("c-1").when(Tick);
+    assert_eq!(then.state().0, 1);
+    let panic = panic_of(|| {
+        then.then_expect_events([Ticked {
+            counter: "c-1".to_owned(),
+        }]);
+    });
+    assert_eq!(
+        panic.message,
+        "then_expect_events failed for aggregate `c-1`: the events are as expected, but they \
+         cannot be stored as this aggregate's events: event `Ticked` reports aggregate type \
+         `Ticked`, but the aggregate's AGGREGATE_TYPE is `Counter`"
     );
 }
 
@@ -395,7 +455,7 @@ fn given_events_of_another_aggregate_panic() {
     let after = line!();
     assert_eq!(
         panic.message,
-        "given event 1 belongs to aggregate `acc-2`, but the test is for `acc-1`"
+        "given events[1] belongs to aggregate `acc-2`, but the test is for `acc-1`"
     );
     assert!(panic.file.ends_with("testing_harness.rs"), "{}", panic.file);
     assert!((before..after).contains(&panic.line), "{}", panic.line);
