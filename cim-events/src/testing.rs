@@ -71,6 +71,24 @@
 //!     .when(Withdraw { amount: 11 })
 //!     .then_expect_error_eq(BankError::Insufficient { balance: 10 });
 //! ```
+//!
+//! Had the handler withdrawn 4 where the test expects 5, the test would fail with:
+//!
+//! ```text
+//! then_expect_events failed for aggregate `acc-1`: expected 1 event, got 1
+//! first difference at events[0]; `-` expected, `+` actual
+//!
+//! -> events[0] differs:
+//!      Withdrawn {
+//!          account_id: "acc-1",
+//!    -     amount: 5,
+//!    +     amount: 4,
+//!      }
+//! ```
+//!
+//! The harness also fails a test whose events no store would take as this aggregate's:
+//! another aggregate id, an aggregate type other than `A::AGGREGATE_TYPE`, an invalid
+//! subject token, or a payload IPLD cannot hold.
 
 mod diff;
 
