@@ -33,12 +33,14 @@
 //! one-field struct holding the number's text. The serializer turns it back into the number
 //! serde_json would have produced without the feature — `u64`, then `i64`, then a finite
 //! `f64`; `-0` is the float `-0.0` — so turning the feature on anywhere in a program does not
-//! change a block. Floats are parsed correctly rounded, which is what serde_json does with
-//! `float_roundtrip` and is exact for every number that began as a Rust `f64`. Without
-//! `float_roundtrip`, serde_json's own parser is best-effort for JSON text with more than
-//! about 15 significant digits or large exponents, and there the two may differ by one unit
-//! in the last place; no Rust-side conversion can know which parser another build would
-//! have used.
+//! change a block (tests/tests/arbitrary_precision.rs and the detached crate
+//! tests/arbitrary-precision prove it with pinned CIDs). Floats are parsed correctly
+//! rounded: that is exactly the `f64` a number built in Rust had (serde_json keeps its
+//! shortest round-trip text) and what serde_json's own `as_f64` returns under the feature.
+//! One difference is serde_json's, not ours: without its `float_roundtrip` feature, its
+//! default parser is not always correctly rounded for JSON text with more than 15
+//! significant digits or an exponent beyond ±22, so for such text the two builds of
+//! serde_json hold neighbouring `f64`s, and each block records the value its program holds.
 //!
 //! [`from_ipld`] is the matching `Deserializer`, so everything [`to_ipld`] accepts reads back
 //! (including `i128`/`u128` fields and unit structs, which the generic `ipld-core`
