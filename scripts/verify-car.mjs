@@ -50,6 +50,7 @@ const { CarBlockIterator } = await load('@ipld/car', './iterator')
 const dagCbor = await load('@ipld/dag-cbor')
 const { sha256 } = await load('multiformats', './hashes/sha2')
 const { equals } = await load('multiformats', './bytes')
+const { CID } = await load('multiformats', './cid')
 
 const errors = []
 const report = {
@@ -96,7 +97,7 @@ for (const [i, { cid, bytes }] of blocks.entries()) {
   if (equals(digest.bytes, cid.multihash.bytes)) {
     report.rehashed++
   } else {
-    errors.push(`${where}: bytes hash to ${digest.digest.length}-byte digest that differs from the CID`)
+    errors.push(`${where}: bytes hash to ${CID.createV1(DAG_CBOR, digest)}`)
   }
   let value = null
   try {
