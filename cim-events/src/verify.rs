@@ -143,13 +143,26 @@ impl fmt::Display for ChainFault {
 /// Verifies the records of one aggregate, in stream order, stored under subject `prefix`.
 ///
 /// Each record is hashed as stored and checked against its headers, its predecessor and
-/// the aggregate. A fault is reported once, where it shows: an altered block is a
-/// [`FaultKind::HashMismatch`] at that block, and the next block, which still links to the
-/// original CID, is not blamed for it.
+/// the aggregate. A fault is reported once, where it shows, and the events after it are
+/// not blamed for it:
+///
+/// - an altered block is a [`FaultKind::HashMismatch`] there; the next block, which still
+///   links to the CID the altered one claims, is fine;
+/// - a damaged (undecodable) event is [`FaultKind::Undecodable`]; the next block may link
+///   to the CID its headers claim, and otherwise is checked against the last good event
+///   (the undecodable message was an intruder);
+/// - a block of another aggregate is [`FaultKind::WrongAggregate`] and nothing else: it is
+///   not part of this chain;
+/// - a version that repeats is [`FaultKind::DuplicateSequence`] and does not become the
+///   chain's tip, so the event that follows the original is fine;
+/// - after a [`FaultKind::SequenceGap`] the missing events explain a `prev` that points
+///   elsewhere, so no [`FaultKind::BrokenLink`] is added there.
 pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -> ChainReport {
     let mut faults = Vec::new();
-    // (actual CID, claimed CID, version) of the previous decodable record.
-    let mut previous: Option<(Cid, Option<Cid>, u64)> = None;
+    // The last event accepted into the chain.
+    let mut tip: Option<Position> = None;
+    // An undecodable record after the tip, which may be a damaged event the next links to.
+    let mut damaged: Option<Position> = None;
     let mut head = None;
     for record in records {
         let actual = cid_of(&record.data);
@@ -161,10 +174,21 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 kind,
             })
         };
+        let claimed = record.header(h::CIM_CID).or(record.header(h::NATS_MSG_ID));
+        let claimed_cid = claimed.and_then(|c| c.parse::<Cid>().ok());
         let block = match EventBlock::decode(&record.data) {
             Ok(block) => block,
             Err(e) => {
                 fault(None, FaultKind::Undecodable(e));
+                let version = record
+                    .header(h::CIM_SEQ)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or_else(|| tip.map_or(1, |t| t.version + 1));
+                damaged = Some(Position {
+                    actual,
+                    claimed: claimed_cid,
+                    version,
+                });
                 continue;
             }
         };
@@ -176,19 +200,25 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                     found: block.aggregate_id.clone(),
                 },
             );
+            continue;
         }
-        let claimed = record.header(h::CIM_CID).or(record.header(h::NATS_MSG_ID));
-        let claimed_cid = claimed.and_then(|c| c.parse::<Cid>().ok());
-        if claimed_cid != Some(actual) {
-            fault(
-                version,
-                FaultKind::HashMismatch {
-                    claimed: claimed.unwrap_or("<absent>").to_owned(),
-                    actual,
-                },
-            );
+        if let Some(claimed) = claimed {
+            if claimed_cid != Some(actual) {
+                fault(
+                    version,
+                    FaultKind::HashMismatch {
+                        claimed: claimed.to_owned(),
+                        actual,
+                    },
+                );
+            }
         }
-        let expected_seq = previous.map_or(1, |(_, _, v)| v + 1);
+        let predecessor = match damaged.take() {
+            Some(d) if d.is(block.prev) => Some(d),
+            _ => tip,
+        };
+        let expected_seq = predecessor.map_or(1, |p| p.version + 1);
+        let mut extends_chain = true;
         if block.seq > expected_seq {
             fault(
                 version,
@@ -205,19 +235,17 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                     found: block.seq,
                 },
             );
-        }
-        let expected_prev = previous.map(|(cid, _, _)| cid);
-        let links_to_claimed = previous.is_some_and(|(_, claimed, _)| claimed == block.prev);
-        if block.prev != expected_prev && !links_to_claimed {
+            extends_chain = false;
+        } else if !predecessor.map_or(block.prev.is_none(), |p| p.is(block.prev)) {
             fault(
                 version,
                 FaultKind::BrokenLink {
-                    expected: expected_prev,
+                    expected: predecessor.map(|p| p.actual),
                     found: block.prev,
                 },
             );
         }
-        for (header, block_value) in expected_headers(prefix, record, &block) {
+        for (header, block_value) in expected_headers(prefix, record, &block, actual) {
             let header_value = if header == "subject" {
                 Some(record.subject.as_str())
             } else {
@@ -234,7 +262,13 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 );
             }
         }
-        previous = Some((actual, claimed_cid, block.seq));
+        if extends_chain {
+            tip = Some(Position {
+                actual,
+                claimed: claimed_cid,
+                version: block.seq,
+            });
+        }
     }
     ChainReport {
         aggregate_id: aggregate_id.to_owned(),
@@ -244,15 +278,36 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
     }
 }
 
-/// What each header (and the subject) must say, given the block.
+/// A place in the chain a later event may link to.
+#[derive(Debug, Clone, Copy)]
+struct Position {
+    /// CID of the stored bytes.
+    actual: Cid,
+    /// CID the headers claim, which differs from `actual` when the bytes were altered.
+    claimed: Option<Cid>,
+    /// Aggregate version.
+    version: u64,
+}
+
+impl Position {
+    /// Whether `prev` points here, at the stored bytes or at what they claim to be.
+    fn is(&self, prev: Option<Cid>) -> bool {
+        prev.is_some() && (prev == Some(self.actual) || prev == self.claimed)
+    }
+}
+
+/// What each header (and the subject) must say, given the block. A claimed CID that
+/// differs from the bytes is reported as a hash mismatch, so the CID headers are only
+/// checked for presence and for agreeing with each other.
 fn expected_headers(
     prefix: &str,
     record: &RawRecord,
     block: &EventBlock,
-) -> [(&'static str, Option<String>); 8] {
-    // A claimed CID that differs from the bytes is reported as a hash mismatch, so
-    // `Nats-Msg-Id` is only checked against `Cim-Cid` here.
-    let cid_header = record.header(h::CIM_CID).map(str::to_owned);
+    actual: Cid,
+) -> [(&'static str, Option<String>); 9] {
+    let cid = record
+        .header(h::CIM_CID)
+        .map_or_else(|| actual.to_string(), str::to_owned);
     [
         (
             "subject",
@@ -262,7 +317,8 @@ fn expected_headers(
                 &block.event_type,
             )),
         ),
-        (h::NATS_MSG_ID, cid_header),
+        (h::CIM_CID, Some(cid.clone())),
+        (h::NATS_MSG_ID, Some(cid)),
         (h::CIM_SEQ, Some(block.seq.to_string())),
         (h::CIM_PREV, block.prev.map(|c| c.to_string())),
         (h::CIM_AGGREGATE_TYPE, Some(block.aggregate_type.clone())),

@@ -1,0 +1,295 @@
+//! CAR export: one aggregate and a whole store, read back by our reader and by the
+//! standard JavaScript IPLD tools (`@ipld/car` + `@ipld/dag-cbor` + `multiformats` through
+//! scripts/verify-car.mjs, and the `ipfs-car` CLI), which must accept the files unchanged.
+//!
+//! The npm tools come from `bash scripts/install-tools`; when they (or node) are missing
+//! the test fails with that command — it never skips.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use cim_events::car::{CarSummary, export_aggregate, export_store, read_car};
+use cim_events::{Cid, Error, EventStore, ExpectedVersion, MemoryEventStore, block::cid_of};
+use serde_json::Value;
+use tests::domain::Noted;
+
+/// Aggregates of the test store and their lengths. Appended interleaved, so stream order
+/// differs from the per-aggregate order the CAR must have.
+const AGGREGATES: [(&str, u64); 3] = [("acc-1", 3), ("acc-2", 1), ("acc-3", 5)];
+
+async fn populated_store() -> MemoryEventStore {
+    let store = MemoryEventStore::new();
+    for n in 1..=5 {
+        for (id, len) in AGGREGATES {
+            if n <= len {
+                store
+                    .append_events(id, vec![Noted::new(id, n)], ExpectedVersion::Exact(n - 1))
+                    .await
+                    .expect("append");
+            }
+        }
+    }
+    store
+}
+
+/// The CIDs of an aggregate's events, head first: the order a CAR export must have.
+async fn cids_head_first(store: &MemoryEventStore, id: &str) -> Vec<Cid> {
+    let mut cids: Vec<Cid> = store
+        .load(id)
+        .await
+        .expect("load")
+        .iter()
+        .map(|e| e.cid)
+        .collect();
+    cids.reverse();
+    cids
+}
+
+async fn export_one(store: &MemoryEventStore, id: &str) -> (CarSummary, Vec<u8>) {
+    let mut car = Vec::new();
+    let summary = export_aggregate(store, id, &mut car).await.expect("export");
+    (summary, car)
+}
+
+#[tokio::test]
+async fn one_aggregate_exports_head_to_genesis_and_reads_back_verified() {
+    let store = populated_store().await;
+    let (summary, car) = export_one(&store, "acc-3").await;
+    let expected = cids_head_first(&store, "acc-3").await;
+    let head = store.head("acc-3").await.expect("head").expect("some head");
+
+    assert_eq!(summary.roots, [head.cid]);
+    assert_eq!(summary.blocks, 5);
+    assert_eq!(summary.bytes, car.len() as u64);
+
+    let contents = read_car(car.as_slice()).expect("read back");
+    assert_eq!(contents.roots, [head.cid]);
+    let cids: Vec<Cid> = contents.blocks.iter().map(|(c, _)| *c).collect();
+    assert_eq!(cids, expected);
+    let stored = store.load("acc-3").await.expect("load");
+    for ((cid, bytes), event) in contents.blocks.iter().zip(stored.iter().rev()) {
+        assert_eq!(cid_of(bytes), *cid);
+        assert_eq!(bytes.as_slice(), event.bytes.as_ref());
+    }
+}
+
+#[tokio::test]
+async fn a_whole_store_exports_every_head_as_a_root() {
+    let store = populated_store().await;
+    let mut car = Vec::new();
+    let mut progress = Vec::new();
+    let summary = export_store(&store, &mut car, |done, total| progress.push((done, total)))
+        .await
+        .expect("export");
+    assert_eq!(progress, [(1, 3), (2, 3), (3, 3)]);
+
+    let mut heads = Vec::new();
+    let mut expected = Vec::new();
+    for (id, _) in AGGREGATES {
+        heads.push(store.head(id).await.expect("head").expect("some head").cid);
+        expected.extend(cids_head_first(&store, id).await);
+    }
+    assert_eq!(summary.roots, heads);
+    assert_eq!(summary.blocks, 9);
+
+    let contents = read_car(car.as_slice()).expect("read back");
+    assert_eq!(contents.roots, heads);
+    let cids: Vec<Cid> = contents.blocks.iter().map(|(c, _)| *c).collect();
+    assert_eq!(cids, expected);
+    assert!(contents.blocks.iter().all(|(c, b)| cid_of(b) == *c));
+}
+
+#[tokio::test]
+async fn a_corrupted_block_or_a_truncated_file_is_detected() {
+    let store = populated_store().await;
+    let (_, car) = export_one(&store, "acc-1").await;
+    let contents = read_car(car.as_slice()).expect("intact");
+    let (_, last_block) = contents.blocks.last().expect("a block");
+    // Flip one byte inside the last block's data (the final bytes of the file).
+    let mut corrupted = car.clone();
+    let at = corrupted.len() - last_block.len() / 2;
+    corrupted[at] ^= 0x01;
+    match read_car(corrupted.as_slice()) {
+        Err(Error::Io(e)) => {
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            assert!(e.to_string().contains("block 2 claims"), "{e}");
+        }
+        other => panic!("expected the corruption to be detected, got {other:?}"),
+    }
+    let truncated = &car[..car.len() - 3];
+    assert!(read_car(truncated).is_err());
+    assert!(read_car(&[][..]).is_err());
+}
+
+#[tokio::test]
+async fn an_empty_selection_is_a_valid_car_without_roots() {
+    let store = MemoryEventStore::new();
+    let mut car = Vec::new();
+    let summary = export_store(&store, &mut car, |_, _| {})
+        .await
+        .expect("export");
+    assert_eq!((summary.roots.len(), summary.blocks), (0, 0));
+    // varint(17) ‖ {"roots": [], "version": 1}
+    assert_eq!(car, b"\x11\xa2\x65roots\x80\x67version\x01");
+    let contents = read_car(car.as_slice()).expect("read back");
+    assert!(contents.roots.is_empty() && contents.blocks.is_empty());
+    let (summary, car) = export_one(&populated_store().await, "acc-404").await;
+    assert_eq!((summary.roots.len(), summary.blocks), (0, 0));
+    assert_eq!(read_car(car.as_slice()).expect("read back").blocks, []);
+}
+
+// ---- standard tools ----
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the tests crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn npm_tools() -> PathBuf {
+    let dir = repo_root().join(".tools/npm/node_modules");
+    assert!(
+        dir.join("@ipld/car/package.json").exists() && dir.join(".bin/ipfs-car").exists(),
+        "the npm IPLD tools are not installed in {}: run `bash scripts/install-tools` \
+         (or `bash scripts/test`, which runs it)",
+        dir.display()
+    );
+    dir
+}
+
+fn run(program: &str, args: &[&Path]) -> Output {
+    let tools = npm_tools();
+    let program = match program {
+        "node" => PathBuf::from("node"),
+        tool => tools.join(".bin").join(tool),
+    };
+    Command::new(&program)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; install Node.js >= 18 with npm and run \
+                 `bash scripts/install-tools`",
+                program.display()
+            )
+        })
+}
+
+/// Runs scripts/verify-car.mjs on `car`; returns its exit success and JSON report.
+fn verify_with_ipld_car(car: &Path) -> (bool, Value) {
+    let script = repo_root().join("scripts/verify-car.mjs");
+    let out = run("node", &[&script, car]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "verify-car.mjs printed no JSON ({e}); stdout: {stdout}; stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.success(), report)
+}
+
+/// Runs `ipfs-car <command> car`; returns its exit success and output lines.
+fn ipfs_car(command: &str, car: &Path) -> (bool, Vec<String>) {
+    let out = run("ipfs-car", &[Path::new(command), car]);
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    (out.status.success(), lines)
+}
+
+fn strings(cids: &[Cid]) -> Vec<String> {
+    cids.iter().map(Cid::to_string).collect()
+}
+
+#[tokio::test]
+async fn standard_ipld_tools_accept_the_exports_unchanged() {
+    let store = populated_store().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+
+    let (one, one_bytes) = export_one(&store, "acc-1").await;
+    let one_path = dir.path().join("acc-1.car");
+    std::fs::write(&one_path, &one_bytes).expect("write");
+    let mut all_bytes = Vec::new();
+    let all = export_store(&store, &mut all_bytes, |_, _| {})
+        .await
+        .expect("export");
+    let all_path = dir.path().join("store.car");
+    std::fs::write(&all_path, &all_bytes).expect("write");
+
+    for (path, summary, chains) in [
+        (&one_path, &one, vec![("acc-1", 3)]),
+        (&all_path, &all, AGGREGATES.to_vec()),
+    ] {
+        let (ok, report) = verify_with_ipld_car(path);
+        assert!(ok, "verify-car.mjs rejected {}: {report}", path.display());
+        let blocks = summary.blocks;
+        let expected_cids: Vec<String> = read_car(std::fs::read(path).expect("read").as_slice())
+            .expect("read back")
+            .blocks
+            .iter()
+            .map(|(c, _)| c.to_string())
+            .collect();
+        assert_eq!(report["roots"], serde_json::json!(strings(&summary.roots)));
+        assert_eq!(report["blocks"], blocks);
+        assert_eq!(report["cids"], serde_json::json!(expected_cids));
+        assert_eq!(report["rehashed"], blocks);
+        assert_eq!(report["decoded"], blocks);
+        assert_eq!(report["reencoded_identical"], blocks);
+        assert_eq!(report["genesis"], chains.len());
+        assert_eq!(report["prev_links"], blocks - chains.len() as u64);
+        let found: Vec<(String, u64)> = report["chains"]
+            .as_array()
+            .expect("chains")
+            .iter()
+            .map(|c| {
+                let id = c["aggregate_id"].as_str().expect("id").to_owned();
+                (id, c["length"].as_u64().expect("length"))
+            })
+            .collect();
+        let expected: Vec<(String, u64)> = chains
+            .iter()
+            .map(|(id, n)| ((*id).to_owned(), *n))
+            .collect();
+        assert_eq!(found, expected);
+
+        let (ok, roots) = ipfs_car("roots", path);
+        assert!(ok, "ipfs-car roots failed on {}", path.display());
+        assert_eq!(roots, strings(&summary.roots));
+        let (ok, listed) = ipfs_car("blocks", path);
+        assert!(
+            ok,
+            "ipfs-car blocks (which re-hashes) failed on {}",
+            path.display()
+        );
+        assert_eq!(listed, expected_cids);
+    }
+}
+
+#[tokio::test]
+async fn standard_ipld_tools_reject_a_corrupted_export() {
+    let store = populated_store().await;
+    let (_, mut car) = export_one(&store, "acc-3").await;
+    let at = car.len() - 10;
+    car[at] ^= 0x01;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("corrupted.car");
+    std::fs::write(&path, &car).expect("write");
+
+    let (ok, report) = verify_with_ipld_car(&path);
+    assert!(!ok, "verify-car.mjs accepted a corrupted CAR: {report}");
+    assert_eq!(report["blocks"], 5);
+    assert_eq!(report["rehashed"], 4);
+    let errors = report["errors"].as_array().expect("errors");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.as_str().is_some_and(|e| e.starts_with("block 4 ("))),
+        "{report}"
+    );
+    let (ok, _) = ipfs_car("blocks", &path);
+    assert!(!ok, "ipfs-car blocks accepted a corrupted CAR");
+}
