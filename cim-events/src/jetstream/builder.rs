@@ -9,6 +9,7 @@ use async_nats::jetstream;
 use crate::error::{Error, Result};
 use crate::subject::{DEFAULT_PREFIX, validate_prefix};
 
+use super::errors::backend;
 use super::provision;
 use super::store::{Inner, JetStreamEventStore, Settings};
 
@@ -135,6 +136,11 @@ impl JetStreamEventStoreBuilder {
                 problem: "is zero; retries after a timeout would store duplicates".into(),
             });
         }
+        // Also waits for the connection, so that the server info below is filled in.
+        self.context
+            .query_account()
+            .await
+            .map_err(|e| backend("check JetStream", &e, true))?;
         let server = self.context.client().server_info();
         provision::check_server_version(&server.version)?;
         let max_event_size = self
