@@ -198,6 +198,12 @@ impl NatsServer {
         self.url().parse().expect("a loopback URL parses")
     }
 
+    /// The server name (`-n`): `single`, `shared`, or `n1`…`n3` in a cluster, as stream
+    /// info reports leaders and replicas.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
@@ -250,6 +256,18 @@ impl NatsCluster {
     /// Starts three clustered servers and waits until JetStream has a meta leader and all
     /// three peers.
     pub async fn start() -> NatsCluster {
+        Self::start_with_cleanup(false).await
+    }
+
+    /// One cluster shared by every test of the calling test binary, started on first use
+    /// and killed when the binary exits. Tests that share it must use their own stream
+    /// names and prefixes, and must not kill its servers.
+    pub async fn shared() -> &'static NatsCluster {
+        static SHARED: tokio::sync::OnceCell<NatsCluster> = tokio::sync::OnceCell::const_new();
+        SHARED.get_or_init(|| Self::start_with_cleanup(true)).await
+    }
+
+    async fn start_with_cleanup(cleanup: bool) -> NatsCluster {
         'attempt: for _ in 0..PORT_ATTEMPTS {
             let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
             let routes = cluster_ports
@@ -268,7 +286,13 @@ impl NatsCluster {
                     "--routes",
                     &routes,
                 ];
-                let server = Self::spawn_member(i, &extra);
+                let mut server = NatsServer::spawn_with_cleanup(
+                    &format!("n{}", i + 1),
+                    free_port(),
+                    &extra,
+                    cleanup,
+                );
+                server.child = server.launch_child();
                 match server.wait_listening() {
                     Some(s) => servers.push(s),
                     None => continue 'attempt,
@@ -279,10 +303,6 @@ impl NatsCluster {
             return cluster;
         }
         panic!("nats-server cluster did not start after {PORT_ATTEMPTS} attempts");
-    }
-
-    fn spawn_member(i: usize, extra: &[&str]) -> NatsServer {
-        NatsServer::spawn(&format!("n{}", i + 1), free_port(), extra)
     }
 
     /// The addresses of all three servers, so a client can fail over:
