@@ -108,6 +108,10 @@ impl Inner {
                     head = self.head_retrying(aggregate_id, true, &mut attempt).await?;
                 }
                 Err(PublishFailure::Retry(error)) => {
+                    let error = self.explain(error).await;
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
                     self.transient_pause(error, &mut attempt).await?;
                     head = self.head_retrying(aggregate_id, true, &mut attempt).await?;
                 }

@@ -42,7 +42,7 @@ pub struct JetStreamEventStoreBuilder {
     any_retries: u32,
     transient_retries: u32,
     direct_read_limit: u64,
-    request_timeout: Duration,
+    request_timeout: Option<Duration>,
 }
 
 impl JetStreamEventStoreBuilder {
@@ -57,7 +57,7 @@ impl JetStreamEventStoreBuilder {
             any_retries: 100,
             transient_retries: 10,
             direct_read_limit: 1000,
-            request_timeout: Duration::from_secs(5),
+            request_timeout: None,
         }
     }
 
@@ -112,16 +112,26 @@ impl JetStreamEventStoreBuilder {
         self
     }
 
-    /// How long one request to the server may take (default 5 s).
+    /// How long one request to the server may take, acknowledgements of appends
+    /// included (default 5 s for the store's own requests, and the JetStream context's timeout for
+    /// acknowledgements; when set, it becomes the store's context timeout too).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
+        self.request_timeout = Some(timeout);
         self
     }
 
     /// Checks the server, creates the stream or checks the existing one, and returns the
     /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
     /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
-    pub async fn build(self) -> Result<JetStreamEventStore> {
+    pub async fn build(mut self) -> Result<JetStreamEventStore> {
+        let request_timeout = match self.request_timeout {
+            Some(timeout) => {
+                self.context.set_timeout(timeout);
+                timeout
+            }
+            // async-nats' default for JetStream requests and acks.
+            None => Duration::from_secs(5),
+        };
         validate_prefix(&self.prefix)?;
         provision::check_stream_name(&self.stream_name)?;
         if !matches!(self.replicas, 1 | 3 | 5) {
@@ -167,7 +177,7 @@ impl JetStreamEventStoreBuilder {
             any_retries: self.any_retries,
             transient_retries: self.transient_retries,
             direct_read_limit: self.direct_read_limit,
-            request_timeout: self.request_timeout,
+            request_timeout,
         };
         Ok(JetStreamEventStore {
             inner: Arc::new(Inner {

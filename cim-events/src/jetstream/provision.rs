@@ -167,6 +167,9 @@ pub(crate) fn check_existing(config: &Config, wanted: &Wanted<'_>) -> Result<()>
             "removes messages once consumed; an event store keeps every event",
         );
     }
+    if config.allow_rollup {
+        return unsafe_setting("allow_rollup", "is true; a rollup would erase chains");
+    }
     if !config.deny_delete {
         return unsafe_setting(
             "deny_delete",
@@ -175,9 +178,6 @@ pub(crate) fn check_existing(config: &Config, wanted: &Wanted<'_>) -> Result<()>
     }
     if !config.deny_purge {
         return unsafe_setting("deny_purge", "is false; chains could be purged");
-    }
-    if config.allow_rollup {
-        return unsafe_setting("allow_rollup", "is true; a rollup would erase chains");
     }
     if !config.allow_direct {
         return unsafe_setting("allow_direct", "is false; the store reads with Direct Get");

@@ -19,7 +19,7 @@ use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
 use futures::StreamExt;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::record::RawRecord;
 use crate::subject::{TokenKind, aggregate_filter, validate_token};
@@ -37,26 +37,46 @@ impl Inner {
     /// The aggregate's head from any replica: exact on R1, possibly a little behind on a
     /// replicated stream right after a write.
     pub(crate) async fn quick_head(&self, aggregate_id: &str) -> Result<Option<Head>> {
-        let filter = aggregate_filter(&self.prefix, aggregate_id);
-        let client = self.context.client();
-        direct::last(
-            &client,
-            &self.stream_name,
-            &filter,
-            self.settings.request_timeout,
-        )
-        .await?
-        .map(|record| record.head_from_headers())
-        .transpose()
+        self.last_record(aggregate_id, false)
+            .await?
+            .map(|record| record.head_from_headers())
+            .transpose()
     }
 
     /// The aggregate's head as the stream leader sees it: never behind a write that was
-    /// acknowledged. On R1 the one replica is the leader, so Direct Get is used.
+    /// acknowledged.
     pub(crate) async fn fresh_head(&self, aggregate_id: &str) -> Result<Option<Head>> {
-        if self.settings.replicas <= 1 {
-            return self.quick_head(aggregate_id).await;
-        }
+        self.last_record(aggregate_id, true)
+            .await?
+            .map(|record| record.head_from_headers())
+            .transpose()
+    }
+
+    /// The newest message on the aggregate's subjects, whatever it holds. With `fresh`
+    /// on a replicated stream it comes from the leader; otherwise (and always on R1,
+    /// where the one replica is the leader) from Direct Get.
+    async fn last_record(&self, aggregate_id: &str, fresh: bool) -> Result<Option<RawRecord>> {
         let filter = aggregate_filter(&self.prefix, aggregate_id);
+        let result = if fresh && self.settings.replicas > 1 {
+            self.leader_last(&filter).await
+        } else {
+            let client = self.context.client();
+            direct::last(
+                &client,
+                &self.stream_name,
+                &filter,
+                self.settings.request_timeout,
+            )
+            .await
+        };
+        match result {
+            Err(e) if e.is_transient() => Err(self.explain(e).await),
+            other => other,
+        }
+    }
+
+    /// The newest message matching `filter`, from the stream leader.
+    async fn leader_last(&self, filter: &str) -> Result<Option<RawRecord>> {
         match self
             .stream
             .raw_message_builder()
@@ -64,14 +84,12 @@ impl Inner {
             .send()
             .await
         {
-            Ok(message) => RawRecord {
+            Ok(message) => Ok(Some(RawRecord {
                 sequence: message.sequence,
                 subject: message.subject.to_string(),
                 headers: stored_headers(&message.headers, &[]),
                 data: message.payload,
-            }
-            .head_from_headers()
-            .map(Some),
+            })),
             Err(e) => match e.kind() {
                 LastRawMessageErrorKind::NoMessageFound => Ok(None),
                 LastRawMessageErrorKind::JetStream(api) => Err(backend(
@@ -84,23 +102,40 @@ impl Inner {
         }
     }
 
+    /// A transient-looking failure (no responders, timeout) may be a deleted stream:
+    /// ask the server, and make it permanent if so.
+    pub(crate) async fn explain(&self, error: Error) -> Error {
+        match self.stream.get_info().await {
+            Err(e) if is_stream_not_found(api_code(&e)) => backend(
+                "open stream",
+                format!("stream `{}` no longer exists", self.stream_name),
+                false,
+            ),
+            _ => error,
+        }
+    }
+
     /// The aggregate's stored messages with version `from_version` or later.
     pub(crate) async fn read(
         &self,
         aggregate_id: &str,
         from_version: u64,
     ) -> Result<Vec<RawRecord>> {
-        let Some(head) = self.fresh_head(aggregate_id).await? else {
+        let Some(last) = self.last_record(aggregate_id, true).await? else {
             return Ok(Vec::new());
         };
-        if from_version > head.version {
+        // The newest message may not be an event at all (a foreign writer): then its
+        // version is unknown, the read goes up to it anyway, and decoding reports it.
+        let version = last.head_from_headers().ok().map(|h| h.version);
+        if version.is_some_and(|v| from_version > v) {
             return Ok(Vec::new());
         }
         let filter = aggregate_filter(&self.prefix, aggregate_id);
-        let records = if head.version <= self.settings.direct_read_limit {
-            self.read_direct(&filter, 0, head.sequence).await?
-        } else {
-            self.read_ordered(&filter, None, head.sequence).await?
+        let records = match version {
+            Some(v) if v <= self.settings.direct_read_limit => {
+                self.read_direct(&filter, 0, last.sequence).await?
+            }
+            _ => self.read_ordered(&filter, None, last.sequence).await?,
         };
         // A record whose headers do not parse is kept: decoding reports it by sequence.
         Ok(records
