@@ -121,7 +121,7 @@ impl NatsServer {
             .prefix("cim-events-nats-")
             .tempdir()
             .expect("create a temporary store directory");
-        let mut server = NatsServer {
+        NatsServer {
             child: Command::new("true").spawn().expect("spawn a placeholder"),
             watchdog: None,
             cleanup,
@@ -129,8 +129,7 @@ impl NatsServer {
             name: name.to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             dir,
-        };
-        server
+        }
     }
 
     /// Launches the server under the watchdog, keeping the watchdog's input.

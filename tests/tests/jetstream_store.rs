@@ -76,10 +76,13 @@ fn safe(name: &str, prefix: &str) -> Config {
     }
 }
 
+/// Turns a safe stream configuration into an unsafe one.
+type Unsafe = fn(Config) -> Config;
+
 /// Each unsafe setting of an existing stream is named in a config error.
 #[tokio::test]
 async fn unsafe_existing_streams_are_refused_naming_the_setting() {
-    let cases: Vec<(&str, fn(Config) -> Config)> = vec![
+    let cases: Vec<(&str, Unsafe)> = vec![
         ("allow_rollup", |c| Config {
             allow_rollup: true,
             deny_purge: false,
