@@ -43,13 +43,14 @@ async fn main() {
         "\nload of one aggregate, median of {LOAD_RUNS} runs, by size of the rest of the stream"
     );
     println!(
-        "{:>9} | {:>10} {:>13} {:>11} | {:>11} {:>11} | {:>12}",
+        "{:>9} | {:>10} {:>13} {:>11} | {:>11} {:>11} {:>11} | {:>12}",
         "stream",
         "10 (store)",
         "10 seq=first",
         "10 ordered",
         "1000 store",
         "1000 ordrd",
+        "1000 direct",
         "10 spread"
     );
     let mut filled = 0u64;
@@ -104,18 +105,22 @@ async fn main() {
                 .await;
         let large_ordered =
             median(|| async { assert_eq!(ordered(&store, &large).await, 1000) }).await;
+        let large_direct =
+            median(|| async { assert_eq!(direct_batch(&context, &large, 0, 1000).await, 1000) })
+                .await;
         let spread_id = &spread_next[i].0;
         let spread =
             median(|| async { assert_eq!(store.load(spread_id).await.expect("load").len(), 10) })
                 .await;
         println!(
-            "{:>9} | {:>10} {:>13} {:>11} | {:>11} {:>11} | {:>12}",
+            "{:>9} | {:>10} {:>13} {:>11} | {:>11} {:>11} {:>11} | {:>12}",
             filled,
             ms(small_store),
             ms(small_at_first),
             ms(small_ordered),
             ms(large_store),
             ms(large_ordered),
+            ms(large_direct),
             ms(spread)
         );
     }
