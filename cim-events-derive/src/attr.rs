@@ -129,6 +129,9 @@ pub fn event_attrs(cx: &Ctxt, attrs: &[Attribute], place: EventPlace<'_>) -> Eve
 #[derive(Default)]
 pub struct AggregateArgs {
     pub events: Option<Type>,
+    /// An error already points at an attempt to give `events` (a misspelled key, a
+    /// value of the wrong kind): "missing `events`" would say it twice.
+    pub events_reported: bool,
     pub error: Option<Type>,
     pub name: Option<LitStr>,
 }
@@ -143,6 +146,7 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
         match key.as_str() {
             "events" | "error" => {
                 let ty = type_value(cx, &meta, &key)?;
+                out.events_reported |= key == "events" && ty.is_none();
                 let slot = if key == "events" {
                     &mut out.events
                 } else {
@@ -157,6 +161,7 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
             }
             _ => {
                 RawValue::parse(&meta)?;
+                out.events_reported |= did_you_mean(&key, AGGREGATE_KEYS) == Some("events");
                 let message = if key == "aggregate" || key == "aggregate_type" {
                     format!(
                         "unknown aggregate attribute `{key}`; the aggregate type is `name = \"…\"`"
@@ -366,7 +371,7 @@ impl RawValue {
                 expr,
                 format!(
                     "schema version `{}` is negative: versions are positive integers starting at 1",
-                    pretty(expr)
+                    pretty(expr).replacen("- ", "-", 1)
                 ),
             ),
             Expr::Lit(ExprLit {

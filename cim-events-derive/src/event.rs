@@ -150,16 +150,11 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
             impl #impl_generics ::cim_events::__private::EventSet for #ident #ty_generics #derived_clause {
                 const AGGREGATE_TYPE: &'static str = #aggregate;
                 const VARIANTS: &'static [::cim_events::__private::VariantInfo] = &[
-                    ::cim_events::__private::VariantInfo { name: #type_name, missing_apply: #missing },
+                    ::cim_events::__private::VariantInfo {
+                        name: ::cim_events::__private::WHOLE_EVENT,
+                        missing_apply: #missing,
+                    },
                 ];
-            }
-
-            #[automatically_derived]
-            impl #impl_generics ::cim_events::__private::VariantOf<#ident #ty_generics> for #ident #ty_generics #derived_clause {
-                const VARIANT: &'static str = #type_name;
-                fn get(event: &Self) -> ::core::option::Option<&Self> {
-                    ::core::option::Option::Some(event)
-                }
             }
 
             #[automatically_derived]
@@ -413,12 +408,12 @@ fn variant_code(
             );
             VariantCode {
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
-                aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => ::cim_events::__private::single_aggregate_id::<#inner>(__e),),
-                schema_arm: quote_spanned!(span=> Self::#ident(__e) => ::cim_events::__private::single_schema_version::<#inner>(__e),),
-                to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => ::cim_events::__private::single_to_payload::<#inner>(__e),),
+                aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
+                schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
+                to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_to_payload(__e),),
                 from_payload_arm: quote_spanned! {span=>
                     __t if __t == #event_type => ::core::result::Result::map(
-                        ::cim_events::__private::single_from_payload::<#inner>(__t, __schema, __payload),
+                        <#inner as #single>::single_from_payload(__t, __schema, __payload),
                         Self::#ident,
                     ),
                 },

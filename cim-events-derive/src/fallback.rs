@@ -28,12 +28,6 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
                 const EVENT_TYPE: &'static str = "";
                 const FILTER: &'static str = "";
             }
-            impl #impl_generics ::cim_events::__private::VariantOf<#ident #ty_generics> for #ident #ty_generics #derived_clause {
-                const VARIANT: &'static str = "";
-                fn get(event: &Self) -> ::core::option::Option<&Self> {
-                    ::core::option::Option::Some(event)
-                }
-            }
         }),
         Body::Enum { variants, .. } => {
             let mut seen = Vec::new();

@@ -34,9 +34,14 @@ pub fn token_problem(value: &str) -> Option<String> {
 
 /// The message for a name that is not a token, with how to fix it.
 pub fn token_error(what: &str, value: &str, problem: &str) -> String {
+    let shown: String = if value.chars().count() > 40 {
+        value.chars().take(32).chain("…".chars()).collect()
+    } else {
+        value.to_owned()
+    };
     format!(
         "{what} `{}` is not a valid NATS subject token: {problem}; use letters, digits, `-` or `_`",
-        value.escape_debug()
+        shown.escape_debug()
     )
 }
 

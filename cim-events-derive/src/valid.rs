@@ -224,7 +224,7 @@ pub fn check_aggregate(cx: &Ctxt, input: &AggregateInput<'_>) {
             "`#[aggregate]` goes on the inherent impl of the aggregate (`impl Account { … }`), not on a trait impl",
         );
     }
-    if input.args.events.is_none() {
+    if input.args.events.is_none() && !input.args.events_reported {
         cx.error_span(
             proc_macro2::Span::call_site(),
             "`#[aggregate]` needs the aggregate's events: write `#[aggregate(events = AccountEvent, error = BankError)]`",
@@ -306,12 +306,24 @@ fn check_signature_basics(cx: &Ctxt, method: &syn::ImplItemFn, what: &str) {
 fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
     let sig = &command.method.sig;
     check_signature_basics(cx, command.method, "a `#[command]`");
-    let hint = "a `#[command]` takes `&self`: deciding must not change the state; the events it returns change it through `#[apply]`";
+    let why =
+        "deciding must not change the state; the events it returns change it through `#[apply]`";
     match command.receiver {
-        None => cx.error_at(&sig.ident, format!("{hint}; add `&self`")),
-        Some(r) if r.reference.is_none() => cx.error_at(r, format!("{hint}, not `self`")),
-        Some(r) if r.mutability.is_some() => cx.error_at(r, format!("{hint}, not `&mut self`")),
-        Some(r) if r.colon_token.is_some() => cx.error_at(r, hint),
+        None => cx.error_at(
+            &sig.ident,
+            format!("a `#[command]` takes `&self`: {why}; add `&self`"),
+        ),
+        Some(r) if r.reference.is_none() => cx.error_at(
+            r,
+            format!("a `#[command]` takes `&self`, not `self`: {why}"),
+        ),
+        Some(r) if r.mutability.is_some() => cx.error_at(
+            r,
+            format!("a `#[command]` takes `&self`, not `&mut self`: {why}"),
+        ),
+        Some(r) if r.colon_token.is_some() => {
+            cx.error_at(r, format!("a `#[command]` takes `&self`: {why}"))
+        }
         Some(_) => {}
     }
     match command.params.as_slice() {
@@ -362,12 +374,23 @@ fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
 fn check_apply(cx: &Ctxt, apply: &Apply<'_>) {
     let sig = &apply.method.sig;
     check_signature_basics(cx, apply.method, "an `#[apply]`");
-    let hint = "an `#[apply]` takes `&mut self`: applying an event changes the state";
+    let why = "applying an event changes the state";
     match apply.receiver {
-        None => cx.error_at(&sig.ident, format!("{hint}; add `&mut self`")),
-        Some(r) if r.reference.is_none() => cx.error_at(r, format!("{hint}, not `self`")),
-        Some(r) if r.mutability.is_none() => cx.error_at(r, format!("{hint}, not `&self`")),
-        Some(r) if r.colon_token.is_some() => cx.error_at(r, hint),
+        None => cx.error_at(
+            &sig.ident,
+            format!("an `#[apply]` takes `&mut self`: {why}; add `&mut self`"),
+        ),
+        Some(r) if r.reference.is_none() => cx.error_at(
+            r,
+            format!("an `#[apply]` takes `&mut self`, not `self`: {why}"),
+        ),
+        Some(r) if r.mutability.is_none() => cx.error_at(
+            r,
+            format!("an `#[apply]` takes `&mut self`, not `&self`: {why}"),
+        ),
+        Some(r) if r.colon_token.is_some() => {
+            cx.error_at(r, format!("an `#[apply]` takes `&mut self`: {why}"))
+        }
         Some(_) => {}
     }
     if let ReturnType::Type(_, ty) = &sig.output {

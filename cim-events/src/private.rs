@@ -57,6 +57,19 @@ pub trait VariantOf<E> {
     fn get(event: &E) -> Option<&Self>;
 }
 
+/// The name under which an event type counts as one of its own variants: an `#[apply]`
+/// taking `&E` applies every event of `E`. No enum variant can be called `Self`.
+pub const WHOLE_EVENT: &str = "Self";
+
+/// Every event is "a variant" of itself: an `#[apply]` taking the whole event type (a
+/// struct event, or an enum the method matches on itself) applies all of it.
+impl<E: Event> VariantOf<E> for E {
+    const VARIANT: &'static str = WHOLE_EVENT;
+    fn get(event: &E) -> Option<&E> {
+        Some(event)
+    }
+}
+
 /// Written by `#[derive(Event)]` on a struct: its single event type, so that a newtype
 /// variant of an enum can delegate to it.
 #[diagnostic::on_unimplemented(
@@ -69,6 +82,36 @@ pub trait SingleEvent: Event {
     const EVENT_TYPE: &'static str;
     /// The subscription filter for this event type under the default prefix.
     const FILTER: &'static str;
+
+    // The enum's `Event` impl delegates through these rather than through `Event`, so
+    // that a wrapped type that is not an event struct gives one error, not several.
+
+    /// [`Event::aggregate_id`].
+    fn single_aggregate_id(&self) -> &str {
+        self.aggregate_id()
+    }
+
+    /// [`Event::schema_version`].
+    fn single_schema_version(&self) -> u32 {
+        self.schema_version()
+    }
+
+    /// [`Event::to_payload`].
+    fn single_to_payload(&self) -> Result<Ipld, PayloadError> {
+        self.to_payload()
+    }
+
+    /// [`Event::from_payload`].
+    fn single_from_payload(
+        event_type: &str,
+        schema: u32,
+        payload: Ipld,
+    ) -> Result<Self, PayloadError>
+    where
+        Self: Sized,
+    {
+        Self::from_payload(event_type, schema, payload)
+    }
 }
 
 /// The types an `#[event(id)]` field may have: anything that reads as a string.
@@ -106,9 +149,33 @@ pub trait CommandOutput<A: Aggregate> {
     fn into_events(self) -> Result<Vec<A::Event>, A::Error>;
 }
 
-impl<A: Aggregate, T: IntoEvents<A::Event>> CommandOutput<A> for Result<T, A::Error> {
+impl<A, T, X> CommandOutput<A> for Result<T, X>
+where
+    A: Aggregate,
+    T: IntoEvents<A::Event>,
+    X: AggregateError<A::Error>,
+{
     fn into_events(self) -> Result<Vec<A::Event>, A::Error> {
         self.map(IntoEvents::into_events)
+            .map_err(AggregateError::into_error)
+    }
+}
+
+/// The error a `#[command]` may reject with: exactly the aggregate's error type. (A
+/// trait rather than the type in the impl above, so a mismatch gets its own message.)
+#[diagnostic::on_unimplemented(
+    message = "a `#[command]` of this aggregate rejects commands with `{E}`, not `{Self}`",
+    label = "expected `Result<…, {E}>`",
+    note = "the error type is `error = …` in `#[aggregate(…)]` (`Infallible` when not given); convert with `?` or `map_err` inside the method"
+)]
+pub trait AggregateError<E> {
+    /// The error itself.
+    fn into_error(self) -> E;
+}
+
+impl<E> AggregateError<E> for E {
+    fn into_error(self) -> E {
+        self
     }
 }
 
@@ -140,31 +207,6 @@ impl<E: Event> IntoEvents<E> for Option<E> {
     }
 }
 
-/// The aggregate id of the event a newtype variant wraps. Bounded by [`SingleEvent`]
-/// alone, so a wrapped type that is not an event struct gives one error, not several.
-pub fn single_aggregate_id<T: SingleEvent>(event: &T) -> &str {
-    event.aggregate_id()
-}
-
-/// The schema version of the event a newtype variant wraps.
-pub fn single_schema_version<T: SingleEvent>(event: &T) -> u32 {
-    event.schema_version()
-}
-
-/// The payload of the event a newtype variant wraps.
-pub fn single_to_payload<T: SingleEvent>(event: &T) -> Result<Ipld, PayloadError> {
-    event.to_payload()
-}
-
-/// Decodes the event a newtype variant wraps.
-pub fn single_from_payload<T: SingleEvent>(
-    event_type: &str,
-    schema: u32,
-    payload: Ipld,
-) -> Result<T, PayloadError> {
-    T::from_payload(event_type, schema, payload)
-}
-
 /// `a == b`, usable in constants.
 pub const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
@@ -194,9 +236,19 @@ pub const fn contains(list: &[&str], name: &str) -> bool {
 }
 
 /// The compile error for the first variant with no `#[apply]` among `applied`, if any.
+///
 /// `None` as well when `applied` names something that is not a variant: the compiler
-/// already reports that `#[apply(…)]`, and one mistake should give one error.
+/// already reports that `#[apply(…)]`, and one mistake should give one error. An apply
+/// of the whole event type ([`WHOLE_EVENT`]) covers every variant, and must be alone.
 pub const fn missing_apply(variants: &[VariantInfo], applied: &[&str]) -> Option<&'static str> {
+    if contains(applied, WHOLE_EVENT) {
+        if applied.len() > 1 {
+            return Some(
+                "an `#[apply]` that takes the whole event type applies every event, so it must be the only `#[apply]`; remove the others or let it take a variant",
+            );
+        }
+        return None;
+    }
     let mut i = 0;
     while i < applied.len() {
         let mut known = false;
@@ -254,6 +306,8 @@ mod tests {
         assert_eq!(missing_apply(&variants, &["B", "A"]), None);
         assert_eq!(missing_apply(&variants, &["A"]), Some("no B"));
         assert_eq!(missing_apply(&variants, &["A", "Typo"]), None);
+        assert_eq!(missing_apply(&variants, &[WHOLE_EVENT]), None);
+        assert!(missing_apply(&variants, &[WHOLE_EVENT, "A"]).is_some());
     }
 
     #[test]

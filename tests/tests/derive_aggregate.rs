@@ -339,3 +339,38 @@ fn struct_events_and_infallible_aggregates() {
     assert_eq!(counter.total, 3);
     assert_eq!(Counter::AGGREGATE_TYPE, "Counter");
 }
+
+/// An aggregate with one `#[apply]` taking the whole event enum: it matches itself.
+#[derive(Default)]
+struct Audit {
+    lines: Vec<String>,
+}
+
+#[aggregate(events = AccountEvent, name = "Account")]
+impl Audit {
+    #[apply]
+    fn any(&mut self, event: &AccountEvent) {
+        let line = match event {
+            AccountEvent::Opened { owner, .. } => format!("opened by {owner}"),
+            AccountEvent::Deposited { amount, .. } => format!("+{amount}"),
+            AccountEvent::Withdrawn { amount, .. } => format!("-{amount}"),
+            AccountEvent::Closed(closed) => format!("closed: {}", closed.reason),
+        };
+        self.lines.push(line);
+    }
+}
+
+#[test]
+fn one_apply_may_take_the_whole_enum() {
+    let mut audit = Audit::default();
+    audit.apply(&AccountEvent::Deposited {
+        account_id: "acc-1".into(),
+        amount: 3,
+    });
+    audit.apply(&AccountEvent::Closed(Closed {
+        account_id: "acc-1".into(),
+        reason: "done".into(),
+    }));
+    assert_eq!(audit.lines, ["+3", "closed: done"]);
+    assert_eq!(Audit::AGGREGATE_TYPE, "Account");
+}
