@@ -336,3 +336,123 @@ fn events_path(events: &Type) -> TokenStream {
         other => other.to_token_stream(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctxt::compile_errors as errors;
+    use syn::parse_quote;
+
+    fn account() -> ItemImpl {
+        parse_quote! {
+            impl Account {
+                #[command]
+                fn open(&self, cmd: Open, ctx: &CommandContext<'_>) -> Result<AccountEvent, BankError> { todo!() }
+                #[command]
+                fn deposit(&self, cmd: Deposit) -> Result<Vec<AccountEvent>, BankError> { todo!() }
+                #[apply(Opened)]
+                fn opened(&mut self, owner: &str) {}
+                #[apply]
+                fn closed(&mut self, event: &Closed) {}
+                fn helper(&self) {}
+            }
+        }
+    }
+
+    #[test]
+    fn expansion_writes_aggregate_and_handle_impls() {
+        let out = attribute(
+            quote!(events = AccountEvent, error = BankError),
+            account().to_token_stream(),
+        );
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl :: cim_events :: Aggregate for Account",
+            "type Event = AccountEvent ;",
+            "type Error = BankError ;",
+            "const AGGREGATE_TYPE : & 'static str = \"Account\" ;",
+            "impl :: cim_events :: Handle < Open > for Account",
+            "impl :: cim_events :: Handle < Deposit > for Account",
+            "Self :: open (self , __command , __ctx)",
+            "Self :: deposit (self , __command)",
+            "if let AccountEvent :: Opened { owner , .. } = __event { Self :: opened (self , owner) }",
+            "else if let :: core :: option :: Option :: Some (__e) = < Closed as :: cim_events :: __private :: VariantOf < AccountEvent >> :: get (__event)",
+            "missing_apply (< AccountEvent as :: cim_events :: __private :: EventSet > :: VARIANTS , & [\"Opened\" , < Closed as",
+            "fn helper (& self) { }",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+        assert!(!text.contains("# [command]"));
+        assert!(!text.contains("# [apply"));
+    }
+
+    #[test]
+    fn generic_aggregates_defer_their_checks() {
+        let item: ItemImpl = parse_quote! {
+            impl<T: Clone> Inventory<T> {
+                #[apply(Added)]
+                fn added(&mut self, item: &T) {}
+            }
+        };
+        let out = attribute(quote!(events = InventoryEvent<T>), item.to_token_stream());
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        assert!(text.contains("impl < T : Clone > :: cim_events :: Aggregate for Inventory < T >"));
+        assert!(text.contains(
+            "InventoryEvent < T > : :: cim_events :: Event + :: cim_events :: __private :: EventSet"
+        ));
+        assert!(text.contains("const { if ! :: cim_events :: __private :: str_eq"));
+        assert!(text.contains("if let InventoryEvent :: Added { item , .. } = __event"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_stubs_beside() {
+        let item: ItemImpl = parse_quote! {
+            impl Account {
+                #[command]
+                fn open(&mut self, cmd: Open) -> Result<AccountEvent, BankError> { todo!() }
+                #[command]
+                fn again(&self, cmd: Open) -> Result<AccountEvent, BankError> { todo!() }
+                #[apply(Opened)]
+                fn opened(&self) {}
+                #[apply]
+                const X: u8 = 1;
+            }
+        };
+        let out = attribute(
+            quote!(events = AccountEvent, nmae = "A"),
+            item.to_token_stream(),
+        );
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown aggregate attribute `nmae`; did you mean `name`?",
+                "`#[apply]` goes on a method of the `#[aggregate]` impl: `#[apply] fn closed(&mut self, event: &Closed)`",
+                "a `#[command]` takes `&self`, not `&mut self`: deciding must not change the state; the events it returns change it through `#[apply]`",
+                "a second `#[command]` for `Open`: `open` already handles it; each command has one handler",
+                "an `#[apply]` takes `&mut self`, not `&self`: applying an event changes the state",
+            ]
+        );
+        let text = out.to_string();
+        assert!(text.contains("impl :: cim_events :: Aggregate for Account"));
+        assert_eq!(
+            text.matches("impl :: cim_events :: Handle < Open > for Account")
+                .count(),
+            1
+        );
+        assert!(text.contains("# [allow (dead_code)] fn opened"));
+    }
+
+    #[test]
+    fn not_an_impl_block() {
+        let out = attribute(
+            quote!(events = E),
+            quote!(
+                struct Account;
+            ),
+        );
+        assert_eq!(errors(&out).len(), 1);
+        assert!(out.to_string().contains("struct Account ;"));
+    }
+}

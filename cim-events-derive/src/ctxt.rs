@@ -44,3 +44,29 @@ impl Ctxt {
         Err(combined)
     }
 }
+
+/// The messages of the `compile_error!`s in a macro's output, in order.
+#[cfg(test)]
+pub fn compile_errors(tokens: &proc_macro2::TokenStream) -> Vec<String> {
+    let file: syn::File = syn::parse2(tokens.clone()).expect("the output parses as items");
+    file.items
+        .iter()
+        .filter_map(|item| match item {
+            syn::Item::Macro(m)
+                if m.mac
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| s.ident == "compile_error") =>
+            {
+                Some(
+                    m.mac
+                        .parse_body::<syn::LitStr>()
+                        .expect("a message")
+                        .value(),
+                )
+            }
+            _ => None,
+        })
+        .collect()
+}

@@ -14,7 +14,7 @@ use syn::{DeriveInput, GenericParam, Generics, Ident, LitStr};
 use crate::ast::{Body, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
 use crate::fallback;
-use crate::names::{DEFAULT_PREFIX, pretty, snake_case, unraw};
+use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
 use crate::serde_attr::{FieldMeta, SerdeContainer};
 use crate::valid::{aggregate_name, check_event, event_name};
 
@@ -525,7 +525,7 @@ fn named_variant_code(
         let params: Vec<String> = fields
             .iter()
             .filter_map(|f| match &f.member {
-                syn::Member::Named(n) => Some(format!("{}: &{}", unraw(n), pretty(f.ty))),
+                syn::Member::Named(n) => Some(format!("{}: {}", unraw(n), borrowed(f.ty))),
                 syn::Member::Unnamed(_) => None,
             })
             .collect();
@@ -743,4 +743,103 @@ fn newtype_duplicate_checks(
         });
     }
     checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctxt::compile_errors as errors;
+    use syn::parse_quote;
+
+    #[test]
+    fn enum_expansion_parses_and_names_every_piece() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "Account")]
+            #[serde(rename_all_fields = "camelCase")]
+            enum AccountEvent {
+                Opened { #[event(id)] account_id: String, owner: String },
+                #[event(name = "MoneyDeposited", schema = 2)]
+                Deposited { #[event(id)] account_id: String, #[serde(with = "hex")] amount: u64 },
+                Closed(Closed),
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl :: cim_events :: Event for AccountEvent",
+            "impl :: cim_events :: __private :: EventSet for AccountEvent",
+            "impl :: cim_events :: __private :: VariantOf < AccountEvent > for Closed",
+            "struct __CimSer0 < '__cim >",
+            "struct __CimDe1",
+            "# [serde (rename_all = \"camelCase\")]",
+            "# [serde (serialize_with = \"__cim_ser_1_1::<_>\")]",
+            "# [serde (with = \"hex\")] amount : u64",
+            "\"MoneyDeposited\" =>",
+            "pub const FILTER_DEPOSITED : & 'static str = \"events.*.MoneyDeposited\"",
+            "pub fn filter_closed",
+            "const _ : () = if :: cim_events :: __private :: contains",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+    }
+
+    #[test]
+    fn struct_expansion() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "Account", name = "AccountClosed", schema = 3)]
+            pub struct Closed<T> { #[event(id)] account_id: String, data: T }
+        };
+        let out = derive(&input);
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl < T > :: cim_events :: Event for Closed < T >",
+            "Closed < T > : :: cim_events :: __private :: serde :: Serialize",
+            "fn event_type (& self) -> & str { \"AccountClosed\" }",
+            "fn schema_version (& self) -> u32 { 3u32 }",
+            ":: cim_events :: __private :: aggregate_id :: < String > (& self . account_id)",
+            "const FILTER : & 'static str = \"events.*.AccountClosed\"",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_stubs_beside() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "bank.Account", nmae = "X")]
+            enum AccountEvent {
+                Opened { owner: String },
+                #[event(name = "Opened")]
+                Reopened { #[event(id)] account_id: u64 },
+                Closed,
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown event attribute `nmae`; expected `aggregate`, `schema`",
+                "aggregate type `bank.Account` is not a valid NATS subject token: `.` separates tokens; use letters, digits, `-` or `_`",
+                "variant `Opened` has no `#[event(id)]` field: mark the field that holds the aggregate id",
+                "the `#[event(id)]` field has type `u64`, but an aggregate id is a string (a NATS subject token), not a number; use `String` or a newtype that implements `AsRef<str>`",
+                "duplicate event name `Opened`: variant `Opened` already has it; give this variant another `#[event(name = \"…\")]`",
+                "unit variant `Closed` has no aggregate id: give it named fields, one of them marked `#[event(id)]`",
+            ]
+        );
+        let text = out.to_string();
+        assert!(text.contains("impl :: cim_events :: Event for AccountEvent"));
+        assert!(text.contains(
+            "const VARIANTS : & 'static [:: cim_events :: __private :: VariantInfo] = & []"
+        ));
+    }
+
+    #[test]
+    fn unions_are_rejected_without_stubs() {
+        let input: DeriveInput = parse_quote!(union U { a: u8 });
+        let out = derive(&input);
+        assert_eq!(errors(&out).len(), 1);
+        assert!(!out.to_string().contains("impl"));
+    }
 }

@@ -93,8 +93,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -129,6 +129,19 @@ pub fn pretty<T: ToTokens>(tokens: &T) -> String {
         out.push(c);
     }
     out
+}
+
+/// How an `#[apply]` would best take a field of type `ty`, for messages: `&str` for a
+/// `String` (the binding coerces), `&[T]` for a `Vec<T>`, `&T` otherwise.
+pub fn borrowed(ty: &syn::Type) -> String {
+    let text = pretty(ty);
+    if text == "String" {
+        return "&str".to_owned();
+    }
+    match text.strip_prefix("Vec<").and_then(|t| t.strip_suffix('>')) {
+        Some(item) => format!("&[{item}]"),
+        None => format!("&{text}"),
+    }
 }
 
 #[cfg(test)]
@@ -182,6 +195,16 @@ mod tests {
             None
         );
         assert_eq!(did_you_mean("x", &["id"]), None);
+    }
+
+    #[test]
+    fn borrowed_types() {
+        let ty: syn::Type = syn::parse_quote!(String);
+        assert_eq!(borrowed(&ty), "&str");
+        let ty: syn::Type = syn::parse_quote!(Vec<u8>);
+        assert_eq!(borrowed(&ty), "&[u8]");
+        let ty: syn::Type = syn::parse_quote!(u64);
+        assert_eq!(borrowed(&ty), "&u64");
     }
 
     #[test]

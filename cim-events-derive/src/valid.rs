@@ -9,7 +9,7 @@ use syn::{Ident, LitStr, Pat, ReturnType, Type};
 
 use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
-use crate::names::{pretty, snake_case, token_error, token_problem, unraw};
+use crate::names::{borrowed, pretty, snake_case, token_error, token_problem, unraw};
 
 /// The event type of a variant or struct: its `name` or its Rust name.
 pub fn event_name(explicit: Option<&LitStr>, ident: &Ident) -> String {
@@ -440,8 +440,8 @@ fn check_apply(cx: &Ctxt, apply: &Apply<'_>) {
                     other => cx.error_at(
                         other,
                         format!(
-                            "bind field `{name}` by shared reference: `{name}: &{}`",
-                            pretty(&strip_reference(other))
+                            "bind field `{name}` by shared reference: `{name}: {}`",
+                            borrowed(&strip_reference(other))
                         ),
                     ),
                 }

@@ -145,14 +145,14 @@ impl Account {
     }
 
     #[apply(Opened)]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         self.open = true;
-        self.owner.clone_from(owner);
+        self.owner = owner.to_owned();
         self.applied += 1;
     }
 
     #[apply(Deposited)]
-    fn deposited(&mut self, amount: &u64, account_id: &String) {
+    fn deposited(&mut self, amount: &u64, account_id: &str) {
         assert!(!account_id.is_empty());
         self.balance += amount;
         self.applied += 1;

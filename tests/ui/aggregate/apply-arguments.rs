@@ -17,7 +17,7 @@ struct Account;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened, Closed)]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         let _ = owner;
     }
 }

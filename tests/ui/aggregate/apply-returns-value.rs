@@ -17,7 +17,7 @@ struct Account;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(&mut self, owner: &String) -> bool {
+    fn opened(&mut self, owner: &str) -> bool {
         !owner.is_empty()
     }
 }

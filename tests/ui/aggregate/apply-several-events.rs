@@ -17,7 +17,7 @@ struct Account;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         let _ = owner;
     }
 

@@ -17,7 +17,7 @@ struct Account;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(&mut self, ownr: &String) {
+    fn opened(&mut self, ownr: &str) {
         let _ = ownr;
     }
 }

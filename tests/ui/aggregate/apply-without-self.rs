@@ -17,7 +17,7 @@ struct Account;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(owner: &String) {
+    fn opened(owner: &str) {
         let _ = owner;
     }
 }

@@ -22,7 +22,7 @@ struct Open {
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         let _ = owner;
     }
     #[command]

@@ -18,7 +18,7 @@ struct Account;
 impl Account {
     #[apply(Opened)]
     #[command]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         let _ = owner;
     }
 }

@@ -27,7 +27,7 @@ struct Close;
 #[aggregate(events = AccountEvent)]
 impl Account {
     #[apply(Opened)]
-    fn opened(&mut self, owner: &String) {
+    fn opened(&mut self, owner: &str) {
         let _ = owner;
     }
 
