@@ -2,9 +2,9 @@
 //! through the `cim-events` crate, which re-exports and documents them.
 //!
 //! Each entry point parses, expands and converts; the work is split as in serde and
-//! thiserror: [`ast`] reads the input into a typed model, [`attr`] and [`serde_attr`] parse
-//! attributes, [`valid`] checks the rules that span several items, [`event`] and
-//! [`aggregate`] generate code, and [`fallback`] emits stubs next to errors.
+//! thiserror: `ast` reads the input into a typed model, `attr` and `serde_attr` parse
+//! attributes, `valid` checks the rules that span several items, `event` and `aggregate`
+//! generate code, and `fallback` emits stubs next to errors.
 
 mod aggregate;
 mod ast;
@@ -19,27 +19,26 @@ mod valid;
 use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
-/// Derives `cim_events::Event`. See the documentation of `cim_events::Event` (the derive).
+/// Re-exported and documented by `cim_events`.
 #[proc_macro_derive(Event, attributes(event))]
 pub fn derive_event(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);
     event::derive(&input).into()
 }
 
-/// Writes `cim_events::Aggregate` and `cim_events::Handle` impls for an impl block. See
-/// the documentation of `cim_events::aggregate`.
+/// Re-exported and documented by `cim_events`.
 #[proc_macro_attribute]
 pub fn aggregate(args: TokenStream, item: TokenStream) -> TokenStream {
     aggregate::attribute(args.into(), item.into()).into()
 }
 
-/// Marks a command handler inside an `#[aggregate]` impl; an error anywhere else.
+/// Re-exported and documented by `cim_events`.
 #[proc_macro_attribute]
 pub fn command(_args: TokenStream, item: TokenStream) -> TokenStream {
     fallback::misplaced_marker("command", item.into()).into()
 }
 
-/// Marks an event applier inside an `#[aggregate]` impl; an error anywhere else.
+/// Re-exported and documented by `cim_events`.
 #[proc_macro_attribute]
 pub fn apply(_args: TokenStream, item: TokenStream) -> TokenStream {
     fallback::misplaced_marker("apply", item.into()).into()

@@ -3,7 +3,7 @@
 //!
 //! The traits below carry what one macro learns about a type to the other macro, which
 //! cannot see that type's definition: `#[aggregate]` reads the variants of its events
-//! through [`EventSet`] and checks its `#[apply]` methods against them at compile time.
+//! through `EventSet` and checks its `#[apply]` methods against them at compile time.
 //! Each trait has an `on_unimplemented` message, because a user meets them only through
 //! a mistake.
 
