@@ -7,7 +7,7 @@
 //! the fields' serde attributes, so the payload follows them exactly.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, GenericParam, Generics, Ident, LitStr};
 
@@ -16,7 +16,7 @@ use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
 use crate::serde_attr::{FieldMeta, SerdeContainer};
-use crate::valid::{aggregate_name, check_event, event_name};
+use crate::valid::{aggregate_name, check_event, event_name, generic_names, mentions};
 
 /// Parses, checks and expands `#[derive(Event)]`.
 pub fn derive(input: &DeriveInput) -> TokenStream {
@@ -250,8 +250,21 @@ fn expand_enum(
             }
         }
     }
+    let mut derived = derived_where(generics, ident);
+    // A wrapped event that depends on the enum's parameters is an event struct only
+    // under bounds the impls cannot guess; state it.
+    let names = generic_names(generics);
+    for variant in variants {
+        if let Shape::Newtype(inner) = variant.shape {
+            if mentions(&inner.to_token_stream(), &names) {
+                let bound: syn::WherePredicate =
+                    syn::parse_quote!(#inner: ::cim_events::__private::SingleEvent);
+                event.make_where_clause().predicates.push(bound.clone());
+                derived.make_where_clause().predicates.push(bound);
+            }
+        }
+    }
     let event_clause = &event.where_clause;
-    let derived = derived_where(generics, ident);
     let derived_clause = &derived.where_clause;
 
     let event_types: Vec<&TokenStream> = codes.iter().map(|c| &c.event_type).collect();

@@ -24,6 +24,7 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
     let mut extra = TokenStream::new();
     match &model.body {
         Body::Struct(_) => extra.extend(quote! {
+            #[automatically_derived]
             impl #impl_generics ::cim_events::__private::SingleEvent for #ident #ty_generics #derived_clause {
                 const EVENT_TYPE: &'static str = "";
                 const FILTER: &'static str = "";
@@ -40,6 +41,7 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
                 }
                 seen.push(pretty(inner));
                 extra.extend(quote! {
+                    #[automatically_derived]
                     impl #impl_generics ::cim_events::__private::VariantOf<#ident #ty_generics> for #inner #derived_clause {
                         const VARIANT: &'static str = "";
                         fn get(_: &#ident #ty_generics) -> ::core::option::Option<&Self> {
@@ -52,6 +54,7 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
     }
     quote! {
         const _: () = {
+            #[automatically_derived]
             impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
                 fn event_type(&self) -> &str {
                     ::core::unreachable!()
@@ -60,6 +63,7 @@ pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream
                     ::core::unreachable!()
                 }
             }
+            #[automatically_derived]
             impl #impl_generics ::cim_events::__private::EventSet for #ident #ty_generics #derived_clause {
                 const AGGREGATE_TYPE: &'static str = "";
                 const VARIANTS: &'static [::cim_events::__private::VariantInfo] = &[];
@@ -91,6 +95,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
         }
         seen.push(pretty(ty));
         Some(quote! {
+            #[automatically_derived]
             impl #impl_generics ::cim_events::Handle<#ty> for #self_ty #where_clause {
                 fn handle(
                     &self,
@@ -104,6 +109,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     });
     quote! {
         #stripped
+        #[automatically_derived]
         impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
             type Event = #events;
             type Error = #error;

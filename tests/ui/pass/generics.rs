@@ -41,6 +41,16 @@ enum InventoryEvent<T> {
         inventory_id: String,
         count: u32,
     },
+    Counted(Counted<T>),
+}
+
+/// A generic struct event, wrapped by a variant of a generic enum.
+#[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[event(aggregate = "Inventory")]
+struct Counted<T> {
+    #[event(id)]
+    inventory_id: String,
+    items: Vec<T>,
 }
 
 struct Inventory<T> {
@@ -92,6 +102,11 @@ where
     fn removed(&mut self, count: &u32) {
         self.removed += count;
     }
+
+    #[apply]
+    fn counted(&mut self, event: &Counted<T>) {
+        self.items.clone_from(&event.items);
+    }
 }
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -137,7 +152,16 @@ fn main() {
     }
     assert_eq!(inventory.items, ["bolt"]);
     assert_eq!(inventory.removed, 2);
-    assert_eq!(InventoryEvent::<u8>::EVENT_TYPES, ["Added", "Removed"]);
+    assert_eq!(InventoryEvent::<u8>::EVENT_TYPES, ["Added", "Removed", "Counted"]);
+    let counted = InventoryEvent::Counted(Counted {
+        inventory_id: "inv-1".into(),
+        items: vec!["nut".to_owned()],
+    });
+    inventory.apply(&counted);
+    assert_eq!(inventory.items, ["nut"]);
+    assert_eq!(counted.subject("events"), "events.inv-1.Counted");
+    let back = InventoryEvent::<String>::from_payload("Counted", 1, counted.to_payload().unwrap()).unwrap();
+    assert_eq!(back, counted);
     assert_eq!(<Inventory<u8> as Aggregate>::AGGREGATE_TYPE, "Inventory");
     let payload = decided[0].to_payload().unwrap();
     let expected: std::collections::BTreeMap<String, Ipld> = [
