@@ -6,16 +6,17 @@
 //! helper structs, one borrowed (serialize) and one owned (deserialize) per variant, carry
 //! the fields' serde attributes, so the payload follows them exactly.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, GenericParam, Generics, Ident, LitStr};
+use syn::{DeriveInput, Generics, Ident};
 
 use crate::ast::{Body, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
-use crate::serde_attr::{FieldMeta, SerdeContainer};
+use crate::payload::{generic_args, helper_names, helper_structs};
+use crate::serde_attr::SerdeContainer;
 use crate::valid::{aggregate_name, check_event, event_name, generic_names, mentions};
 
 /// Parses, checks and expands `#[derive(Event)]`.
@@ -81,10 +82,6 @@ pub fn derived_where(generics: &Generics, ident: &Ident) -> Generics {
             .push(syn::parse_quote!(#this: ::cim_events::Event));
     }
     generics
-}
-
-fn lit(value: &str) -> LitStr {
-    LitStr::new(value, Span::call_site())
 }
 
 fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
@@ -355,36 +352,6 @@ fn expand_enum(
     }
 }
 
-/// The names of a variant's serialize and deserialize helper structs.
-fn helper_names(index: usize) -> (Ident, Ident) {
-    (
-        format_ident!("__CimSer{}", index),
-        format_ident!("__CimDe{}", index),
-    )
-}
-
-/// The enum's generic parameters as arguments: `'a, T, N`.
-fn generic_args(generics: &Generics) -> Vec<TokenStream> {
-    generics
-        .params
-        .iter()
-        .map(|p| match p {
-            GenericParam::Lifetime(l) => {
-                let l = &l.lifetime;
-                quote!(#l)
-            }
-            GenericParam::Type(t) => {
-                let i = &t.ident;
-                quote!(#i)
-            }
-            GenericParam::Const(c) => {
-                let i = &c.ident;
-                quote!(#i)
-            }
-        })
-        .collect()
-}
-
 fn variant_code(
     input: &EventInput<'_>,
     serde: &SerdeContainer,
@@ -583,138 +550,6 @@ fn named_variant_code(
         info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
         newtype: false,
         ident,
-    }
-}
-
-/// The serialize helper (borrowing the fields) and deserialize helper (owning them) of
-/// one variant, with the adapters the borrowed fields need.
-fn helper_structs(
-    input: &EventInput<'_>,
-    serde: &SerdeContainer,
-    variant: &Variant<'_>,
-    fields: &[Field<'_>],
-    index: usize,
-) -> TokenStream {
-    let enum_ident = input.ident();
-    let generics = &input.original.generics;
-    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
-    let (ser, de) = helper_names(index);
-    let rules = variant.serde.rename_all.or(&serde.rename_all_fields);
-    let ser_rename = rules.serialize.map(|r| quote!(#[serde(rename_all = #r)]));
-    let de_rename = rules.deserialize.map(|r| quote!(#[serde(rename_all = #r)]));
-    let deny = serde
-        .deny_unknown_fields
-        .then(|| quote!(#[serde(deny_unknown_fields)]));
-    let bounds = if variant.serde.bounds.is_empty() {
-        &serde.bounds
-    } else {
-        &variant.serde.bounds
-    };
-    let bounds = quote!(#(#[serde(#bounds)])*);
-
-    // Generic parameters with `'__cim` first, for the borrowed helper.
-    let mut ser_generics = generics.clone();
-    ser_generics.params.insert(0, syn::parse_quote!('__cim));
-    let (ser_impl_generics, _, _) = ser_generics.split_for_impl();
-
-    // Turbofish arguments naming the enum's type and const parameters, for adapters.
-    let type_args: Vec<String> = generics
-        .params
-        .iter()
-        .filter_map(|p| match p {
-            GenericParam::Type(t) => Some(t.ident.to_string()),
-            GenericParam::Const(c) => Some(c.ident.to_string()),
-            GenericParam::Lifetime(_) => None,
-        })
-        .collect();
-
-    let mut adapters = TokenStream::new();
-    let mut ser_fields = Vec::new();
-    let mut de_fields = Vec::new();
-    for (field_index, field) in fields.iter().enumerate() {
-        let name = &field.member;
-        let ty = field.ty;
-        let mut ser_attrs = TokenStream::new();
-        for meta in &field.serde.metas {
-            match meta {
-                FieldMeta::With(path, _) | FieldMeta::SerializeWith(path, _) => {
-                    let function = match meta {
-                        FieldMeta::With(..) => quote!(#path::serialize),
-                        _ => quote!(#path),
-                    };
-                    let adapter = format_ident!("__cim_ser_{}_{}", index, field_index);
-                    let mut fn_generics = generics.clone();
-                    fn_generics.params.push(syn::parse_quote!(
-                        __S: ::cim_events::__private::serde::Serializer
-                    ));
-                    let (fn_impl_generics, _, fn_where) = fn_generics.split_for_impl();
-                    adapters.extend(quote! {
-                        fn #adapter #fn_impl_generics (
-                            __value: &&#ty,
-                            __serializer: __S,
-                        ) -> ::core::result::Result<__S::Ok, __S::Error> #fn_where {
-                            #function(*__value, __serializer)
-                        }
-                    });
-                    let mut turbofish = type_args.clone();
-                    turbofish.push("_".to_owned());
-                    let path = lit(&format!("{adapter}::<{}>", turbofish.join(", ")));
-                    ser_attrs.extend(quote!(#[serde(serialize_with = #path)]));
-                }
-                FieldMeta::SkipSerializingIf(path, _) => {
-                    let adapter = format_ident!("__cim_skip_{}_{}", index, field_index);
-                    adapters.extend(quote! {
-                        fn #adapter #impl_generics (__value: &&#ty) -> bool #where_clause {
-                            #path(*__value)
-                        }
-                    });
-                    let path = if type_args.is_empty() {
-                        lit(&adapter.to_string())
-                    } else {
-                        lit(&format!("{adapter}::<{}>", type_args.join(", ")))
-                    };
-                    ser_attrs.extend(quote!(#[serde(skip_serializing_if = #path)]));
-                }
-                FieldMeta::Other(meta) => ser_attrs.extend(quote!(#[serde(#meta)])),
-            }
-        }
-        let verbatim = &field.serde.verbatim;
-        ser_fields.push(quote!(#ser_attrs #(#verbatim)* #name: &'__cim #ty));
-        let de_attrs = field.serde.de_attrs();
-        de_fields.push(quote!(#de_attrs #name: #ty));
-    }
-    let (ser_phantom, de_phantom) = if generics.params.is_empty() {
-        (quote!(), quote!())
-    } else {
-        (
-            quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<&'__cim #enum_ident #ty_generics>,),
-            quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<#enum_ident #ty_generics>,),
-        )
-    };
-
-    quote! {
-        #[derive(::cim_events::__private::serde::Serialize)]
-        #[serde(crate = "::cim_events::__private::serde")]
-        #ser_rename
-        #bounds
-        #[allow(non_camel_case_types, dead_code)]
-        struct #ser #ser_impl_generics #where_clause {
-            #(#ser_fields,)*
-            #ser_phantom
-        }
-
-        #[derive(::cim_events::__private::serde::Deserialize)]
-        #[serde(crate = "::cim_events::__private::serde")]
-        #de_rename
-        #deny
-        #bounds
-        #[allow(non_camel_case_types, dead_code)]
-        struct #de #impl_generics #where_clause {
-            #(#de_fields,)*
-            #de_phantom
-        }
-
-        #adapters
     }
 }
 

@@ -3,8 +3,8 @@
 //!
 //! Each entry point parses, expands and converts; the work is split as in serde and
 //! thiserror: `ast` reads the input into a typed model, `attr` and `serde_attr` parse
-//! attributes, `valid` checks the rules that span several items, `event` and `aggregate`
-//! generate code, and `fallback` emits stubs next to errors.
+//! attributes, `valid` checks the rules that span several items, `event`, `payload` and
+//! `aggregate` generate code, and `fallback` emits stubs next to errors.
 
 mod aggregate;
 mod ast;
@@ -13,6 +13,7 @@ mod ctxt;
 mod event;
 mod fallback;
 mod names;
+mod payload;
 mod serde_attr;
 mod valid;
 
