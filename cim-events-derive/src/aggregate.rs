@@ -126,7 +126,11 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
             syn::ReturnType::Type(_, ty) => ty,
             syn::ReturnType::Default => return None,
         };
-        let ctx = (command.params.len() > 1).then(|| quote!(, __ctx));
+        // Spanned at the parameter, so a wrong context type is reported there.
+        let ctx = command.params.get(1).map(|param| {
+            let ty = &param.ty;
+            quote_spanned!(ty.span()=> , <#ty as ::cim_events::__private::ContextParam<'_>>::from_context(__ctx))
+        });
         let output = quote_spanned! {ret.span()=>
             <#ret as ::cim_events::__private::CommandOutput<Self>>::into_events
         };
@@ -374,7 +378,7 @@ mod tests {
             "const AGGREGATE_TYPE : & 'static str = \"Account\" ;",
             "impl :: cim_events :: Handle < Open > for Account",
             "impl :: cim_events :: Handle < Deposit > for Account",
-            "Self :: open (self , __command , __ctx)",
+            "Self :: open (self , __command , < & CommandContext < '_ > as :: cim_events :: __private :: ContextParam < '_ >> :: from_context (__ctx))",
             "Self :: deposit (self , __command)",
             "if let AccountEvent :: Opened { owner , .. } = __event { Self :: opened (self , owner) }",
             "else if let :: core :: option :: Option :: Some (__e) = < Closed as :: cim_events :: __private :: VariantOf < AccountEvent >> :: get (__event)",

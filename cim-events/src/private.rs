@@ -17,7 +17,7 @@ pub use crate::subject::{aggregate_filter, event_subject};
 
 use ipld_core::ipld::Ipld;
 
-use crate::aggregate::Aggregate;
+use crate::aggregate::{Aggregate, CommandContext};
 use crate::event::Event;
 
 /// One variant of an event type, as `#[aggregate]` needs it for its compile-time checks.
@@ -176,6 +176,23 @@ pub trait AggregateError<E> {
 impl<E> AggregateError<E> for E {
     fn into_error(self) -> E {
         self
+    }
+}
+
+/// The type of a `#[command]`'s optional second parameter: the command's context.
+#[diagnostic::on_unimplemented(
+    message = "the second parameter of a `#[command]` receives its context, not `{Self}`",
+    label = "expected `&CommandContext<'_>`",
+    note = "write `ctx: &CommandContext<'_>`, or drop the parameter"
+)]
+pub trait ContextParam<'c> {
+    /// The context, as the parameter's type.
+    fn from_context(ctx: &'c CommandContext<'c>) -> Self;
+}
+
+impl<'c> ContextParam<'c> for &'c CommandContext<'c> {
+    fn from_context(ctx: &'c CommandContext<'c>) -> Self {
+        ctx
     }
 }
 
