@@ -85,6 +85,16 @@ pub use jetstream::{JetStreamEventStore, JetStreamEventStoreBuilder};
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]
-pub mod __private {
-    pub use ::serde;
-}
+#[path = "private.rs"]
+pub mod __private;
+
+#[doc = include_str!("../docs/derive-event.md")]
+pub use cim_events_derive::Event;
+#[doc = include_str!("../docs/aggregate.md")]
+pub use cim_events_derive::aggregate;
+/// Marks an event applier in an [`aggregate`] impl block. [`aggregate`] reads and
+/// removes it; anywhere else it is a compile error.
+pub use cim_events_derive::apply;
+/// Marks a command handler in an [`aggregate`] impl block. [`aggregate`] reads and
+/// removes it; anywhere else it is a compile error.
+pub use cim_events_derive::command;

@@ -1,0 +1,577 @@
+//! The macros' own attributes, parsed by hand with `parse_nested_meta`: `#[event(...)]`,
+//! the arguments of `#[aggregate(...)]`, `#[command]` and `#[apply(...)]`.
+//!
+//! Parsing goes on after a bad key or value, so one pass reports every mistake.
+
+use proc_macro2::Span;
+use syn::meta::ParseNestedMeta;
+use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Token, Type};
+
+use crate::ctxt::Ctxt;
+use crate::names::{did_you_mean, pretty};
+
+/// Where an `#[event(...)]` attribute sits; each place accepts different keys.
+#[derive(Clone, Copy)]
+pub enum EventPlace<'a> {
+    Struct,
+    Enum,
+    /// A variant with named fields.
+    Variant,
+    /// A one-field tuple variant wrapping another event (the wrapped type).
+    NewtypeVariant(&'a Type),
+    /// A unit variant or a tuple variant: rejected elsewhere, attributes still parsed.
+    OtherVariant,
+    Field,
+    /// The field of a newtype variant (the wrapped type).
+    NewtypeField(&'a Type),
+}
+
+const EVENT_KEYS: &[&str] = &["aggregate", "name", "schema", "id"];
+
+impl EventPlace<'_> {
+    fn keys(self) -> &'static [&'static str] {
+        match self {
+            EventPlace::Struct => &["aggregate", "name", "schema"],
+            EventPlace::Enum => &["aggregate", "schema"],
+            EventPlace::Variant | EventPlace::OtherVariant => &["name", "schema"],
+            EventPlace::NewtypeVariant(_) | EventPlace::NewtypeField(_) => &[],
+            EventPlace::Field => &["id"],
+        }
+    }
+
+    /// Why `key` (a known key) does not belong here, with where it goes instead.
+    fn misplaced(self, key: &str) -> Option<String> {
+        if self.keys().contains(&key) {
+            return None;
+        }
+        Some(match (self, key) {
+            (EventPlace::NewtypeVariant(inner), "name" | "schema") => format!(
+                "this variant wraps the event `{}`, which sets its own `{key}`; put `#[event({key} = …)]` on `{}`",
+                pretty(inner),
+                pretty(inner)
+            ),
+            (EventPlace::NewtypeField(inner), "id") => format!(
+                "the aggregate id of a newtype variant is the id of the event it wraps; mark the id field inside `{}`",
+                pretty(inner)
+            ),
+            (_, "id") => "`#[event(id)]` marks the field that holds the aggregate id; put it on a field".to_owned(),
+            (EventPlace::Enum, "name") => "`name` sets the event type of one event; put `#[event(name = \"…\")]` on a variant".to_owned(),
+            (_, "aggregate") => "the aggregate type is set once, on the event type: put `#[event(aggregate = \"…\")]` on the struct or enum".to_owned(),
+            (_, key) => format!(
+                "`{key}` describes an event, not a field; put `#[event({key} = …)]` on the struct, enum or variant"
+            ),
+        })
+    }
+}
+
+/// A schema version.
+#[derive(Clone)]
+pub struct Schema {
+    pub value: u32,
+}
+
+/// The keys of the `#[event(...)]` attributes at one place.
+#[derive(Default, Clone)]
+pub struct EventAttrs {
+    pub aggregate: Option<LitStr>,
+    pub name: Option<LitStr>,
+    pub schema: Option<Schema>,
+    /// The `id` key itself, for spans.
+    pub id: Option<syn::Path>,
+}
+
+/// Parses every `#[event(...)]` in `attrs`, reporting bad and misplaced keys.
+pub fn event_attrs(cx: &Ctxt, attrs: &[Attribute], place: EventPlace<'_>) -> EventAttrs {
+    let mut out = EventAttrs::default();
+    for attr in attrs.iter().filter(|a| a.path().is_ident("event")) {
+        let parsed = attr.parse_nested_meta(|meta| {
+            let key = key_of(&meta.path);
+            let value = RawValue::parse(&meta)?;
+            if !EVENT_KEYS.contains(&key.as_str()) {
+                cx.error_at(&meta.path, unknown_key("event", &key, place.keys()));
+                return Ok(());
+            }
+            if let Some(message) = place.misplaced(&key) {
+                cx.error_at(&meta.path, message);
+                return Ok(());
+            }
+            match key.as_str() {
+                "aggregate" => {
+                    let lit = value.string(cx, &meta.path, "aggregate", "Account");
+                    set_once(cx, &mut out.aggregate, lit, &meta.path, "event");
+                }
+                "name" => {
+                    let lit = value.string(cx, &meta.path, "name", "Opened");
+                    set_once(cx, &mut out.name, lit, &meta.path, "event");
+                }
+                "schema" => {
+                    let schema = value.schema(cx, &meta.path);
+                    set_once(cx, &mut out.schema, schema, &meta.path, "event");
+                }
+                _ => {
+                    if value.is_present() {
+                        cx.error_at(&meta.path, "`id` takes no value: write `#[event(id)]`");
+                    }
+                    let path = Some(meta.path.clone());
+                    set_once(cx, &mut out.id, path, &meta.path, "event");
+                }
+            }
+            Ok(())
+        });
+        if let Err(err) = parsed {
+            cx.push(err);
+        }
+    }
+    out
+}
+
+/// The arguments of `#[aggregate(...)]`.
+#[derive(Default)]
+pub struct AggregateArgs {
+    pub events: Option<Type>,
+    /// An error already points at an attempt to give `events` (a misspelled key, a
+    /// value of the wrong kind): "missing `events`" would say it twice.
+    pub events_reported: bool,
+    pub error: Option<Type>,
+    pub name: Option<LitStr>,
+}
+
+const AGGREGATE_KEYS: &[&str] = &["events", "error", "name"];
+
+/// Parses `events = Type, error = Type, name = "…"`.
+pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArgs {
+    let mut out = AggregateArgs::default();
+    let parser = syn::meta::parser(|meta| {
+        let key = key_of(&meta.path);
+        match key.as_str() {
+            "events" | "error" => {
+                let ty = type_value(cx, &meta, &key)?;
+                out.events_reported |= key == "events" && ty.is_none();
+                let slot = if key == "events" {
+                    &mut out.events
+                } else {
+                    &mut out.error
+                };
+                set_once(cx, slot, ty, &meta.path, "aggregate");
+            }
+            "name" => {
+                let value = RawValue::parse(&meta)?;
+                let lit = value.string(cx, &meta.path, "name", "Account");
+                set_once(cx, &mut out.name, lit, &meta.path, "aggregate");
+            }
+            _ => {
+                RawValue::parse(&meta)?;
+                out.events_reported |= did_you_mean(&key, AGGREGATE_KEYS) == Some("events");
+                let message = if key == "aggregate" || key == "aggregate_type" {
+                    format!(
+                        "unknown aggregate attribute `{key}`; the aggregate type is `name = \"…\"`"
+                    )
+                } else {
+                    unknown_key("aggregate", &key, AGGREGATE_KEYS)
+                };
+                cx.error_at(&meta.path, message);
+            }
+        }
+        Ok(())
+    });
+    if let Err(err) = syn::parse::Parser::parse2(parser, args) {
+        cx.push(err);
+    }
+    out
+}
+
+/// What an `#[aggregate]` method is marked as.
+pub enum Role {
+    Command,
+    /// An `#[apply]`, with the variant it names, if any.
+    Apply(Option<Ident>),
+}
+
+/// A `#[command]` or `#[apply]` attribute found on an item of the impl block.
+pub struct Marker {
+    pub role: Role,
+    /// The attribute itself, for spans.
+    pub attr: Attribute,
+}
+
+/// Whether `attr` is `#[command]`/`#[apply]` (also spelled `#[cim_events::command]`).
+pub fn marker_name(attr: &Attribute) -> Option<&'static str> {
+    let path = attr.path();
+    let last = path.segments.last()?;
+    let root_ok = path.segments.len() == 1
+        || (path.segments.len() == 2 && path.segments[0].ident == "cim_events");
+    if !root_ok {
+        return None;
+    }
+    if last.ident == "command" {
+        Some("command")
+    } else if last.ident == "apply" {
+        Some("apply")
+    } else {
+        None
+    }
+}
+
+/// Parses a `#[command]` or `#[apply(...)]` attribute.
+pub fn marker(cx: &Ctxt, attr: &Attribute) -> Option<Marker> {
+    let role = match marker_name(attr)? {
+        "command" => {
+            if let syn::Meta::List(_) | syn::Meta::NameValue(_) = &attr.meta {
+                cx.error_at(
+                    &attr.meta,
+                    "`#[command]` takes no arguments: the command is the method's parameter type",
+                );
+            }
+            Role::Command
+        }
+        _ => match &attr.meta {
+            syn::Meta::Path(_) => Role::Apply(None),
+            syn::Meta::List(list) => match list.parse_args::<Ident>() {
+                Ok(ident) => Role::Apply(Some(ident)),
+                Err(_) => {
+                    cx.error_at(
+                        &list.tokens,
+                        "`#[apply(…)]` takes the name of one variant, e.g. `#[apply(Opened)]`",
+                    );
+                    Role::Apply(None)
+                }
+            },
+            syn::Meta::NameValue(nv) => {
+                cx.error_at(
+                    nv,
+                    "`#[apply(…)]` takes the name of one variant, e.g. `#[apply(Opened)]`",
+                );
+                Role::Apply(None)
+            }
+        },
+    };
+    Some(Marker {
+        role,
+        attr: attr.clone(),
+    })
+}
+
+fn key_of(path: &syn::Path) -> String {
+    match path.get_ident() {
+        Some(ident) => ident.to_string(),
+        None => pretty(path),
+    }
+}
+
+fn unknown_key(what: &str, key: &str, expected: &[&str]) -> String {
+    if let Some(guess) = did_you_mean(key, expected) {
+        return format!("unknown {what} attribute `{key}`; did you mean `{guess}`?");
+    }
+    match expected {
+        [] => format!("unknown {what} attribute `{key}`; no `#[{what}(...)]` keys belong here"),
+        keys => {
+            let list: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
+            format!(
+                "unknown {what} attribute `{key}`; expected {}",
+                list.join(", ")
+            )
+        }
+    }
+}
+
+fn set_once<T>(cx: &Ctxt, slot: &mut Option<T>, value: Option<T>, key: &syn::Path, what: &str) {
+    let Some(value) = value else { return };
+    if slot.is_some() {
+        cx.error_at(
+            key,
+            format!(
+                "duplicate {what} attribute `{}`; remove one of them",
+                key_of(key)
+            ),
+        );
+    } else {
+        *slot = Some(value);
+    }
+}
+
+/// A key's value as written, before it is checked against what the key takes.
+enum RawValue {
+    None,
+    /// `key = expr`
+    Expr(Expr),
+    /// `key(...)`
+    List(Span),
+}
+
+impl RawValue {
+    /// Consumes whatever follows the key: `= expr`, `(...)` or nothing.
+    fn parse(meta: &ParseNestedMeta<'_>) -> syn::Result<RawValue> {
+        if meta.input.peek(Token![=]) {
+            return Ok(RawValue::Expr(meta.value()?.parse()?));
+        }
+        if meta.input.peek(syn::token::Paren) {
+            let content;
+            let paren = syn::parenthesized!(content in meta.input);
+            content.parse::<proc_macro2::TokenStream>()?;
+            return Ok(RawValue::List(paren.span.join()));
+        }
+        Ok(RawValue::None)
+    }
+
+    fn is_present(&self) -> bool {
+        !matches!(self, RawValue::None)
+    }
+
+    /// The value of a key that takes a string literal.
+    fn string(&self, cx: &Ctxt, key: &syn::Path, name: &str, example: &str) -> Option<LitStr> {
+        let message =
+            format!("`{name}` takes a string literal: write `#[…({name} = \"{example}\")]`");
+        match self {
+            RawValue::Expr(Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            })) => return Some(lit.clone()),
+            RawValue::Expr(expr) => cx.error_at(expr, message),
+            RawValue::List(span) => cx.error_span(*span, message),
+            RawValue::None => cx.error_at(key, message),
+        }
+        None
+    }
+
+    /// The value of `schema`: a positive integer literal that fits in `u32`.
+    fn schema(&self, cx: &Ctxt, key: &syn::Path) -> Option<Schema> {
+        let expr = match self {
+            RawValue::Expr(expr) => expr,
+            RawValue::List(span) => {
+                cx.error_span(*span, "`schema` takes an integer: write `schema = 2`");
+                return None;
+            }
+            RawValue::None => {
+                cx.error_at(key, "`schema` takes an integer: write `schema = 2`");
+                return None;
+            }
+        };
+        match expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(int), ..
+            }) => match int.base10_parse::<u32>() {
+                Ok(0) => cx.error_at(
+                    int,
+                    "schema version 0 is not allowed: versions start at 1, the default",
+                ),
+                Ok(value) => {
+                    return Some(Schema { value });
+                }
+                Err(_) => cx.error_at(
+                    int,
+                    format!(
+                        "schema version `{}` does not fit in `u32`",
+                        int.base10_digits()
+                    ),
+                ),
+            },
+            Expr::Unary(syn::ExprUnary {
+                op: syn::UnOp::Neg(_),
+                ..
+            }) => cx.error_at(
+                expr,
+                format!(
+                    "schema version `{}` is negative: versions are positive integers starting at 1",
+                    pretty(expr).replacen("- ", "-", 1)
+                ),
+            ),
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => cx.error_at(
+                lit,
+                format!(
+                    "`schema` takes an integer literal, not a string: write `schema = {}`",
+                    lit.value().trim()
+                ),
+            ),
+            other => cx.error_at(
+                other,
+                format!(
+                    "schema version `{}` is not a positive integer literal: write e.g. `schema = 2`",
+                    pretty(other)
+                ),
+            ),
+        }
+        None
+    }
+}
+
+/// The value of a key that takes a type: `events = AccountEvent`.
+fn type_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<Option<Type>> {
+    if !meta.input.peek(Token![=]) {
+        RawValue::parse(meta)?;
+        cx.error_at(
+            &meta.path,
+            format!(
+                "`{key}` takes a type: write `{key} = {}`",
+                example_type(key)
+            ),
+        );
+        return Ok(None);
+    }
+    let value = meta.value()?;
+    if value.peek(LitStr) {
+        let lit: LitStr = value.parse()?;
+        cx.error_at(
+            &lit,
+            format!(
+                "`{key}` takes a type, not a string: write `{key} = {}`",
+                lit.value().trim()
+            ),
+        );
+        return Ok(None);
+    }
+    if value.peek(Lit) {
+        let lit: Lit = value.parse()?;
+        cx.error_at(
+            lit,
+            format!(
+                "`{key}` takes a type: write `{key} = {}`",
+                example_type(key)
+            ),
+        );
+        return Ok(None);
+    }
+    Ok(Some(value.parse()?))
+}
+
+fn example_type(key: &str) -> &'static str {
+    if key == "events" {
+        "AccountEvent"
+    } else {
+        "BankError"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn errors(cx: Ctxt) -> Vec<String> {
+        match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(err) => err.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn parses_every_key() {
+        let cx = Ctxt::new();
+        let attrs: Vec<Attribute> =
+            vec![parse_quote!(#[event(aggregate = "Account", name = "Opened", schema = 3)])];
+        let parsed = event_attrs(&cx, &attrs, EventPlace::Struct);
+        assert_eq!(errors(cx), Vec::<String>::new());
+        assert_eq!(
+            parsed.aggregate.map(|l| l.value()).as_deref(),
+            Some("Account")
+        );
+        assert_eq!(parsed.name.map(|l| l.value()).as_deref(), Some("Opened"));
+        assert_eq!(parsed.schema.map(|s| s.value), Some(3));
+    }
+
+    #[test]
+    fn reports_all_mistakes_at_once() {
+        let cx = Ctxt::new();
+        let attrs: Vec<Attribute> = vec![
+            parse_quote!(#[event(nmae = "X", schema = 0)]),
+            parse_quote!(#[event(schema = "2", aggregate = Account, id)]),
+        ];
+        event_attrs(&cx, &attrs, EventPlace::Struct);
+        assert_eq!(
+            errors(cx),
+            [
+                "unknown event attribute `nmae`; did you mean `name`?",
+                "schema version 0 is not allowed: versions start at 1, the default",
+                "`schema` takes an integer literal, not a string: write `schema = 2`",
+                "`aggregate` takes a string literal: write `#[…(aggregate = \"Account\")]`",
+                "`#[event(id)]` marks the field that holds the aggregate id; put it on a field",
+            ]
+        );
+    }
+
+    #[test]
+    fn duplicate_and_misplaced_keys() {
+        let cx = Ctxt::new();
+        let attrs: Vec<Attribute> = vec![
+            parse_quote!(#[event(name = "A")]),
+            parse_quote!(#[event(name = "B", aggregate = "X")]),
+        ];
+        event_attrs(&cx, &attrs, EventPlace::Variant);
+        assert_eq!(
+            errors(cx),
+            [
+                "duplicate event attribute `name`; remove one of them",
+                "the aggregate type is set once, on the event type: put `#[event(aggregate = \"…\")]` on the struct or enum",
+            ]
+        );
+    }
+
+    #[test]
+    fn schema_values() {
+        for (attr, message) in [
+            (
+                quote::quote!(schema = -1),
+                "schema version `-1` is negative: versions are positive integers starting at 1",
+            ),
+            (
+                quote::quote!(schema = 1.5),
+                "schema version `1.5` is not a positive integer literal: write e.g. `schema = 2`",
+            ),
+            (
+                quote::quote!(schema = 4294967296),
+                "schema version `4294967296` does not fit in `u32`",
+            ),
+            (
+                quote::quote!(schema),
+                "`schema` takes an integer: write `schema = 2`",
+            ),
+        ] {
+            let cx = Ctxt::new();
+            let attrs: Vec<Attribute> = vec![parse_quote!(#[event(#attr)])];
+            event_attrs(&cx, &attrs, EventPlace::Enum);
+            assert_eq!(errors(cx), [message]);
+        }
+    }
+
+    #[test]
+    fn aggregate_arguments() {
+        let cx = Ctxt::new();
+        let args = aggregate_args(
+            &cx,
+            quote::quote!(events = AccountEvent<T>, error = BankError, name = "Account"),
+        );
+        assert_eq!(errors(cx), Vec::<String>::new());
+        assert_eq!(pretty(&args.events), "AccountEvent<T>");
+        assert_eq!(args.name.map(|l| l.value()).as_deref(), Some("Account"));
+
+        let cx = Ctxt::new();
+        aggregate_args(
+            &cx,
+            quote::quote!(events = "AccountEvent", evnets = X, events = Y),
+        );
+        assert_eq!(
+            errors(cx),
+            [
+                "`events` takes a type, not a string: write `events = AccountEvent`",
+                "unknown aggregate attribute `evnets`; did you mean `events`?",
+            ]
+        );
+    }
+
+    #[test]
+    fn markers() {
+        let cx = Ctxt::new();
+        let attr: Attribute = parse_quote!(#[apply(Opened)]);
+        let marker = marker(&cx, &attr).expect("an apply marker");
+        assert!(matches!(marker.role, Role::Apply(Some(ref v)) if v == "Opened"));
+        let attr: Attribute = parse_quote!(#[command(x)]);
+        assert!(marker_name(&attr).is_some());
+        super::marker(&cx, &attr);
+        assert_eq!(
+            errors(cx),
+            ["`#[command]` takes no arguments: the command is the method's parameter type"]
+        );
+        let other: Attribute = parse_quote!(#[other::apply]);
+        assert!(marker_name(&other).is_none());
+    }
+}

@@ -1,0 +1,693 @@
+//! Code generation for `#[derive(Event)]`.
+//!
+//! A struct event stores its own serde form. An enum stores each variant on its own: the
+//! event type names the variant, and the payload is the variant's fields as a map (or the
+//! wrapped event's payload, for a newtype variant), never wrapped in an enum tag. Hidden
+//! helper structs, one borrowed (serialize) and one owned (deserialize) per variant, carry
+//! the fields' serde attributes, so the payload follows them exactly.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Generics, Ident};
+
+use crate::ast::{Body, EventInput, Field, Shape, Variant};
+use crate::ctxt::Ctxt;
+use crate::fallback;
+use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
+use crate::payload::{generic_args, helper_names, helper_structs};
+use crate::serde_attr::SerdeContainer;
+use crate::valid::{aggregate_name, check_event, event_name, generic_names, mentions};
+
+/// Parses, checks and expands `#[derive(Event)]`.
+pub fn derive(input: &DeriveInput) -> TokenStream {
+    let cx = Ctxt::new();
+    let model = EventInput::from_syn(&cx, input);
+    if let Some(model) = &model {
+        check_event(&cx, model);
+    }
+    match (cx.check(), &model) {
+        (Ok(()), Some(model)) => expand(model),
+        (Ok(()), None) => TokenStream::new(),
+        (Err(errors), model) => {
+            let mut out = errors.to_compile_error();
+            out.extend(fallback::event(input, model.as_ref()));
+            out
+        }
+    }
+}
+
+fn expand(input: &EventInput<'_>) -> TokenStream {
+    match &input.body {
+        Body::Struct(fields) => expand_struct(input, fields),
+        Body::Enum { serde, variants } => expand_enum(input, serde, variants),
+    }
+}
+
+/// The where clause every generated impl shares: the supertraits of `Event` and `'static`
+/// lifetimes, stated for generic types so the impls need no guessed bounds.
+pub fn event_where(generics: &Generics, ident: &Ident) -> Generics {
+    let mut generics = generics.clone();
+    if generics.params.is_empty() {
+        return generics;
+    }
+    let (_, ty_generics, _) = generics.split_for_impl();
+    let this = quote!(#ident #ty_generics);
+    let lifetimes: Vec<syn::Lifetime> = generics.lifetimes().map(|l| l.lifetime.clone()).collect();
+    let clause = generics.make_where_clause();
+    for lifetime in lifetimes {
+        clause
+            .predicates
+            .push(syn::parse_quote!(#lifetime: 'static));
+    }
+    clause.predicates.push(syn::parse_quote!(
+        #this: ::cim_events::__private::serde::Serialize
+            + ::cim_events::__private::serde::de::DeserializeOwned
+            + ::core::marker::Send
+            + ::core::marker::Sync
+            + 'static
+    ));
+    generics
+}
+
+/// `event_where` plus `Self: Event`, for the impls that build on the `Event` impl.
+pub fn derived_where(generics: &Generics, ident: &Ident) -> Generics {
+    let mut generics = event_where(generics, ident);
+    if !generics.params.is_empty() {
+        let (_, ty_generics, _) = generics.split_for_impl();
+        let this = quote!(#ident #ty_generics);
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote!(#this: ::cim_events::Event));
+    }
+    generics
+}
+
+fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
+    let ident = input.ident();
+    let generics = &input.original.generics;
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
+    let event = event_where(generics, ident);
+    let event_clause = &event.where_clause;
+    let derived = derived_where(generics, ident);
+    let derived_clause = &derived.where_clause;
+
+    let name = event_name(input.attrs.name.as_ref(), ident);
+    let aggregate = aggregate_name(input);
+    let schema = input.attrs.schema.as_ref().map_or(1, |s| s.value);
+    let filter = format!("{DEFAULT_PREFIX}.*.{name}");
+    let type_name = unraw(ident);
+    let missing = format!(
+        "no `#[apply]` for the event `{type_name}`: add `#[apply] fn {}(&mut self, event: &{type_name})` to the `#[aggregate]` impl",
+        snake_case(&type_name)
+    );
+    let aggregate_id = match fields.iter().find(|f| f.id.is_some()) {
+        Some(field) => {
+            let member = &field.member;
+            let ty = field.ty;
+            quote_spanned!(ty.span()=> ::cim_events::__private::aggregate_id::<#ty>(&self.#member))
+        }
+        None => quote!(::core::unreachable!()),
+    };
+    let doc_event_type = format!("The event type of `{type_name}`: `{name}`.");
+    let doc_filter = format!(
+        "The subscription filter for every `{name}` event under the default prefix: `{filter}`."
+    );
+    let doc_filter_fn = format!(
+        "The subscription filter for every `{name}` event under `prefix`: `{{prefix}}.*.{name}`."
+    );
+    let common = common_helpers();
+
+    quote! {
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
+                fn event_type(&self) -> &str {
+                    #name
+                }
+                fn aggregate_id(&self) -> &str {
+                    #aggregate_id
+                }
+                fn aggregate_type(&self) -> &str {
+                    #aggregate
+                }
+                fn schema_version(&self) -> u32 {
+                    #schema
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::__private::SingleEvent for #ident #ty_generics #derived_clause {
+                const EVENT_TYPE: &'static str = #name;
+                const FILTER: &'static str = #filter;
+            }
+
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::__private::EventSet for #ident #ty_generics #derived_clause {
+                const AGGREGATE_TYPE: &'static str = #aggregate;
+                const VARIANTS: &'static [::cim_events::__private::VariantInfo] = &[
+                    ::cim_events::__private::VariantInfo {
+                        name: ::cim_events::__private::WHOLE_EVENT,
+                        missing_apply: #missing,
+                    },
+                ];
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #ident #ty_generics #derived_clause {
+                #[doc = #doc_event_type]
+                pub const EVENT_TYPE: &'static str = #name;
+                #[doc = "Every event type of this type (here just one), as stored in `event_type`."]
+                pub const EVENT_TYPES: &'static [&'static str] = &[#name];
+                #[doc = "The aggregate type these events belong to."]
+                pub const AGGREGATE_TYPE: &'static str = #aggregate;
+                #[doc = "The payload schema version written with new events."]
+                pub const SCHEMA_VERSION: u32 = #schema;
+                #[doc = #doc_filter]
+                pub const FILTER: &'static str = #filter;
+                #[doc = #doc_filter_fn]
+                pub fn filter(prefix: &str) -> ::cim_events::__private::String {
+                    ::cim_events::__private::format!("{}.*.{}", prefix, #name)
+                }
+                #common
+            }
+        };
+    }
+}
+
+/// The inherent helpers every event type gets, whatever its shape.
+fn common_helpers() -> TokenStream {
+    quote! {
+        #[doc = "The subject this event is published on: `{prefix}.{aggregate_id}.{event_type}`."]
+        pub fn subject(&self, prefix: &str) -> ::cim_events::__private::String {
+            ::cim_events::__private::event_subject(
+                prefix,
+                ::cim_events::Event::aggregate_id(self),
+                ::cim_events::Event::event_type(self),
+            )
+        }
+        #[doc = "The subscription filter for every event of one aggregate: `{prefix}.{aggregate_id}.*`."]
+        pub fn aggregate_filter(prefix: &str, aggregate_id: &str) -> ::cim_events::__private::String {
+            ::cim_events::__private::aggregate_filter(prefix, aggregate_id)
+        }
+    }
+}
+
+/// What the generated code needs of one enum variant.
+struct VariantCode {
+    ident: Ident,
+    /// Whether the variant wraps a struct event (its event type is known only to rustc).
+    newtype: bool,
+    /// The event type: a string literal, or the wrapped event's constant.
+    event_type: TokenStream,
+    /// The match arms of each generated method.
+    event_type_arm: TokenStream,
+    aggregate_id_arm: TokenStream,
+    schema_arm: TokenStream,
+    to_payload_arm: TokenStream,
+    from_payload_arm: TokenStream,
+    filter_const: TokenStream,
+    /// Items inside the `const _` block: helper structs, adapters, trait impls.
+    items: TokenStream,
+    info: TokenStream,
+}
+
+fn expand_enum(
+    input: &EventInput<'_>,
+    serde: &SerdeContainer,
+    variants: &[Variant<'_>],
+) -> TokenStream {
+    let ident = input.ident();
+    let generics = &input.original.generics;
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
+    let aggregate = aggregate_name(input);
+    let default_schema = input.attrs.schema.as_ref().map_or(1, |s| s.value);
+
+    let codes: Vec<VariantCode> = variants
+        .iter()
+        .enumerate()
+        .map(|(index, v)| variant_code(input, serde, v, index, default_schema))
+        .collect();
+
+    // The `Event` impl also needs the helpers to be serde types, for generic enums.
+    let mut event = event_where(generics, ident);
+    if !generics.params.is_empty() {
+        let args = generic_args(generics);
+        for (index, variant) in variants.iter().enumerate() {
+            if let Shape::Named(_) = variant.shape {
+                let (ser, de) = helper_names(index);
+                let clause = event.make_where_clause();
+                clause.predicates.push(syn::parse_quote!(
+                    for<'__cim> #ser<'__cim, #(#args),*>: ::cim_events::__private::serde::Serialize
+                ));
+                clause.predicates.push(syn::parse_quote!(
+                    #de<#(#args),*>: ::cim_events::__private::serde::de::DeserializeOwned
+                ));
+            }
+        }
+    }
+    let mut derived = derived_where(generics, ident);
+    // A wrapped event that depends on the enum's parameters is an event struct only
+    // under bounds the impls cannot guess; state it.
+    let names = generic_names(generics);
+    for variant in variants {
+        if let Shape::Newtype(inner) = variant.shape {
+            if mentions(&inner.to_token_stream(), &names) {
+                let bound: syn::WherePredicate =
+                    syn::parse_quote!(#inner: ::cim_events::__private::SingleEvent);
+                event.make_where_clause().predicates.push(bound.clone());
+                derived.make_where_clause().predicates.push(bound);
+            }
+        }
+    }
+    let event_clause = &event.where_clause;
+    let derived_clause = &derived.where_clause;
+
+    let event_types: Vec<&TokenStream> = codes.iter().map(|c| &c.event_type).collect();
+    let event_type_arms = codes.iter().map(|c| &c.event_type_arm);
+    let aggregate_id_arms = codes.iter().map(|c| &c.aggregate_id_arm);
+    let schema_arms = codes.iter().map(|c| &c.schema_arm);
+    let to_payload_arms = codes.iter().map(|c| &c.to_payload_arm);
+    let from_payload_arms = codes.iter().map(|c| &c.from_payload_arm);
+    let filter_consts = codes.iter().map(|c| &c.filter_const);
+    let items = codes.iter().map(|c| &c.items);
+    let infos = codes.iter().map(|c| &c.info);
+    let type_name = unraw(ident);
+    let duplicate_checks = if generics.params.is_empty() {
+        newtype_duplicate_checks(ident, variants, &codes)
+    } else {
+        TokenStream::new()
+    };
+    let common = common_helpers();
+
+    let (event_type_body, aggregate_id_body, schema_body, to_payload_body) = if codes.is_empty() {
+        let never = quote!(match *self {});
+        (never.clone(), never.clone(), never.clone(), never)
+    } else {
+        (
+            quote!(match self { #(#event_type_arms)* }),
+            quote!(match self { #(#aggregate_id_arms)* }),
+            quote!(match self { #(#schema_arms)* }),
+            quote!(match self { #(#to_payload_arms)* }),
+        )
+    };
+
+    quote! {
+        const _: () = {
+            #(#items)*
+
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
+                fn event_type(&self) -> &str {
+                    #event_type_body
+                }
+                fn aggregate_id(&self) -> &str {
+                    #aggregate_id_body
+                }
+                fn aggregate_type(&self) -> &str {
+                    #aggregate
+                }
+                fn schema_version(&self) -> u32 {
+                    #schema_body
+                }
+                fn to_payload(&self) -> ::core::result::Result<::cim_events::Ipld, ::cim_events::__private::PayloadError> {
+                    #to_payload_body
+                }
+                fn from_payload(
+                    __event_type: &str,
+                    __schema: u32,
+                    __payload: ::cim_events::Ipld,
+                ) -> ::core::result::Result<Self, ::cim_events::__private::PayloadError> {
+                    let _ = __schema;
+                    match __event_type {
+                        #(#from_payload_arms)*
+                        __other => ::core::result::Result::Err(::cim_events::__private::unknown_event_type(
+                            #type_name,
+                            __other,
+                            &[#(#event_types),*],
+                        )),
+                    }
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::__private::EventSet for #ident #ty_generics #derived_clause {
+                const AGGREGATE_TYPE: &'static str = #aggregate;
+                const VARIANTS: &'static [::cim_events::__private::VariantInfo] = &[#(#infos),*];
+            }
+
+            #[automatically_derived]
+            impl #impl_generics #ident #ty_generics #derived_clause {
+                #[doc = "Every event type of this enum, one per variant, as stored in `event_type`."]
+                pub const EVENT_TYPES: &'static [&'static str] = &[#(#event_types),*];
+                #[doc = "The aggregate type these events belong to."]
+                pub const AGGREGATE_TYPE: &'static str = #aggregate;
+                #(#filter_consts)*
+                #common
+            }
+
+            #duplicate_checks
+        };
+    }
+}
+
+fn variant_code(
+    input: &EventInput<'_>,
+    serde: &SerdeContainer,
+    variant: &Variant<'_>,
+    index: usize,
+    default_schema: u32,
+) -> VariantCode {
+    let enum_ident = input.ident();
+    let ident = variant.original.ident.clone();
+    let enum_name = unraw(enum_ident);
+    let variant_name = unraw(&ident);
+    let snake = snake_case(&variant_name);
+    let filter_const = format_ident!("FILTER_{}", snake.to_uppercase());
+    let filter_fn = format_ident!("filter_{}", snake);
+    let generics = &input.original.generics;
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
+    let derived = derived_where(generics, enum_ident);
+    let derived_clause = &derived.where_clause;
+
+    match &variant.shape {
+        Shape::Newtype(inner) => {
+            let span = inner.span();
+            let single = quote_spanned!(span=> ::cim_events::__private::SingleEvent);
+            let event_type = quote_spanned!(span=> <#inner as #single>::EVENT_TYPE);
+            let missing = format!(
+                "no `#[apply]` for the event `{enum_name}::{variant_name}`: add `#[apply] fn {snake}(&mut self, event: &{})` to the `#[aggregate]` impl",
+                pretty(inner)
+            );
+            let doc_const = format!(
+                "The subscription filter for every `{enum_name}::{variant_name}` event under the default prefix."
+            );
+            let doc_fn = format!(
+                "The subscription filter for every `{enum_name}::{variant_name}` event under `prefix`."
+            );
+            VariantCode {
+                event_type_arm: quote!(Self::#ident(_) => #event_type,),
+                aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
+                schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
+                to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_to_payload(__e),),
+                from_payload_arm: quote_spanned! {span=>
+                    __t if __t == #event_type => ::core::result::Result::map(
+                        <#inner as #single>::single_from_payload(__t, __schema, __payload),
+                        Self::#ident,
+                    ),
+                },
+                filter_const: quote! {
+                    #[doc = #doc_const]
+                    pub const #filter_const: &'static str = <#inner as #single>::FILTER;
+                    #[doc = #doc_fn]
+                    pub fn #filter_fn(prefix: &str) -> ::cim_events::__private::String {
+                        ::cim_events::__private::format!("{}.*.{}", prefix, #event_type)
+                    }
+                },
+                items: quote! {
+                    #[automatically_derived]
+                    impl #impl_generics ::cim_events::__private::VariantOf<#enum_ident #ty_generics> for #inner #derived_clause {
+                        const VARIANT: &'static str = #variant_name;
+                        fn get(event: &#enum_ident #ty_generics) -> ::core::option::Option<&Self> {
+                            #[allow(unreachable_patterns)]
+                            match event {
+                                #enum_ident::#ident(__e) => ::core::option::Option::Some(__e),
+                                _ => ::core::option::Option::None,
+                            }
+                        }
+                    }
+                },
+                info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
+                event_type,
+                newtype: true,
+                ident,
+            }
+        }
+        Shape::Named(fields) => named_variant_code(
+            input,
+            serde,
+            variant,
+            fields,
+            index,
+            default_schema,
+            (filter_const, filter_fn),
+        ),
+        // Rejected by validation; nothing is generated for them.
+        Shape::Unit | Shape::Tuple => VariantCode {
+            event_type: quote!(#variant_name),
+            event_type_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
+            aggregate_id_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
+            schema_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
+            to_payload_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
+            from_payload_arm: TokenStream::new(),
+            filter_const: TokenStream::new(),
+            items: TokenStream::new(),
+            info: TokenStream::new(),
+            newtype: false,
+            ident,
+        },
+    }
+}
+
+fn named_variant_code(
+    input: &EventInput<'_>,
+    serde: &SerdeContainer,
+    variant: &Variant<'_>,
+    fields: &[Field<'_>],
+    index: usize,
+    default_schema: u32,
+    (filter_const, filter_fn): (Ident, Ident),
+) -> VariantCode {
+    let enum_ident = input.ident();
+    let ident = variant.original.ident.clone();
+    let enum_name = unraw(enum_ident);
+    let variant_name = unraw(&ident);
+    let generics = &input.original.generics;
+    let args = generic_args(generics);
+    let name = event_name(variant.attrs.name.as_ref(), &ident);
+    let schema = variant
+        .attrs
+        .schema
+        .as_ref()
+        .map_or(default_schema, |s| s.value);
+    let filter = format!("{DEFAULT_PREFIX}.*.{name}");
+    let (ser, de) = helper_names(index);
+
+    let members: Vec<&syn::Member> = fields.iter().map(|f| &f.member).collect();
+    // Variants with named fields only reach here, so every member is a name.
+    let bindings: Vec<&Ident> = fields
+        .iter()
+        .filter_map(|f| match &f.member {
+            syn::Member::Named(ident) => Some(ident),
+            syn::Member::Unnamed(_) => None,
+        })
+        .collect();
+
+    let aggregate_id_arm = match fields.iter().find(|f| f.id.is_some()) {
+        Some(field) => {
+            let member = &field.member;
+            let ty = field.ty;
+            quote_spanned! {ty.span()=>
+                Self::#ident { #member: __id, .. } => ::cim_events::__private::aggregate_id::<#ty>(__id),
+            }
+        }
+        None => quote!(Self::#ident { .. } => ::core::unreachable!(),),
+    };
+
+    let helpers = helper_structs(input, serde, variant, fields, index);
+    let phantom = if generics.params.is_empty() {
+        quote!()
+    } else {
+        quote!(__cim_phantom: ::core::marker::PhantomData,)
+    };
+    let missing = {
+        let params: Vec<String> = fields
+            .iter()
+            .filter_map(|f| match &f.member {
+                syn::Member::Named(n) => Some(format!("{}: {}", unraw(n), borrowed(f.ty))),
+                syn::Member::Unnamed(_) => None,
+            })
+            .collect();
+        format!(
+            "no `#[apply]` for the event `{enum_name}::{variant_name}`: add `#[apply({variant_name})] fn {}(&mut self, {})` to the `#[aggregate]` impl",
+            snake_case(&variant_name),
+            params.join(", ")
+        )
+    };
+    let doc_const = format!(
+        "The subscription filter for every `{name}` event under the default prefix: `{filter}`."
+    );
+    let doc_fn = format!(
+        "The subscription filter for every `{name}` event under `prefix`: `{{prefix}}.*.{name}`."
+    );
+
+    VariantCode {
+        event_type: quote!(#name),
+        event_type_arm: quote!(Self::#ident { .. } => #name,),
+        aggregate_id_arm,
+        schema_arm: quote!(Self::#ident { .. } => #schema,),
+        to_payload_arm: quote! {
+            Self::#ident { #(#bindings),* } => ::cim_events::__private::to_ipld(
+                &#ser::<'_, #(#args),*> { #(#bindings,)* #phantom }
+            ),
+        },
+        from_payload_arm: quote! {
+            #name => {
+                let __helper: #de<#(#args),*> = ::cim_events::__private::from_ipld(__payload)?;
+                ::core::result::Result::Ok(Self::#ident { #(#members: __helper.#members),* })
+            }
+        },
+        filter_const: quote! {
+            #[doc = #doc_const]
+            pub const #filter_const: &'static str = #filter;
+            #[doc = #doc_fn]
+            pub fn #filter_fn(prefix: &str) -> ::cim_events::__private::String {
+                ::cim_events::__private::format!("{}.*.{}", prefix, #name)
+            }
+        },
+        items: helpers,
+        info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
+        newtype: false,
+        ident,
+    }
+}
+
+/// Compile-time checks that the event types taken from wrapped structs clash with no
+/// other variant's (the macro cannot see those names).
+fn newtype_duplicate_checks(
+    ident: &Ident,
+    variants: &[Variant<'_>],
+    codes: &[VariantCode],
+) -> TokenStream {
+    let mut checks = TokenStream::new();
+    for (index, (variant, code)) in variants.iter().zip(codes).enumerate() {
+        let Shape::Newtype(inner) = variant.shape else {
+            continue;
+        };
+        // Named variants all, wrapped ones only before this one: each pair checked once.
+        let others = codes
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| {
+                if c.newtype {
+                    i < index
+                } else {
+                    !c.info.is_empty()
+                }
+            })
+            .map(|(_, c)| &c.event_type);
+        let event_type = &code.event_type;
+        let message = format!(
+            "the event type of `{}::{}`, taken from `{}`, is also the event type of another variant; give one of them another `#[event(name = \"…\")]`",
+            unraw(ident),
+            unraw(&code.ident),
+            pretty(inner)
+        );
+        checks.extend(quote_spanned! {inner.span()=>
+            const _: () = if ::cim_events::__private::contains(&[#(#others),*], #event_type) {
+                ::core::panic!("{}", #message)
+            };
+        });
+    }
+    checks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ctxt::compile_errors as errors;
+    use syn::parse_quote;
+
+    #[test]
+    fn enum_expansion_parses_and_names_every_piece() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "Account")]
+            #[serde(rename_all_fields = "camelCase")]
+            enum AccountEvent {
+                Opened { #[event(id)] account_id: String, owner: String },
+                #[event(name = "MoneyDeposited", schema = 2)]
+                Deposited { #[event(id)] account_id: String, #[serde(with = "hex")] amount: u64 },
+                Closed(Closed),
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl :: cim_events :: Event for AccountEvent",
+            "impl :: cim_events :: __private :: EventSet for AccountEvent",
+            "impl :: cim_events :: __private :: VariantOf < AccountEvent > for Closed",
+            "struct __CimSer0 < '__cim >",
+            "struct __CimDe1",
+            "# [serde (rename_all = \"camelCase\")]",
+            "# [serde (serialize_with = \"__cim_ser_1_1::<_>\")]",
+            "# [serde (with = \"hex\")] amount : u64",
+            "\"MoneyDeposited\" =>",
+            "pub const FILTER_DEPOSITED : & 'static str = \"events.*.MoneyDeposited\"",
+            "pub fn filter_closed",
+            "const _ : () = if :: cim_events :: __private :: contains",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+    }
+
+    #[test]
+    fn struct_expansion() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "Account", name = "AccountClosed", schema = 3)]
+            pub struct Closed<T> { #[event(id)] account_id: String, data: T }
+        };
+        let out = derive(&input);
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl < T > :: cim_events :: Event for Closed < T >",
+            "Closed < T > : :: cim_events :: __private :: serde :: Serialize",
+            "fn event_type (& self) -> & str { \"AccountClosed\" }",
+            "fn schema_version (& self) -> u32 { 3u32 }",
+            ":: cim_events :: __private :: aggregate_id :: < String > (& self . account_id)",
+            "const FILTER : & 'static str = \"events.*.AccountClosed\"",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_stubs_beside() {
+        let input: DeriveInput = parse_quote! {
+            #[event(aggregate = "bank.Account", nmae = "X")]
+            enum AccountEvent {
+                Opened { owner: String },
+                #[event(name = "Opened")]
+                Reopened { #[event(id)] account_id: u64 },
+                Closed,
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown event attribute `nmae`; expected `aggregate`, `schema`",
+                "aggregate type `bank.Account` is not a valid NATS subject token: `.` separates tokens; use letters, digits, `-` or `_`",
+                "variant `Opened` has no `#[event(id)]` field: mark the field that holds the aggregate id",
+                "the `#[event(id)]` field has type `u64`, but an aggregate id is a string (a NATS subject token), not a number; use `String` or a newtype that implements `AsRef<str>`",
+                "duplicate event name `Opened`: variant `Opened` already has it; give this variant another `#[event(name = \"…\")]`",
+                "unit variant `Closed` has no aggregate id: give it named fields, one of them marked `#[event(id)]`",
+            ]
+        );
+        let text = out.to_string();
+        assert!(text.contains("impl :: cim_events :: Event for AccountEvent"));
+        assert!(text.contains(
+            "const VARIANTS : & 'static [:: cim_events :: __private :: VariantInfo] = & []"
+        ));
+    }
+
+    #[test]
+    fn unions_are_rejected_without_stubs() {
+        let input: DeriveInput = parse_quote!(union U { a: u8 });
+        let out = derive(&input);
+        assert_eq!(errors(&out).len(), 1);
+        assert!(!out.to_string().contains("impl"));
+    }
+}

@@ -1,0 +1,480 @@
+//! Rules that span several items: names are subject tokens and unique, every event has
+//! exactly one usable id, handler signatures have the right shape, nothing is handled or
+//! applied twice.
+
+use std::collections::BTreeMap;
+
+use quote::ToTokens;
+use syn::{Ident, LitStr, Pat, ReturnType, Type};
+
+use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
+use crate::ctxt::Ctxt;
+use crate::names::{borrowed, pretty, snake_case, token_error, token_problem, unraw};
+
+/// The event type of a variant or struct: its `name` or its Rust name.
+pub fn event_name(explicit: Option<&LitStr>, ident: &Ident) -> String {
+    explicit.map_or_else(|| unraw(ident), LitStr::value)
+}
+
+/// The aggregate type of an event type: its `aggregate` or its Rust name.
+pub fn aggregate_name(input: &EventInput<'_>) -> String {
+    event_name(input.attrs.aggregate.as_ref(), input.ident())
+}
+
+pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
+    if let Some(lit) = &input.attrs.aggregate {
+        check_token(cx, "aggregate type", lit);
+    }
+    match &input.body {
+        Body::Struct(fields) => {
+            if let Some(lit) = &input.attrs.name {
+                check_token(cx, "event name", lit);
+            }
+            check_id(cx, fields, &input.ident().to_token_stream(), "struct");
+        }
+        Body::Enum { variants, .. } => {
+            if variants.is_empty() {
+                cx.error_at(
+                    input.ident(),
+                    format!(
+                        "`{}` has no variants: an event enum needs at least one",
+                        input.ident()
+                    ),
+                );
+            }
+            let mut names: BTreeMap<String, &Ident> = BTreeMap::new();
+            let mut filters: BTreeMap<String, &Ident> = BTreeMap::new();
+            let mut wrapped: BTreeMap<String, &Ident> = BTreeMap::new();
+            for variant in variants {
+                check_variant(cx, variant);
+                let ident = &variant.original.ident;
+                if let Shape::Newtype(ty) = variant.shape {
+                    if let Some(first) = wrapped.insert(pretty(ty), ident) {
+                        cx.error_at(
+                            ty,
+                            format!(
+                                "variant `{first}` already wraps `{}`: an `#[apply]` taking `&{}` could not tell them apart; wrap a distinct type",
+                                pretty(ty),
+                                pretty(ty)
+                            ),
+                        );
+                    }
+                } else {
+                    let name = event_name(variant.attrs.name.as_ref(), ident);
+                    if let Some(first) = names.get(&name) {
+                        let message = format!(
+                            "duplicate event name `{name}`: variant `{first}` already has it; give this variant another `#[event(name = \"…\")]`"
+                        );
+                        match &variant.attrs.name {
+                            Some(lit) => cx.error_at(lit, message),
+                            None => cx.error_at(ident, message),
+                        }
+                    } else {
+                        names.insert(name, ident);
+                    }
+                }
+                let filter = snake_case(&unraw(ident));
+                if let Some(first) = filters.insert(filter.clone(), ident) {
+                    cx.error_at(
+                        ident,
+                        format!(
+                            "variants `{first}` and `{ident}` both make the helper `filter_{filter}`; rename one of them"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
+    let ident = &variant.original.ident;
+    if let Some(lit) = &variant.attrs.name {
+        check_token(cx, "event name", lit);
+    }
+    match &variant.shape {
+        Shape::Named(fields) => {
+            check_id(cx, fields, &ident.to_token_stream(), "variant");
+            if let Some(meta) = &variant.serde.whole_with {
+                cx.error_at(
+                    meta,
+                    format!(
+                        "`#[serde({})]` on an event variant is not supported: each variant's fields are stored as a map of their own; put it on the fields",
+                        pretty(meta.path())
+                    ),
+                );
+            }
+        }
+        Shape::Newtype(_) => {}
+        Shape::Unit => cx.error_at(
+            ident,
+            format!(
+                "unit variant `{ident}` has no aggregate id: give it named fields, one of them marked `#[event(id)]`"
+            ),
+        ),
+        Shape::Tuple => cx.error_at(
+            &variant.original.fields,
+            format!(
+                "tuple variant `{ident}` is not supported: name its fields (one marked `#[event(id)]`), or wrap one event struct as `{ident}({ident})`"
+            ),
+        ),
+    }
+}
+
+/// Exactly one `#[event(id)]` field, of a type that can be an aggregate id, and stored.
+fn check_id(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::TokenStream, what: &str) {
+    let mut ids = fields.iter().filter(|f| f.id.is_some());
+    let Some(first) = ids.next() else {
+        cx.error_at(
+            owner,
+            format!(
+                "{what} `{owner}` has no `#[event(id)]` field: mark the field that holds the aggregate id"
+            ),
+        );
+        return;
+    };
+    for second in ids {
+        let Some(key) = &second.id else { continue };
+        cx.error_at(
+            key,
+            format!(
+                "a second `#[event(id)]` in `{owner}`: `{}` is already the aggregate id; keep one",
+                pretty(&first.member)
+            ),
+        );
+    }
+    if let Some(problem) = unusable_id_type(first.ty) {
+        cx.error_at(
+            first.ty,
+            format!(
+                "the `#[event(id)]` field has type `{}`, {problem}; use `String` or a newtype that implements `AsRef<str>`",
+                pretty(first.ty)
+            ),
+        );
+    }
+    if let Some(skip) = first.serde.skipped() {
+        cx.error_at(
+            skip,
+            format!(
+                "the `#[event(id)]` field cannot be `#[serde({})]`: the aggregate id must survive a round trip through the store",
+                pretty(skip)
+            ),
+        );
+    }
+}
+
+/// Why a type, judged by its syntax, can never be an aggregate id. Types that pass are
+/// checked by the compiler (`AsRef<str>`).
+fn unusable_id_type(ty: &Type) -> Option<&'static str> {
+    match ty {
+        Type::Reference(r) if matches!(&*r.elem, Type::Path(p) if p.path.is_ident("str")) => {
+            Some("but events are owned (`DeserializeOwned`) and cannot borrow")
+        }
+        Type::Reference(_) => Some("but events are owned (`DeserializeOwned`) and cannot borrow"),
+        Type::Tuple(_) | Type::Array(_) | Type::Slice(_) => {
+            Some("but an aggregate id is one string (a NATS subject token)")
+        }
+        Type::Paren(p) => unusable_id_type(&p.elem),
+        Type::Group(g) => unusable_id_type(&g.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            let name = last.ident.to_string();
+            match name.as_str() {
+                "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "i8" | "i16" | "i32" | "i64"
+                | "i128" | "isize" | "f32" | "f64" | "bool" | "char"
+                    if p.path.segments.len() == 1 =>
+                {
+                    Some("but an aggregate id is a string (a NATS subject token), not a number")
+                }
+                "Option" => {
+                    Some("but every event belongs to an aggregate: the id cannot be optional")
+                }
+                "Vec" | "HashSet" | "BTreeSet" | "HashMap" | "BTreeMap" => {
+                    Some("but an aggregate id is one string (a NATS subject token)")
+                }
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn check_token(cx: &Ctxt, what: &str, lit: &LitStr) {
+    if let Some(problem) = token_problem(&lit.value()) {
+        cx.error_at(lit, token_error(what, &lit.value(), &problem));
+    }
+}
+
+/// The aggregate type name of an `#[aggregate]` impl: `name = "…"` or the type's name.
+pub fn aggregate_type_name(input: &AggregateInput<'_>) -> Option<String> {
+    if let Some(lit) = &input.args.name {
+        return Some(lit.value());
+    }
+    match &*input.original.self_ty {
+        Type::Path(p) => p.path.segments.last().map(|s| unraw(&s.ident)),
+        _ => None,
+    }
+}
+
+pub fn check_aggregate(cx: &Ctxt, input: &AggregateInput<'_>) {
+    let item = input.original;
+    if let Some((_, path, _)) = &item.trait_ {
+        cx.error_at(
+            path,
+            "`#[aggregate]` goes on the inherent impl of the aggregate (`impl Account { … }`), not on a trait impl",
+        );
+    }
+    if input.args.events.is_none() && !input.args.events_reported {
+        cx.error_span(
+            proc_macro2::Span::call_site(),
+            "`#[aggregate]` needs the aggregate's events: write `#[aggregate(events = AccountEvent, error = BankError)]`",
+        );
+    }
+    match (&input.args.name, aggregate_type_name(input)) {
+        (Some(lit), _) => check_token(cx, "aggregate type", lit),
+        (None, None) => cx.error_at(
+            &item.self_ty,
+            "cannot name this aggregate type: write `#[aggregate(name = \"…\", …)]`",
+        ),
+        (None, Some(name)) => {
+            if let Some(problem) = token_problem(&name) {
+                cx.error_at(
+                    &item.self_ty,
+                    token_error("aggregate type", &name, &problem),
+                );
+            }
+        }
+    }
+    let mut handled: BTreeMap<String, &Ident> = BTreeMap::new();
+    for command in &input.commands {
+        check_command(cx, input, command);
+        if let Some(ty) = command.command_ty() {
+            if let Some(first) = handled.get(&pretty(ty)) {
+                cx.error_at(
+                    ty,
+                    format!(
+                        "a second `#[command]` for `{}`: `{first}` already handles it; each command has one handler",
+                        pretty(ty)
+                    ),
+                );
+            } else {
+                handled.insert(pretty(ty), &command.method.sig.ident);
+            }
+        }
+    }
+    let mut applied: BTreeMap<String, &Ident> = BTreeMap::new();
+    for apply in &input.applies {
+        check_apply(cx, apply);
+        let (key, at): (String, &dyn ToTokens) = match (&apply.variant, apply.params.first()) {
+            (Some(variant), _) => (format!("variant {variant}"), variant),
+            (None, Some(param)) => match &*param.ty {
+                Type::Reference(r) => (format!("type {}", pretty(&r.elem)), &r.elem),
+                _ => continue,
+            },
+            (None, None) => continue,
+        };
+        if let Some(first) = applied.get(&key) {
+            let what = key.split_once(' ').map_or(key.as_str(), |(_, w)| w);
+            cx.error_at(
+                at,
+                format!(
+                    "a second `#[apply]` for `{what}`: `{first}` already applies it; each event has one `#[apply]`"
+                ),
+            );
+        } else {
+            applied.insert(key, &apply.method.sig.ident);
+        }
+    }
+}
+
+fn check_signature_basics(cx: &Ctxt, method: &syn::ImplItemFn, what: &str) {
+    let sig = &method.sig;
+    if let Some(token) = &sig.asyncness {
+        cx.error_at(
+            token,
+            format!("{what} cannot be `async`: it decides or applies from state in memory"),
+        );
+    }
+    if !sig.generics.params.is_empty() {
+        cx.error_at(
+            &sig.generics,
+            format!("{what} cannot have generic parameters"),
+        );
+    }
+}
+
+fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
+    let sig = &command.method.sig;
+    check_signature_basics(cx, command.method, "a `#[command]`");
+    let why =
+        "deciding must not change the state; the events it returns change it through `#[apply]`";
+    match command.receiver {
+        None => cx.error_at(
+            &sig.ident,
+            format!("a `#[command]` takes `&self`: {why}; add `&self`"),
+        ),
+        Some(r) if r.reference.is_none() => cx.error_at(
+            r,
+            format!("a `#[command]` takes `&self`, not `self`: {why}"),
+        ),
+        Some(r) if r.mutability.is_some() => cx.error_at(
+            r,
+            format!("a `#[command]` takes `&self`, not `&mut self`: {why}"),
+        ),
+        Some(r) if r.colon_token.is_some() => {
+            cx.error_at(r, format!("a `#[command]` takes `&self`: {why}"))
+        }
+        Some(_) => {}
+    }
+    match command.params.as_slice() {
+        [] => cx.error_at(
+            &sig.ident,
+            "a `#[command]` takes the command as a parameter: `fn open(&self, command: OpenAccount)`",
+        ),
+        [first, rest @ ..] => {
+            match &*first.ty {
+                Type::Reference(r) => cx.error_at(
+                    r,
+                    format!(
+                        "a `#[command]` takes its command by value: `{}: {}`",
+                        pretty(&first.pat),
+                        pretty(&r.elem)
+                    ),
+                ),
+                Type::ImplTrait(t) => cx.error_at(
+                    t,
+                    "a `#[command]` takes one concrete command type, not `impl Trait`",
+                ),
+                _ => {}
+            }
+            for extra in rest.iter().skip(1) {
+                cx.error_at(
+                    extra,
+                    "a `#[command]` takes the command and, optionally, `ctx: &CommandContext<'_>`; nothing more",
+                );
+            }
+        }
+    }
+    if let ReturnType::Default = sig.output {
+        let events = input.args.events.as_ref().map_or("E".to_owned(), pretty);
+        let error = input
+            .args
+            .error
+            .as_ref()
+            .map_or("Infallible".to_owned(), pretty);
+        cx.error_at(
+            &sig.ident,
+            format!(
+                "a `#[command]` returns its events or a rejection: add `-> Result<{events}, {error}>` (or `Result<Vec<{events}>, {error}>`)"
+            ),
+        );
+    }
+}
+
+fn check_apply(cx: &Ctxt, apply: &Apply<'_>) {
+    let sig = &apply.method.sig;
+    check_signature_basics(cx, apply.method, "an `#[apply]`");
+    let why = "applying an event changes the state";
+    match apply.receiver {
+        None => cx.error_at(
+            &sig.ident,
+            format!("an `#[apply]` takes `&mut self`: {why}; add `&mut self`"),
+        ),
+        Some(r) if r.reference.is_none() => cx.error_at(
+            r,
+            format!("an `#[apply]` takes `&mut self`, not `self`: {why}"),
+        ),
+        Some(r) if r.mutability.is_none() => cx.error_at(
+            r,
+            format!("an `#[apply]` takes `&mut self`, not `&self`: {why}"),
+        ),
+        Some(r) if r.colon_token.is_some() => {
+            cx.error_at(r, format!("an `#[apply]` takes `&mut self`: {why}"))
+        }
+        Some(_) => {}
+    }
+    if let ReturnType::Type(_, ty) = &sig.output {
+        if !matches!(&**ty, Type::Tuple(t) if t.elems.is_empty()) {
+            cx.error_at(
+                ty,
+                "an `#[apply]` returns nothing: events are facts, so applying one cannot fail or decide; remove the return type",
+            );
+        }
+    }
+    match &apply.variant {
+        None => match apply.params.as_slice() {
+            [] => cx.error_at(
+                &sig.ident,
+                "an `#[apply]` takes the event it applies, `fn closed(&mut self, event: &Closed)`, or names a variant and binds its fields: `#[apply(Opened)] fn opened(&mut self, owner: &String)`",
+            ),
+            [param] => match &*param.ty {
+                Type::Reference(r) if r.mutability.is_none() => {}
+                other => cx.error_at(
+                    other,
+                    format!(
+                        "an `#[apply]` takes the event by shared reference: `{}: &{}`",
+                        pretty(&param.pat),
+                        pretty(&strip_reference(other))
+                    ),
+                ),
+            },
+            [_, second, ..] => cx.error_at(
+                second,
+                "an `#[apply]` without a variant name takes one parameter, the event; to bind the fields of a variant write `#[apply(Variant)]`",
+            ),
+        },
+        Some(_) => {
+            for param in &apply.params {
+                let name = match &*param.pat {
+                    Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => &p.ident,
+                    other => {
+                        cx.error_at(
+                            other,
+                            "bind a field of the variant by its name: `amount: &u64`",
+                        );
+                        continue;
+                    }
+                };
+                match &*param.ty {
+                    Type::Reference(r) if r.mutability.is_none() => {}
+                    other => cx.error_at(
+                        other,
+                        format!(
+                            "bind field `{name}` by shared reference: `{name}: {}`",
+                            borrowed(&strip_reference(other))
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+}
+
+fn strip_reference(ty: &Type) -> Type {
+    match ty {
+        Type::Reference(r) => (*r.elem).clone(),
+        other => other.clone(),
+    }
+}
+
+/// Whether `tokens` mention any of `names` (generic parameters of an impl).
+pub fn mentions(tokens: &proc_macro2::TokenStream, names: &[String]) -> bool {
+    tokens.clone().into_iter().any(|tree| match tree {
+        proc_macro2::TokenTree::Ident(ident) => names.contains(&ident.to_string()),
+        proc_macro2::TokenTree::Group(group) => mentions(&group.stream(), names),
+        proc_macro2::TokenTree::Punct(_) | proc_macro2::TokenTree::Literal(_) => false,
+    })
+}
+
+/// The names of a generics list's parameters (lifetimes without the `'`).
+pub fn generic_names(generics: &syn::Generics) -> Vec<String> {
+    generics
+        .params
+        .iter()
+        .map(|p| match p {
+            syn::GenericParam::Type(t) => t.ident.to_string(),
+            syn::GenericParam::Lifetime(l) => l.lifetime.ident.to_string(),
+            syn::GenericParam::Const(c) => c.ident.to_string(),
+        })
+        .collect()
+}

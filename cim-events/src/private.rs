@@ -1,0 +1,338 @@
+//! What the code written by `#[derive(Event)]` and `#[aggregate]` refers to. Not a public
+//! API: names here change without notice.
+//!
+//! The traits below carry what one macro learns about a type to the other macro, which
+//! cannot see that type's definition: `#[aggregate]` reads the variants of its events
+//! through `EventSet` and checks its `#[apply]` methods against them at compile time.
+//! Each trait has an `on_unimplemented` message, because a user meets them only through
+//! a mistake.
+
+pub use ::serde;
+pub use std::format;
+pub use std::string::String;
+pub use std::vec::Vec;
+
+pub use crate::payload::{PayloadError, PayloadProblem, from_ipld, to_ipld};
+pub use crate::subject::{aggregate_filter, event_subject};
+
+use ipld_core::ipld::Ipld;
+
+use crate::aggregate::{Aggregate, CommandContext};
+use crate::event::Event;
+
+/// One variant of an event type, as `#[aggregate]` needs it for its compile-time checks.
+#[derive(Debug, Clone, Copy)]
+pub struct VariantInfo {
+    /// The variant's name (for a struct event, the struct's name).
+    pub name: &'static str,
+    /// The compile error shown when an aggregate has no `#[apply]` for it.
+    pub missing_apply: &'static str,
+}
+
+/// Written by `#[derive(Event)]`: the aggregate type and the variants of an event type.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not derive `Event`",
+    label = "`events` must name a type that derives `Event`",
+    note = "`#[aggregate]` reads the variants of its events from `#[derive(Event)]` to check that each has exactly one `#[apply]`"
+)]
+pub trait EventSet: Event {
+    /// The aggregate type every event of the set belongs to.
+    const AGGREGATE_TYPE: &'static str;
+    /// The variants, in declaration order (one for a struct event).
+    const VARIANTS: &'static [VariantInfo];
+}
+
+/// Written by `#[derive(Event)]` for every type `Self` that one variant of `E` wraps
+/// (and for a struct event, with `E = Self`): how an `#[apply]` taking `&Self` finds its
+/// event.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event of `{E}`",
+    label = "this `#[apply]` takes `{Self}`",
+    note = "`#[apply]` alone takes `&T` where `T` is wrapped by a newtype variant of `{E}` (or is `{E}` itself, for a struct event); for a variant with named fields write `#[apply(Variant)]` and bind the fields by name"
+)]
+pub trait VariantOf<E> {
+    /// The name of the variant that wraps `Self`.
+    const VARIANT: &'static str;
+    /// `Some` when `event` is that variant.
+    fn get(event: &E) -> Option<&Self>;
+}
+
+/// The name under which an event type counts as one of its own variants: an `#[apply]`
+/// taking `&E` applies every event of `E`. No enum variant can be called `Self`.
+pub const WHOLE_EVENT: &str = "Self";
+
+/// Every event is "a variant" of itself: an `#[apply]` taking the whole event type (a
+/// struct event, or an enum the method matches on itself) applies all of it.
+impl<E: Event> VariantOf<E> for E {
+    const VARIANT: &'static str = WHOLE_EVENT;
+    fn get(event: &E) -> Option<&E> {
+        Some(event)
+    }
+}
+
+/// Written by `#[derive(Event)]` on a struct: its single event type, so that a newtype
+/// variant of an enum can delegate to it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an event struct",
+    label = "a newtype variant of an event enum wraps a struct that derives `Event`",
+    note = "derive `Event` on `{Self}`, or give the variant named fields"
+)]
+pub trait SingleEvent: Event {
+    /// The event type.
+    const EVENT_TYPE: &'static str;
+    /// The subscription filter for this event type under the default prefix.
+    const FILTER: &'static str;
+
+    // The enum's `Event` impl delegates through these rather than through `Event`, so
+    // that a wrapped type that is not an event struct gives one error, not several.
+
+    /// [`Event::aggregate_id`].
+    fn single_aggregate_id(&self) -> &str {
+        self.aggregate_id()
+    }
+
+    /// [`Event::schema_version`].
+    fn single_schema_version(&self) -> u32 {
+        self.schema_version()
+    }
+
+    /// [`Event::to_payload`].
+    fn single_to_payload(&self) -> Result<Ipld, PayloadError> {
+        self.to_payload()
+    }
+
+    /// [`Event::from_payload`].
+    fn single_from_payload(
+        event_type: &str,
+        schema: u32,
+        payload: Ipld,
+    ) -> Result<Self, PayloadError>
+    where
+        Self: Sized,
+    {
+        Self::from_payload(event_type, schema, payload)
+    }
+}
+
+/// The types an `#[event(id)]` field may have: anything that reads as a string.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an aggregate id",
+    label = "the `#[event(id)]` field must read as a string",
+    note = "use `String`, `Box<str>`, `Arc<str>`, `Cow<'static, str>` or a newtype that implements `AsRef<str>`"
+)]
+pub trait AsAggregateId {
+    /// The id as a string.
+    fn as_aggregate_id(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> AsAggregateId for T {
+    fn as_aggregate_id(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// Reads an `#[event(id)]` field; the explicit type argument puts a wrong type's error on
+/// the field's type.
+pub fn aggregate_id<T: AsAggregateId + ?Sized>(id: &T) -> &str {
+    id.as_aggregate_id()
+}
+
+/// What a `#[command]` method may return: `Result<E, Error>`, `Result<Vec<E>, Error>` or
+/// `Result<Option<E>, Error>` with the aggregate's own event and error types.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not what a `#[command]` of `{A}` returns",
+    label = "expected `Result<E, Error>`, `Result<Vec<E>, Error>` or `Result<Option<E>, Error>`",
+    note = "`E` and `Error` are the `events` and `error` types given to `#[aggregate]` on `{A}`"
+)]
+pub trait CommandOutput<A: Aggregate> {
+    /// The events decided, or the rejection.
+    fn into_events(self) -> Result<Vec<A::Event>, A::Error>;
+}
+
+impl<A, T, X> CommandOutput<A> for Result<T, X>
+where
+    A: Aggregate,
+    T: IntoEvents<A::Event>,
+    X: AggregateError<A::Error>,
+{
+    fn into_events(self) -> Result<Vec<A::Event>, A::Error> {
+        self.map(IntoEvents::into_events)
+            .map_err(AggregateError::into_error)
+    }
+}
+
+/// The error a `#[command]` may reject with: exactly the aggregate's error type. (A
+/// trait rather than the type in the impl above, so a mismatch gets its own message.)
+#[diagnostic::on_unimplemented(
+    message = "a `#[command]` of this aggregate rejects commands with `{E}`, not `{Self}`",
+    label = "expected `Result<…, {E}>`",
+    note = "the error type is `error = …` in `#[aggregate(…)]` (`Infallible` when not given); convert with `?` or `map_err` inside the method"
+)]
+pub trait AggregateError<E> {
+    /// The error itself.
+    fn into_error(self) -> E;
+}
+
+impl<E> AggregateError<E> for E {
+    fn into_error(self) -> E {
+        self
+    }
+}
+
+/// The type of a `#[command]`'s optional second parameter: the command's context.
+#[diagnostic::on_unimplemented(
+    message = "the second parameter of a `#[command]` receives its context, not `{Self}`",
+    label = "expected `&CommandContext<'_>`",
+    note = "write `ctx: &CommandContext<'_>`, or drop the parameter"
+)]
+pub trait ContextParam<'c> {
+    /// The context, as the parameter's type.
+    fn from_context(ctx: &'c CommandContext<'c>) -> Self;
+}
+
+impl<'c> ContextParam<'c> for &'c CommandContext<'c> {
+    fn from_context(ctx: &'c CommandContext<'c>) -> Self {
+        ctx
+    }
+}
+
+/// The success values a `#[command]` may return: one event, several, or maybe one.
+#[diagnostic::on_unimplemented(
+    message = "a `#[command]` cannot return `{Self}` as its events",
+    label = "expected `{E}`, `Vec<{E}>` or `Option<{E}>`"
+)]
+pub trait IntoEvents<E> {
+    /// The events, in order.
+    fn into_events(self) -> Vec<E>;
+}
+
+impl<E: Event> IntoEvents<E> for E {
+    fn into_events(self) -> Vec<E> {
+        vec![self]
+    }
+}
+
+impl<E: Event> IntoEvents<E> for Vec<E> {
+    fn into_events(self) -> Vec<E> {
+        self
+    }
+}
+
+impl<E: Event> IntoEvents<E> for Option<E> {
+    fn into_events(self) -> Vec<E> {
+        self.into_iter().collect()
+    }
+}
+
+/// `a == b`, usable in constants.
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `list` holds `name`, usable in constants.
+pub const fn contains(list: &[&str], name: &str) -> bool {
+    let mut i = 0;
+    while i < list.len() {
+        if str_eq(list[i], name) {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// The compile error for the first variant with no `#[apply]` among `applied`, if any.
+///
+/// `None` as well when `applied` names something that is not a variant: the compiler
+/// already reports that `#[apply(…)]`, and one mistake should give one error. An apply
+/// of the whole event type ([`WHOLE_EVENT`]) covers every variant, and must be alone.
+pub const fn missing_apply(variants: &[VariantInfo], applied: &[&str]) -> Option<&'static str> {
+    if contains(applied, WHOLE_EVENT) {
+        if applied.len() > 1 {
+            return Some(
+                "an `#[apply]` that takes the whole event type applies every event, so it must be the only `#[apply]`; remove the others or let it take a variant",
+            );
+        }
+        return None;
+    }
+    let mut i = 0;
+    while i < applied.len() {
+        let mut known = false;
+        let mut j = 0;
+        while j < variants.len() {
+            known = known || str_eq(variants[j].name, applied[i]);
+            j += 1;
+        }
+        if !known {
+            return None;
+        }
+        i += 1;
+    }
+    let mut i = 0;
+    while i < variants.len() {
+        if !contains(applied, variants[i].name) {
+            return Some(variants[i].missing_apply);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The error `from_payload` returns for an event type the enum does not have.
+pub fn unknown_event_type(type_name: &str, event_type: &str, known: &[&str]) -> PayloadError {
+    PayloadError {
+        path: String::from("$"),
+        problem: PayloadProblem::Mismatch(format!(
+            "`{type_name}` has no event type `{event_type}`; it has {}",
+            known.join(", ")
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn const_helpers() {
+        assert!(str_eq("Opened", "Opened"));
+        assert!(!str_eq("Opened", "Opene"));
+        assert!(contains(&["a", "b"], "b"));
+        assert!(!contains(&[], "b"));
+        let variants = [
+            VariantInfo {
+                name: "A",
+                missing_apply: "no A",
+            },
+            VariantInfo {
+                name: "B",
+                missing_apply: "no B",
+            },
+        ];
+        assert_eq!(missing_apply(&variants, &["B", "A"]), None);
+        assert_eq!(missing_apply(&variants, &["A"]), Some("no B"));
+        assert_eq!(missing_apply(&variants, &["A", "Typo"]), None);
+        assert_eq!(missing_apply(&variants, &[WHOLE_EVENT]), None);
+        assert!(missing_apply(&variants, &[WHOLE_EVENT, "A"]).is_some());
+    }
+
+    #[test]
+    fn unknown_event_type_names_the_known_ones() {
+        let err = unknown_event_type("AccountEvent", "Nope", &["Opened", "Closed"]);
+        assert_eq!(
+            err.to_string(),
+            "payload value at `$` does not match the target type: `AccountEvent` has no event type `Nope`; it has Opened, Closed"
+        );
+    }
+}

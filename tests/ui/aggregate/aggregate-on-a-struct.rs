@@ -1,0 +1,6 @@
+use cim_events::aggregate;
+
+#[aggregate(events = AccountEvent)]
+struct Account;
+
+fn main() {}

@@ -1,0 +1,24 @@
+use cim_events::{Event, aggregate};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(aggregate = "Account")]
+enum AccountEvent {
+    Opened {
+        #[event(id)]
+        account_id: String,
+        owner: String,
+    },
+}
+
+#[derive(Default)]
+struct Account;
+
+#[aggregate(events = AccountEvent)]
+impl Clone for Account {
+    fn clone(&self) -> Self {
+        Account
+    }
+}
+
+fn main() {}

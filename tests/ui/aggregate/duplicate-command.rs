@@ -1,0 +1,42 @@
+use std::convert::Infallible;
+use cim_events::{Event, aggregate};
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(aggregate = "Account")]
+enum AccountEvent {
+    Opened {
+        #[event(id)]
+        account_id: String,
+        owner: String,
+    },
+}
+
+#[derive(Default)]
+struct Account;
+
+struct Open {
+    owner: String,
+}
+
+#[aggregate(events = AccountEvent)]
+impl Account {
+    #[apply(Opened)]
+    fn opened(&mut self, owner: &str) {
+        let _ = owner;
+    }
+    #[command]
+    fn open(&self, command: Open) -> Result<AccountEvent, Infallible> {
+        Ok(AccountEvent::Opened {
+            account_id: "acc-1".into(),
+            owner: command.owner,
+        })
+    }
+
+    #[command]
+    fn open_again(&self, command: Open) -> Result<AccountEvent, Infallible> {
+        self.open(command)
+    }
+}
+
+fn main() {}

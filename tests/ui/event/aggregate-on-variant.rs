@@ -1,0 +1,13 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+enum OrderEvent {
+    #[event(aggregate = "Order")]
+    Created {
+        #[event(id)]
+        order_id: String,
+    },
+}
+
+fn main() {}

@@ -1,0 +1,17 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+enum OrderEvent {
+    Created {
+        #[event(id)]
+        order_id: String,
+    },
+    #[event(name = "Created")]
+    Recreated {
+        #[event(id)]
+        order_id: String,
+    },
+}
+
+fn main() {}

@@ -1,0 +1,10 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+struct OrderCreated {
+    #[event(id)]
+    order_id: u64,
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+struct OrderCreated {
+    #[event(id)]
+    #[serde(skip)]
+    order_id: String,
+}
+
+fn main() {}

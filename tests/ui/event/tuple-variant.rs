@@ -1,0 +1,13 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+enum OrderEvent {
+    Created {
+        #[event(id)]
+        order_id: String,
+    },
+    Shipped(String, u32),
+}
+
+fn main() {}
