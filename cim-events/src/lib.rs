@@ -78,6 +78,11 @@ pub use store::{EventStore, EventStream, StartFrom};
 pub use subject::{TokenError, TokenKind, TokenProblem};
 pub use verify::{ChainFault, ChainReport, FaultKind};
 
+#[cfg(feature = "jetstream")]
+pub mod jetstream;
+#[cfg(feature = "jetstream")]
+pub use jetstream::{JetStreamEventStore, JetStreamEventStoreBuilder};
+
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]
 pub mod __private {

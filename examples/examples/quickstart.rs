@@ -1,6 +1,9 @@
 //! A bank account on the embedded store: open it, move money, verify the chain and print
-//! the CIDs. Runs with no server: `cargo run --example quickstart`.
+//! the CIDs. Runs with no server: `cargo run --example quickstart`. With `NATS_URL` set
+//! (`NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart`) it runs on JetStream,
+//! in stream `QUICKSTART` under prefix `quickstart`.
 
+use cim_events::jetstream::{JetStreamEventStore, async_nats};
 use cim_events::{Event, EventStore, ExpectedVersion, MemoryEventStore};
 use serde::{Deserialize, Serialize};
 
@@ -35,11 +38,29 @@ impl Event for AccountEvent {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), cim_events::Error> {
-    let store = MemoryEventStore::new();
-    let id = "acc-123";
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    match std::env::var("NATS_URL") {
+        Ok(url) => {
+            let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await?);
+            let store = JetStreamEventStore::builder(jetstream, "QUICKSTART")
+                .prefix("quickstart")
+                .build()
+                .await?;
+            println!("store: JetStream at {url} (stream QUICKSTART, prefix quickstart)");
+            // The stream outlives this run: a new account each time.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            let id = format!("acc-{}", now.as_millis());
+            Ok(run(store, &id).await?)
+        }
+        Err(_) => {
+            println!("store: in-memory (no server)");
+            Ok(run(MemoryEventStore::new(), "acc-123").await?)
+        }
+    }
+}
+
+async fn run<S: EventStore>(store: S, id: &str) -> Result<(), cim_events::Error> {
     let account_id = id.to_owned();
-    println!("store: in-memory (no server)");
 
     let opened = store
         .append_events(

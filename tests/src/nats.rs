@@ -2,13 +2,17 @@
 //! cluster, on free loopback ports with temporary store directories. Dropping the handle
 //! kills the processes and removes the directories.
 //!
+//! Each server runs under a small `sh` watchdog that kills it when the test process goes
+//! away, even without running destructors: [`NatsServer::shared`] keeps one server per
+//! test binary in a static, and statics are never dropped.
+//!
 //! The binary comes from `bash scripts/install-tools` (`.tools/bin/nats-server`), or from
 //! `$NATS_SERVER_BIN`. When it is missing, starting a server panics with the command to
 //! run: JetStream tests never skip silently.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
@@ -41,9 +45,25 @@ fn free_port() -> u16 {
         .expect("bind an ephemeral loopback port")
 }
 
+/// Runs `"$0" "$@"` (the server) and kills it as soon as its standard input closes: when
+/// [`NatsServer::kill`] drops the pipe, or when the test process exits for any reason.
+/// With `$CIM_NATS_CLEANUP` set it also removes that directory afterwards. The shell
+/// exits when the server does.
+const WATCHDOG: &str = r#"exec 3<&0
+"$0" "$@" </dev/null &
+pid=$!
+( read -r _ <&3; kill -9 "$pid" 2>/dev/null; sleep 0.2
+  if [ -n "$CIM_NATS_CLEANUP" ]; then rm -rf "$CIM_NATS_CLEANUP"; fi ) &
+wait "$pid""#;
+
 /// One running nats-server with JetStream.
 pub struct NatsServer {
+    /// The watchdog shell; the server is its child.
     child: Child,
+    /// The watchdog's standard input: dropping it kills the server.
+    watchdog: Option<ChildStdin>,
+    /// Whether the watchdog removes the store directory (shared servers, never dropped).
+    cleanup: bool,
     port: u16,
     /// Server name and extra arguments, to restart it the same way.
     name: String,
@@ -56,6 +76,26 @@ impl NatsServer {
     /// Starts a single JetStream server and waits until it accepts JetStream requests.
     pub async fn start() -> NatsServer {
         Self::start_with(&[]).await
+    }
+
+    /// One server shared by every test of the calling test binary, started on first use
+    /// and killed (its directory removed) when the binary exits. Tests that share it
+    /// must not collide: give each its own stream name and subject prefix.
+    pub async fn shared() -> &'static NatsServer {
+        static SHARED: tokio::sync::OnceCell<NatsServer> = tokio::sync::OnceCell::const_new();
+        SHARED
+            .get_or_init(|| async {
+                for _ in 0..PORT_ATTEMPTS {
+                    let mut server = Self::spawn_with_cleanup("shared", free_port(), &[], true);
+                    server.child = server.launch_child();
+                    if let Some(server) = server.wait_listening() {
+                        wait_jetstream_ready(vec![server.addr()], 1).await;
+                        return server;
+                    }
+                }
+                panic!("nats-server did not start after {PORT_ATTEMPTS} attempts");
+            })
+            .await
     }
 
     /// Starts a single JetStream server with extra command-line arguments.
@@ -71,23 +111,41 @@ impl NatsServer {
     }
 
     fn spawn(name: &str, port: u16, extra: &[&str]) -> NatsServer {
+        let mut server = Self::spawn_with_cleanup(name, port, extra, false);
+        server.child = server.launch_child();
+        server
+    }
+
+    fn spawn_with_cleanup(name: &str, port: u16, extra: &[&str], cleanup: bool) -> NatsServer {
         let dir = tempfile::Builder::new()
             .prefix("cim-events-nats-")
             .tempdir()
             .expect("create a temporary store directory");
-        let mut server = NatsServer {
+        NatsServer {
             child: Command::new("true").spawn().expect("spawn a placeholder"),
+            watchdog: None,
+            cleanup,
             port,
             name: name.to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
             dir,
-        };
-        server.child = server.launch();
-        server
+        }
+    }
+
+    /// Launches the server under the watchdog, keeping the watchdog's input.
+    fn launch_child(&mut self) -> Child {
+        let mut child = self.launch();
+        self.watchdog = child.stdin.take();
+        child
     }
 
     fn launch(&self) -> Child {
-        Command::new(server_binary())
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(WATCHDOG).arg(server_binary());
+        if self.cleanup {
+            command.env("CIM_NATS_CLEANUP", self.dir.path());
+        }
+        command
             .args([
                 "-a",
                 "127.0.0.1",
@@ -102,7 +160,7 @@ impl NatsServer {
             .arg("-l")
             .arg(self.dir.path().join("server.log"))
             .args(&self.extra)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -139,6 +197,12 @@ impl NatsServer {
         self.url().parse().expect("a loopback URL parses")
     }
 
+    /// The server name (`-n`): `single`, `shared`, or `n1`…`n3` in a cluster, as stream
+    /// info reports leaders and replicas.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// The client port.
     pub fn port(&self) -> u16 {
         self.port
@@ -151,7 +215,9 @@ impl NatsServer {
 
     /// Kills the server process now (its directory stays until drop), to test failures.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        // Closing the pipe makes the watchdog kill the server; the watchdog exits when
+        // the server has.
+        drop(self.watchdog.take());
         let _ = self.child.wait();
     }
 
@@ -159,7 +225,7 @@ impl NatsServer {
     /// waits until it serves JetStream again (for a cluster member: until it listens).
     pub async fn restart(&mut self) {
         self.kill();
-        self.child = self.launch();
+        self.child = self.launch_child();
         if self.extra.is_empty() {
             wait_jetstream_ready(vec![self.addr()], 1).await;
         } else {
@@ -189,6 +255,18 @@ impl NatsCluster {
     /// Starts three clustered servers and waits until JetStream has a meta leader and all
     /// three peers.
     pub async fn start() -> NatsCluster {
+        Self::start_with_cleanup(false).await
+    }
+
+    /// One cluster shared by every test of the calling test binary, started on first use
+    /// and killed when the binary exits. Tests that share it must use their own stream
+    /// names and prefixes, and must not kill its servers.
+    pub async fn shared() -> &'static NatsCluster {
+        static SHARED: tokio::sync::OnceCell<NatsCluster> = tokio::sync::OnceCell::const_new();
+        SHARED.get_or_init(|| Self::start_with_cleanup(true)).await
+    }
+
+    async fn start_with_cleanup(cleanup: bool) -> NatsCluster {
         'attempt: for _ in 0..PORT_ATTEMPTS {
             let cluster_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
             let routes = cluster_ports
@@ -207,7 +285,13 @@ impl NatsCluster {
                     "--routes",
                     &routes,
                 ];
-                let server = Self::spawn_member(i, &extra);
+                let mut server = NatsServer::spawn_with_cleanup(
+                    &format!("n{}", i + 1),
+                    free_port(),
+                    &extra,
+                    cleanup,
+                );
+                server.child = server.launch_child();
                 match server.wait_listening() {
                     Some(s) => servers.push(s),
                     None => continue 'attempt,
@@ -218,10 +302,6 @@ impl NatsCluster {
             return cluster;
         }
         panic!("nats-server cluster did not start after {PORT_ATTEMPTS} attempts");
-    }
-
-    fn spawn_member(i: usize, extra: &[&str]) -> NatsServer {
-        NatsServer::spawn(&format!("n{}", i + 1), free_port(), extra)
     }
 
     /// The addresses of all three servers, so a client can fail over:
@@ -270,4 +350,52 @@ async fn try_ready(addrs: Vec<async_nats::ServerAddr>, peers: usize) -> Result<(
         js.delete_stream(&name).await.map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// A fresh, empty [`JetStreamEventStore`](cim_events::JetStreamEventStore) for one test:
+/// its own stream and subject prefix (unique in this process), on its own connection, so
+/// that tests sharing a server cannot see each other's events.
+pub struct JetStreamFixture {
+    /// The store under test.
+    pub store: cim_events::JetStreamEventStore,
+}
+
+impl crate::conformance::Fixture for JetStreamFixture {
+    type Store = cim_events::JetStreamEventStore;
+    fn store(&self) -> &Self::Store {
+        &self.store
+    }
+}
+
+impl JetStreamFixture {
+    /// A store with `replicas` replicas on the servers at `addrs`.
+    pub async fn new(addrs: Vec<async_nats::ServerAddr>, replicas: usize) -> JetStreamFixture {
+        let (stream, prefix) = unique_names();
+        let store = cim_events::JetStreamEventStore::builder(connect(addrs).await, &stream)
+            .prefix(prefix)
+            .replicas(replicas)
+            .build()
+            .await
+            .expect("provision the event stream");
+        JetStreamFixture { store }
+    }
+}
+
+/// A stream name and subject prefix no other test of this process uses.
+pub fn unique_names() -> (String, String) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    (format!("EVENTS_{n}"), format!("t{n}.events"))
+}
+
+/// A JetStream context on a new connection to `addrs` that reconnects forever.
+pub async fn connect(addrs: Vec<async_nats::ServerAddr>) -> async_nats::jetstream::Context {
+    let client = async_nats::ConnectOptions::new()
+        .connection_timeout(Duration::from_secs(5))
+        .retry_on_initial_connect()
+        .connect(addrs)
+        .await
+        .expect("connect to nats-server");
+    async_nats::jetstream::new(client)
 }

@@ -1,0 +1,192 @@
+//! `JetStreamEventStoreBuilder`: the store's settings, and `build`, which checks the
+//! server and the stream before handing out a store.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+
+use crate::error::{Error, Result};
+use crate::subject::{DEFAULT_PREFIX, validate_prefix};
+
+use super::errors::backend;
+use super::provision;
+use super::store::{Inner, JetStreamEventStore, Settings};
+
+/// Room left for headers below the server's `max_payload` when the event size limit is
+/// derived from it: CIDs, types, correlation, causation, expected-sequence and batch
+/// headers.
+pub const HEADER_ROOM: usize = 4 * 1024;
+
+/// Configures a [`JetStreamEventStore`]. Obtained from [`JetStreamEventStore::builder`].
+///
+/// ```no_run
+/// # use cim_events::jetstream::{JetStreamEventStore, async_nats};
+/// # async fn run(jetstream: async_nats::jetstream::Context) -> cim_events::Result<()> {
+/// let store = JetStreamEventStore::builder(jetstream, "ORDERS")
+///     .prefix("orders")
+///     .replicas(3)
+///     .duplicate_window(std::time::Duration::from_secs(300))
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct JetStreamEventStoreBuilder {
+    context: jetstream::Context,
+    stream_name: String,
+    prefix: String,
+    replicas: usize,
+    duplicate_window: Duration,
+    max_event_size: Option<usize>,
+    any_retries: u32,
+    transient_retries: u32,
+    direct_read_limit: u64,
+    request_timeout: Option<Duration>,
+}
+
+impl JetStreamEventStoreBuilder {
+    pub(crate) fn new(context: jetstream::Context, stream_name: &str) -> Self {
+        JetStreamEventStoreBuilder {
+            context,
+            stream_name: stream_name.to_owned(),
+            prefix: DEFAULT_PREFIX.to_owned(),
+            replicas: 1,
+            duplicate_window: Duration::from_secs(120),
+            max_event_size: None,
+            any_retries: 100,
+            transient_retries: 10,
+            direct_read_limit: 1000,
+            request_timeout: None,
+        }
+    }
+
+    /// The subject prefix (default `events`): events are stored under
+    /// `{prefix}.{aggregate_id}.{event_type}` and the stream binds `{prefix}.>`.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Replicas of the stream when the store creates it: 1 (default), 3 or 5. An existing
+    /// stream keeps its own.
+    pub fn replicas(mut self, replicas: usize) -> Self {
+        self.replicas = replicas;
+        self
+    }
+
+    /// The stream's duplicate window when the store creates it (default 2 minutes): how
+    /// long a resent event is recognised by its CID. It must cover the retry horizon.
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// The largest encoded event accepted (default: the server's `max_payload` less
+    /// [`HEADER_ROOM`]). Larger events fail with
+    /// [`Error::EventTooLarge`](crate::Error::EventTooLarge) before anything is published.
+    pub fn max_event_size(mut self, bytes: usize) -> Self {
+        self.max_event_size = Some(bytes);
+        self
+    }
+
+    /// How many times an append with `ExpectedVersion::Any` tries again after losing a
+    /// race (default 100), with jittered backoff of at most 50 ms.
+    pub fn any_retries(mut self, retries: u32) -> Self {
+        self.any_retries = retries;
+        self
+    }
+
+    /// How many times an append retries after a transient failure — a timeout, no
+    /// responders, a leader election — before returning it (default 10, backing off from
+    /// 50 ms to 2 s: about 15 s in all, longer than a leader election).
+    pub fn transient_retries(mut self, retries: u32) -> Self {
+        self.transient_retries = retries;
+        self
+    }
+
+    /// Aggregates of at most this many events are loaded with batch Direct Get, longer
+    /// ones with an ordered consumer (default 1000).
+    pub fn direct_read_limit(mut self, events: u64) -> Self {
+        self.direct_read_limit = events;
+        self
+    }
+
+    /// How long one request to the server may take, acknowledgements of appends
+    /// included (default 5 s for the store's own requests, and the JetStream context's timeout for
+    /// acknowledgements; when set, it becomes the store's context timeout too).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// Checks the server, creates the stream or checks the existing one, and returns the
+    /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
+    /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
+    pub async fn build(mut self) -> Result<JetStreamEventStore> {
+        let request_timeout = match self.request_timeout {
+            Some(timeout) => {
+                self.context.set_timeout(timeout);
+                timeout
+            }
+            // async-nats' default for JetStream requests and acks.
+            None => Duration::from_secs(5),
+        };
+        validate_prefix(&self.prefix)?;
+        provision::check_stream_name(&self.stream_name)?;
+        if !matches!(self.replicas, 1 | 3 | 5) {
+            return Err(Error::Config {
+                setting: "replicas".into(),
+                problem: format!("is {}; use 1, 3 or 5", self.replicas),
+            });
+        }
+        if self.duplicate_window.is_zero() {
+            return Err(Error::Config {
+                setting: "duplicate_window".into(),
+                problem: "is zero; retries after a timeout would store duplicates".into(),
+            });
+        }
+        // Also waits for the connection, so that the server info below is filled in.
+        self.context
+            .query_account()
+            .await
+            .map_err(|e| backend("check JetStream", &e, true))?;
+        let server = self.context.client().server_info();
+        provision::check_server_version(&server.version)?;
+        let max_event_size = self
+            .max_event_size
+            .unwrap_or_else(|| server.max_payload.saturating_sub(HEADER_ROOM));
+        let stream = provision::provision(
+            &self.context,
+            &provision::Wanted {
+                name: &self.stream_name,
+                prefix: &self.prefix,
+                replicas: self.replicas,
+                duplicate_window: self.duplicate_window,
+            },
+        )
+        .await?;
+        let info = stream.cached_info();
+        let stream_limit = usize::try_from(info.config.max_message_size)
+            .ok()
+            .filter(|&m| m > 0)
+            .map_or(usize::MAX, |m| m.saturating_sub(HEADER_ROOM));
+        let settings = Settings {
+            replicas: info.config.num_replicas.max(1),
+            max_event_size: max_event_size.min(stream_limit),
+            any_retries: self.any_retries,
+            transient_retries: self.transient_retries,
+            direct_read_limit: self.direct_read_limit,
+            request_timeout,
+        };
+        Ok(JetStreamEventStore {
+            inner: Arc::new(Inner {
+                context: self.context,
+                stream,
+                stream_name: self.stream_name,
+                prefix: self.prefix,
+                settings,
+            }),
+        })
+    }
+}
