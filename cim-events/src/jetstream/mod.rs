@@ -60,6 +60,15 @@ mod read;
 mod store;
 mod subscribe;
 
+// Snapshots and projection checkpoints in key-value buckets; durable projections.
+mod kv;
+mod kv_checkpoint;
+mod kv_snapshot;
+mod projection_runner;
+pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
+pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
+pub use projection_runner::JetStreamProjectionRunner;
+
 pub use builder::{HEADER_ROOM, JetStreamEventStoreBuilder};
 pub use provision::MIN_SERVER_VERSION;
 pub use store::JetStreamEventStore;
