@@ -20,8 +20,10 @@ use super::kv::{Fields, Value, encode_map, open_bucket, read_fresh};
 /// The checkpoint value format this store writes and reads.
 pub const CHECKPOINT_FORMAT_VERSION: u64 = 1;
 
-/// How many times a save is tried before the runner is told it failed.
-const SAVE_ATTEMPTS: u32 = 5;
+/// How many times a save is tried before the runner is told it failed: with backoff
+/// capped at 5 s, about half a minute, enough to ride out a server restart or a leader
+/// election without stopping the projection.
+const SAVE_ATTEMPTS: u32 = 12;
 
 /// Projection checkpoints in a JetStream key-value bucket, one key per projection (its
 /// name). The value is a DAG-CBOR map `{v: 1, projection, sequence, cid}` with `cid` a CID
@@ -186,6 +188,14 @@ impl CheckpointStore for KvCheckpointStore {
         let value = Self::encode(projection, checkpoint)?;
         let mut last_error = String::new();
         for attempt in 0..SAVE_ATTEMPTS {
+            if attempt > 0 {
+                backoff::sleep(
+                    attempt - 1,
+                    Duration::from_millis(50),
+                    Duration::from_secs(5),
+                )
+                .await;
+            }
             let known = self.known(projection);
             let written = match known {
                 Some((revision, _)) => self
@@ -207,17 +217,23 @@ impl CheckpointStore for KvCheckpointStore {
                 Err(e) => last_error = e,
             }
             // Refused, timed out or lost: find out what the key holds now.
-            let now = self.read(projection).await?;
+            let now = match self.read(projection).await {
+                Ok(now) => now,
+                // The server is unreachable for now: try again.
+                Err(e) if e.is_transient() => {
+                    last_error = e.to_string();
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             match now {
                 Some((revision, stored)) if stored == checkpoint => {
                     // An earlier attempt landed.
                     self.remember(projection, revision, checkpoint);
                     return Ok(());
                 }
+                // Unchanged: the write did not land. Try again.
                 now if now.map(|(revision, _)| revision) == known.map(|(revision, _)| revision) => {
-                    // Unchanged: the write did not land. Try again.
-                    backoff::sleep(attempt, Duration::from_millis(10), Duration::from_secs(1))
-                        .await;
                 }
                 now => {
                     let found = now.map_or_else(

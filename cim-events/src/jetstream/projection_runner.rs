@@ -98,14 +98,21 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// ```
 #[derive(Debug)]
 pub struct JetStreamProjectionRunner<P, C> {
+    source: Source,
+    max_recoveries: u32,
+    applier: Applier<P, C>,
+}
+
+/// Where the events come from and how the consumer is set up: kept apart from the
+/// projection so that the futures borrowing it need no `Sync` projection.
+#[derive(Debug)]
+struct Source {
     context: jetstream::Context,
     stream_name: String,
     filter: String,
     ack_wait: Duration,
     max_ack_pending: i64,
     batch: usize,
-    max_recoveries: u32,
-    applier: Applier<P, C>,
 }
 
 /// Why consuming stopped without an error of the projection's.
@@ -140,12 +147,14 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
         checkpoints: C,
     ) -> Self {
         JetStreamProjectionRunner {
-            context,
-            stream_name: stream_name.to_owned(),
-            filter: filter.to_owned(),
-            ack_wait: Duration::from_secs(30),
-            max_ack_pending: 1000,
-            batch: 200,
+            source: Source {
+                context,
+                stream_name: stream_name.to_owned(),
+                filter: filter.to_owned(),
+                ack_wait: Duration::from_secs(30),
+                max_ack_pending: 1000,
+                batch: 200,
+            },
             max_recoveries: 20,
             applier: Applier::new(projection, checkpoints),
         }
@@ -154,7 +163,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// Feeds only the events whose subjects match `filter`, e.g. `events.*.OrderCreated`.
     /// The checkpointed event must still match it on the next run.
     pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.filter = filter.into();
+        self.source.filter = filter.into();
         self
     }
 
@@ -168,19 +177,19 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// How long the server waits for an acknowledgement before delivering a message again
     /// (default 30 s). Longer than the slowest [`Projection::apply`].
     pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
-        self.ack_wait = ack_wait;
+        self.source.ack_wait = ack_wait;
         self
     }
 
     /// How many delivered messages may await acknowledgement (default 1000).
     pub fn max_ack_pending(mut self, max: i64) -> Self {
-        self.max_ack_pending = max;
+        self.source.max_ack_pending = max;
         self
     }
 
     /// How many messages one pull request asks for (default 200).
     pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch.max(1);
+        self.source.batch = batch.max(1);
         self
     }
 
@@ -227,13 +236,21 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     pub async fn run(&mut self) -> Result<Progress, ProjectionError<P::Error>> {
         let checkpoint = self.applier.resume().await?;
         if let Some(checkpoint) = checkpoint {
-            self.prove(checkpoint).await?;
+            match self.source.prove(checkpoint).await {
+                Ok(None) => {}
+                Ok(Some(found)) => return Err(self.applier.mismatch(checkpoint, found)),
+                Err(e) => return Err(self.applier.store_error(e)),
+            }
         }
+        let name = self.applier.name().to_owned();
         let mut failures = 0;
         let mut reposition = false;
         loop {
             let control = self.applier.control();
-            let Some(opened) = control.or_shutdown(self.open(reposition)).await else {
+            let opened = self
+                .source
+                .open(&name, self.applier.checkpoint(), reposition);
+            let Some(opened) = control.or_shutdown(opened).await else {
                 return Ok(control.current());
             };
             let ended = match opened {
@@ -245,7 +262,13 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 Err(e) => Ended::Lost(e.to_string()),
             };
             let reason = match ended {
-                Ended::Shutdown => return Ok(self.applier.control().current()),
+                Ended::Shutdown => {
+                    // Send the last acknowledgements before handing back control.
+                    if let Err(e) = self.source.context.client().flush().await {
+                        tracing::debug!(projection = %name, error = %e, "acknowledgements not flushed");
+                    }
+                    return Ok(self.applier.control().current());
+                }
                 Ended::Lost(reason) => reason,
             };
             failures += 1;
@@ -277,9 +300,52 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
         }
     }
 
+    /// Applies delivered messages until a stop, an error, or a sign of lost deliveries.
+    async fn consume(
+        &mut self,
+        mut messages: pull::Stream,
+        failures: &mut u32,
+    ) -> Result<Ended, ProjectionError<P::Error>> {
+        let mut last_delivery: Option<u64> = None;
+        loop {
+            let control = self.applier.control();
+            let Some(next) = control.or_shutdown(messages.next()).await else {
+                return Ok(Ended::Shutdown);
+            };
+            let message = match next {
+                None => return Ok(Ended::Lost("the message stream ended".to_owned())),
+                Some(Err(e)) => return Ok(Ended::Lost(format!("pulling failed: {e}"))),
+                Some(Ok(message)) => message,
+            };
+            let delivery = match message.info() {
+                Ok(info) => info.consumer_sequence,
+                Err(e) => return Ok(Ended::Lost(format!("a delivery without metadata: {e}"))),
+            };
+            if let Some(last) = last_delivery {
+                if delivery != last + 1 {
+                    return Ok(Ended::Lost(format!(
+                        "delivery {delivery} followed delivery {last}: deliveries were lost in transit"
+                    )));
+                }
+            }
+            last_delivery = Some(delivery);
+            let item = consumer_record(&message).and_then(RecordedEvent::from_raw);
+            self.applier.offer(item).await?;
+            // The checkpoint is saved: a lost acknowledgement only means one redelivery,
+            // which the checkpoint skips.
+            if let Err(e) = message.ack().await {
+                tracing::debug!(projection = self.applier.name(), error = %e, "acknowledgement not sent");
+            }
+            *failures = 0;
+        }
+    }
+}
+
+impl Source {
     /// Checks that the first message matching the filter at or after the checkpoint's
     /// sequence is the checkpointed event.
-    async fn prove(&self, checkpoint: Checkpoint) -> Result<(), ProjectionError<P::Error>> {
+    /// `Ok(None)` if it is; otherwise `Ok(Some(found))`, the message found there if any.
+    async fn prove(&self, checkpoint: Checkpoint) -> Result<Option<Option<Checkpoint>>> {
         let client = self.context.client();
         for attempt in 0..PROOF_ATTEMPTS {
             let batch = direct::next_batch(
@@ -290,18 +356,13 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 1,
                 REQUEST_TIMEOUT,
             )
-            .await
-            .map_err(|e| self.applier.store_error(e))?;
+            .await?;
             if let Some(first) = batch.records.first() {
                 let found = Checkpoint {
                     sequence: first.sequence,
                     cid: cid_of(&first.data),
                 };
-                return if found == checkpoint {
-                    Ok(())
-                } else {
-                    Err(self.applier.mismatch(checkpoint, Some(found)))
-                };
+                return Ok((found != checkpoint).then_some(Some(found)));
             }
             // Nothing there, or a replica that has not caught up yet: ask again.
             backoff::sleep(
@@ -311,12 +372,12 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             )
             .await;
         }
-        Err(self.applier.mismatch(checkpoint, None))
+        Ok(Some(None))
     }
 
     /// The consumer's settings, starting right after `checkpoint`.
-    fn config(&self, checkpoint: Option<Checkpoint>) -> pull::Config {
-        let name = self.applier.name().to_owned();
+    fn config(&self, name: &str, checkpoint: Option<Checkpoint>) -> pull::Config {
+        let name = name.to_owned();
         pull::Config {
             description: Some(format!("cim-events projection `{name}`")),
             durable_name: Some(name),
@@ -338,10 +399,13 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// Opens the durable consumer, keeping the existing one only if `reposition` is off,
     /// its settings are ours and it delivered exactly up to the checkpoint; then starts
     /// pulling.
-    async fn open(&self, reposition: bool) -> Result<pull::Stream> {
-        let checkpoint = self.applier.checkpoint();
-        let wanted = self.config(checkpoint);
-        let name = self.applier.name();
+    async fn open(
+        &self,
+        name: &str,
+        checkpoint: Option<Checkpoint>,
+        reposition: bool,
+    ) -> Result<pull::Stream> {
+        let wanted = self.config(name, checkpoint);
         let existing = match self
             .context
             .get_consumer_from_stream::<pull::Config, _, _>(name, &self.stream_name)
@@ -386,46 +450,6 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             .messages()
             .await
             .map_err(|e| backend("pull", e, true))
-    }
-
-    /// Applies delivered messages until a stop, an error, or a sign of lost deliveries.
-    async fn consume(
-        &mut self,
-        mut messages: pull::Stream,
-        failures: &mut u32,
-    ) -> Result<Ended, ProjectionError<P::Error>> {
-        let mut last_delivery: Option<u64> = None;
-        loop {
-            let control = self.applier.control();
-            let Some(next) = control.or_shutdown(messages.next()).await else {
-                return Ok(Ended::Shutdown);
-            };
-            let message = match next {
-                None => return Ok(Ended::Lost("the message stream ended".to_owned())),
-                Some(Err(e)) => return Ok(Ended::Lost(format!("pulling failed: {e}"))),
-                Some(Ok(message)) => message,
-            };
-            let delivery = match message.info() {
-                Ok(info) => info.consumer_sequence,
-                Err(e) => return Ok(Ended::Lost(format!("a delivery without metadata: {e}"))),
-            };
-            if let Some(last) = last_delivery {
-                if delivery != last + 1 {
-                    return Ok(Ended::Lost(format!(
-                        "delivery {delivery} followed delivery {last}: deliveries were lost in transit"
-                    )));
-                }
-            }
-            last_delivery = Some(delivery);
-            let item = consumer_record(&message).and_then(RecordedEvent::from_raw);
-            self.applier.offer(item).await?;
-            // The checkpoint is saved: a lost acknowledgement only means one redelivery,
-            // which the checkpoint skips.
-            if let Err(e) = message.ack().await {
-                tracing::debug!(projection = self.applier.name(), error = %e, "acknowledgement not sent");
-            }
-            *failures = 0;
-        }
     }
 }
 
