@@ -1,23 +1,5 @@
 //! [`JetStreamProjectionRunner`]: a projection on a durable pull consumer with explicit
 //! acknowledgements.
-//!
-//! The checkpoint, not the consumer, is the source of truth for where the projection
-//! stands; the consumer is a cursor the server keeps between runs (and visible to
-//! operators: `nats consumer info <stream> <projection>` shows its lag). So that the
-//! cursor never runs ahead of the checkpoint:
-//!
-//! - **At start**, the checkpoint is proved against the stream (a Direct Get of the first
-//!   matching message at its sequence must have its CID). The existing consumer is kept
-//!   only if it has delivered exactly up to the checkpoint; otherwise messages it
-//!   delivered but the projection never applied would come back only after their ack
-//!   wait, *after* later ones, so it is recreated to start right after the checkpoint.
-//! - **While running**, every delivery's consumer sequence must follow the previous one.
-//!   A gap means deliveries were lost in transit (a reconnect, a restarted server); they
-//!   too would come back late and out of order, so the runner drops its buffer and
-//!   recreates the consumer at the checkpoint. Pull errors and missed heartbeats are
-//!   handled the same way, with backoff, up to [`max_recoveries`] times in a row.
-//!
-//! [`max_recoveries`]: JetStreamProjectionRunner::max_recoveries
 
 use std::time::Duration;
 
@@ -59,8 +41,27 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// [`KvCheckpointStore`](super::KvCheckpointStore)).
 ///
 /// The rules for skipping, saving and stopping are those of the
-/// [`projection` module](crate::projection); the [module documentation](self) explains how
-/// the consumer is kept behind the checkpoint. One runner per projection at a time.
+/// [`projection` module](crate::projection). One runner per projection at a time.
+///
+/// # The consumer never runs ahead of the checkpoint
+///
+/// The checkpoint, not the consumer, is the source of truth for where the projection
+/// stands; the consumer is a cursor the server keeps between runs (and shows operators:
+/// `nats consumer info <stream> <projection>` gives its lag). So:
+///
+/// - **At start**, the checkpoint is proved against the stream (a Direct Get of the first
+///   matching message at its sequence must have its CID). The existing consumer is kept
+///   only if it delivered exactly up to the checkpoint: messages it delivered that the
+///   projection never applied would come back only after their ack wait, *after* later
+///   ones. Otherwise it is recreated to start right after the checkpoint.
+/// - **While running**, every delivery's consumer sequence must follow the previous one.
+///   A gap means deliveries were lost in transit (a reconnect, a restarted server); they
+///   too would come back late and out of order, so the runner drops what it buffered and
+///   recreates the consumer at the checkpoint. Pull errors, missed heartbeats and a
+///   deleted consumer are handled the same way, with backoff, up to
+///   [`max_recoveries`](Self::max_recoveries) times in a row.
+/// - Acknowledgements are sent without waiting for the server's confirmation: the
+///   checkpoint is already saved, so a lost one costs one redelivery, which is skipped.
 ///
 /// ```no_run
 /// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore, async_nats};
