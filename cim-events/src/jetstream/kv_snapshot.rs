@@ -18,7 +18,7 @@ use crate::subject::{TokenKind, validate_token};
 
 use super::backoff;
 use super::errors::backend;
-use super::kv::{Fields, Value, encode_map, open_bucket, read_any};
+use super::kv::{Fields, Value, encode_map, open_bucket, read_any, read_fresh};
 
 /// The snapshot value format this store writes and reads.
 pub const SNAPSHOT_FORMAT_VERSION: u64 = 1;
@@ -39,9 +39,9 @@ const SAVE_ATTEMPTS: u32 = 10;
 ///   with the revision read otherwise. A writer that loses a race reads again and only
 ///   overwrites a snapshot of a lower version (or of the same version with another
 ///   head), so snapshots never move backwards.
-/// - **Reads** come from any replica: a snapshot a little behind only costs a longer
+/// - **Loads** come from any replica: a snapshot a little behind only costs a longer
 ///   replay, and the repository checks every snapshot against the stored event at its
-///   version before trusting it.
+///   version before trusting it. Saves read the revision from the stream leader.
 ///
 /// A value that is not a snapshot in this format loads as [`Error::Backend`](crate::Error::Backend)
 /// naming the key and the problem (the repository then ignores it with a warning and
@@ -157,14 +157,19 @@ impl JetStreamSnapshotStore {
     }
 
     /// The stored snapshot under `key` with its revision; a value that does not decode is
-    /// returned as `Err` with its revision, so that a save can replace it.
+    /// returned as `Err` with its revision, so that a save can replace it. `fresh` reads
+    /// from the stream leader (for a save's revision check), otherwise from any replica.
     async fn current(
         &self,
         key: &str,
+        fresh: bool,
     ) -> Result<Option<(std::result::Result<Snapshot, DecodeError>, u64)>> {
-        Ok(read_any(&self.kv, key)
-            .await?
-            .map(|Value { bytes, revision }| (Self::decode(&bytes), revision)))
+        let value = if fresh {
+            read_fresh(&self.kv, key).await?
+        } else {
+            read_any(&self.kv, key).await?
+        };
+        Ok(value.map(|Value { bytes, revision }| (Self::decode(&bytes), revision)))
     }
 }
 
@@ -176,7 +181,7 @@ impl SnapshotStore for JetStreamSnapshotStore {
         aggregate_id: &str,
     ) -> Result<Option<Snapshot>> {
         let key = Self::key(aggregate_type, aggregate_id)?;
-        match self.current(&key).await? {
+        match self.current(&key, false).await? {
             None => Ok(None),
             Some((Ok(snapshot), _)) => Ok(Some(snapshot)),
             Some((Err(problem), revision)) => Err(backend(
@@ -194,7 +199,7 @@ impl SnapshotStore for JetStreamSnapshotStore {
         let key = Self::key(&snapshot.aggregate_type, &snapshot.aggregate_id)?;
         let value = Self::encode(snapshot)?;
         for attempt in 0..SAVE_ATTEMPTS {
-            let written = match self.current(&key).await? {
+            let written = match self.current(&key, true).await? {
                 None => self
                     .kv
                     .create(&key, value.clone())

@@ -127,6 +127,13 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
                 return Err(self.mismatch(checkpoint, Some(Checkpoint::of(&event))));
             }
             if event.sequence <= checkpoint.sequence {
+                // The checkpointed event itself (its CID just matched) is where the chain
+                // continues; earlier redeliveries may come in any order and are not.
+                if event.sequence == checkpoint.sequence {
+                    if let Some(chain) = &mut self.chain {
+                        chain.record(&event);
+                    }
+                }
                 self.control.update(|p| p.skipped += 1);
                 return Ok(Offered::Skipped);
             }

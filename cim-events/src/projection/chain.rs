@@ -48,3 +48,78 @@ impl ChainWatch {
             .insert(event.aggregate_id().to_owned(), event.head());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::EventHeader;
+    use crate::record::RawRecord;
+    use crate::seal::{prepare, seal};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Ping {
+        id: String,
+    }
+
+    impl crate::Event for Ping {
+        fn event_type(&self) -> &str {
+            "Ping"
+        }
+        fn aggregate_id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    /// Events 1..=n of aggregate `id`, at stream sequences 1..=n.
+    fn chain(id: &str, n: usize) -> Vec<RecordedEvent> {
+        let pings: Vec<Ping> = (0..n).map(|_| Ping { id: id.into() }).collect();
+        let prepared = prepare(id, &pings, &EventHeader::default()).unwrap();
+        seal("events", id, None, &prepared)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, sealed)| {
+                RecordedEvent::from_raw(RawRecord {
+                    sequence: i as u64 + 1,
+                    subject: sealed.subject,
+                    headers: Vec::new(),
+                    data: sealed.bytes.into(),
+                })
+                .unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn accepts_a_chain_and_rejects_a_skip_or_a_repeat() {
+        let events = chain("a", 3);
+        let mut watch = ChainWatch::default();
+        watch.check(&events[0]).unwrap();
+        watch.record(&events[0]);
+        let skipped = watch.check(&events[2]).unwrap_err();
+        assert_eq!(
+            (
+                skipped.sequence,
+                skipped.expected_version,
+                skipped.found_version
+            ),
+            (3, 2, 3)
+        );
+        assert_eq!(skipped.expected_prev, Some(events[0].cid));
+        watch.check(&events[1]).unwrap();
+        watch.record(&events[1]);
+        assert!(watch.check(&events[1]).is_err(), "a repeat is refused");
+        watch.check(&events[2]).unwrap();
+    }
+
+    #[test]
+    fn first_sight_is_trusted_only_as_far_as_it_can_be_checked() {
+        let events = chain("a", 3);
+        // Mid-stream after a restart: nothing to compare with.
+        assert!(ChainWatch::default().check(&events[1]).is_ok());
+        // Another aggregate's history does not interfere.
+        let mut watch = ChainWatch::default();
+        watch.record(&chain("b", 1)[0]);
+        assert!(watch.check(&events[0]).is_ok());
+    }
+}
