@@ -190,7 +190,8 @@ async fn durable_consumer_follows_the_checkpoint() {
         h.checkpoints().await,
         &Options::default(),
     );
-    running.wait_for(events[11].0).await;
+    let progress = running.wait_for(events[11].0).await;
+    assert_eq!(progress.pending, Some(0), "caught up: no lag");
     running.stop().await.0.expect("graceful stop");
     // Acknowledgements are processed by the server asynchronously: wait for the last.
     let mut consumer: PullConsumer = h

@@ -318,8 +318,8 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 Some(Err(e)) => return Ok(Ended::Lost(format!("pulling failed: {e}"))),
                 Some(Ok(message)) => message,
             };
-            let delivery = match message.info() {
-                Ok(info) => info.consumer_sequence,
+            let (delivery, pending) = match message.info() {
+                Ok(info) => (info.consumer_sequence, info.pending),
                 Err(e) => return Ok(Ended::Lost(format!("a delivery without metadata: {e}"))),
             };
             if let Some(last) = last_delivery {
@@ -331,6 +331,8 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             }
             last_delivery = Some(delivery);
             let item = consumer_record(&message).and_then(RecordedEvent::from_raw);
+            // Published with the checkpoint that `offer` sets next.
+            self.applier.control().update(|p| p.pending = Some(pending));
             self.applier.offer(item).await?;
             // The checkpoint is saved: a lost acknowledgement only means one redelivery,
             // which the checkpoint skips.

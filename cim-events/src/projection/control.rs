@@ -23,6 +23,10 @@ pub struct Progress {
     /// How many times this runner (re)started consuming from the checkpoint: once per
     /// run, plus once per recovery from a lost connection or a lost delivery.
     pub resumed: u64,
+    /// How many matching messages the stream held beyond the last one delivered, as the
+    /// server reported with that delivery: the projection's lag. Known only on a durable
+    /// JetStream consumer.
+    pub pending: Option<u64>,
 }
 
 /// Asks a running projection to stop. Cloneable; any clone stops it.
