@@ -86,15 +86,18 @@
 //!
 //! The subjects each role publishes to, for stream `S` with prefix `P` (all subscribe to
 //! `_INBOX.>` for replies; `docs/security.md` in the repository has the full table and a
-//! server configuration that the test suite runs with):
+//! server configuration that the test suite runs with). A missing permission shows up as
+//! a timeout, with a `Publish Violation` naming the subject in the server log.
 //!
 //! - **writer**: `$JS.API.INFO`, `$JS.API.STREAM.INFO.S`, `$JS.API.DIRECT.GET.S`,
 //!   `$JS.API.STREAM.MSG.GET.S`, `$JS.API.CONSUMER.CREATE.S`,
 //!   `$JS.API.CONSUMER.{MSG.NEXT,INFO,DELETE}.S.>` (ordered consumers for long loads and
 //!   subscriptions), `P.>` (appends); with snapshots in bucket `B` also
-//!   `$JS.API.STREAM.INFO.KV_B`, `$JS.API.DIRECT.GET.KV_B.>` and `$KV.B.>`.
-//! - **reader**: the writer's, without `P.>` and `$KV.B.>`. An append is refused by the
-//!   server and fails with [`Error::Backend`](crate::Error::Backend); nothing is stored.
+//!   `$JS.API.STREAM.INFO.KV_B`, `$JS.API.DIRECT.GET.KV_B.>`, `$JS.API.STREAM.MSG.GET.KV_B`
+//!   and `$KV.B.>`.
+//! - **reader**: the writer's, without `P.>`, `$JS.API.STREAM.MSG.GET.KV_B` and `$KV.B.>`.
+//!   An append is refused by the server and fails with
+//!   [`Error::Backend`](crate::Error::Backend); nothing is stored.
 //! - **projection** `N` with checkpoints in bucket `C`: `$JS.API.CONSUMER.INFO.S.N`,
 //!   `$JS.API.CONSUMER.CREATE.S.N.>`, `$JS.API.CONSUMER.DELETE.S.N`,
 //!   `$JS.API.CONSUMER.MSG.NEXT.S.N`, `$JS.ACK.S.N.>`, `$JS.API.DIRECT.GET.S`,
