@@ -264,9 +264,17 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             };
             let reason = match ended {
                 Ended::Shutdown => {
-                    // Send the last acknowledgements before handing back control.
-                    if let Err(e) = self.source.context.client().flush().await {
-                        tracing::debug!(projection = %name, error = %e, "acknowledgements not flushed");
+                    // Send the last acknowledgements before handing back control (a lost
+                    // one only costs a skipped redelivery, so do not wait long).
+                    let client = self.source.context.client();
+                    match tokio::time::timeout(REQUEST_TIMEOUT, client.flush()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => {
+                            tracing::debug!(projection = %name, error = %e, "acknowledgements not flushed")
+                        }
+                        Err(_) => {
+                            tracing::debug!(projection = %name, "acknowledgements not flushed in time")
+                        }
                     }
                     return Ok(self.applier.control().current());
                 }
