@@ -78,6 +78,10 @@ pub use store::{EventStore, EventStream, StartFrom};
 pub use subject::{TokenError, TokenKind, TokenProblem};
 pub use verify::{ChainFault, ChainReport, FaultKind};
 
+// Projections: read models fed by the event stream, with checkpoints.
+pub mod projection;
+pub use projection::{Checkpoint, CheckpointStore, Projection, ProjectionError, ProjectionRunner};
+
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
 #[cfg(feature = "jetstream")]

@@ -48,6 +48,63 @@
 //!     .await?;
 //! # let _ = (meta, store); Ok(()) }
 //! ```
+//!
+//! Beside the store: [`JetStreamSnapshotStore`] keeps snapshots and [`KvCheckpointStore`]
+//! projection checkpoints in key-value buckets, and [`JetStreamProjectionRunner`] runs a
+//! [`Projection`](crate::Projection) on a durable consumer.
+//!
+//! # Connection security
+//!
+//! Everything here is built from a [`jetstream::Context`](async_nats::jetstream::Context),
+//! so TLS, user and password, tokens, NKEYs and creds files are chosen where the client
+//! connects, with [`async_nats::ConnectOptions`]; this crate never connects on its own.
+//!
+//! ```no_run
+//! use cim_events::jetstream::{JetStreamEventStore, KvCheckpointStore, async_nats};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! // Mutual TLS with a private CA, authenticated by a creds file (JWT + NKEY).
+//! let client = async_nats::ConnectOptions::with_credentials_file("orders-writer.creds")
+//!     .await?
+//!     .require_tls(true)
+//!     .add_root_certificates("ca.pem".into())
+//!     .add_client_certificate("client-cert.pem".into(), "client-key.pem".into())
+//!     .connect("tls://nats.example.com:4222")
+//!     .await?;
+//! let store = JetStreamEventStore::new(async_nats::jetstream::new(client), "ORDERS").await?;
+//!
+//! // User and password, or an NKEY seed.
+//! let reader = async_nats::ConnectOptions::with_user_and_password("reader".into(), "secret".into())
+//!     .connect("tls://nats.example.com:4222")
+//!     .await?;
+//! let projections = async_nats::ConnectOptions::with_nkey(std::env::var("NKEY_SEED")?)
+//!     .connect("tls://nats.example.com:4222")
+//!     .await?;
+//! let checkpoints = KvCheckpointStore::new(async_nats::jetstream::new(projections), "projections").await?;
+//! # let _ = (store, reader, checkpoints); Ok(()) }
+//! ```
+//!
+//! The subjects each role publishes to, for stream `S` with prefix `P` (all subscribe to
+//! `_INBOX.>` for replies; `docs/security.md` in the repository has the full table and a
+//! server configuration that the test suite runs with). A missing permission shows up as
+//! a timeout, with a `Publish Violation` naming the subject in the server log.
+//!
+//! - **writer**: `$JS.API.INFO`, `$JS.API.STREAM.INFO.S`, `$JS.API.DIRECT.GET.S`,
+//!   `$JS.API.STREAM.MSG.GET.S`, `$JS.API.CONSUMER.CREATE.S`,
+//!   `$JS.API.CONSUMER.{MSG.NEXT,INFO,DELETE}.S.>` (ordered consumers for long loads and
+//!   subscriptions), `P.>` (appends); with snapshots in bucket `B` also
+//!   `$JS.API.STREAM.INFO.KV_B`, `$JS.API.DIRECT.GET.KV_B.>`, `$JS.API.STREAM.MSG.GET.KV_B`
+//!   and `$KV.B.>`.
+//! - **reader**: the writer's, without `P.>`, `$JS.API.STREAM.MSG.GET.KV_B` and `$KV.B.>`.
+//!   An append is refused by the server and fails with
+//!   [`Error::Backend`](crate::Error::Backend); nothing is stored.
+//! - **projection** `N` with checkpoints in bucket `C`: `$JS.API.CONSUMER.INFO.S.N`,
+//!   `$JS.API.CONSUMER.CREATE.S.N.>`, `$JS.API.CONSUMER.DELETE.S.N`,
+//!   `$JS.API.CONSUMER.MSG.NEXT.S.N`, `$JS.ACK.S.N.>`, `$JS.API.DIRECT.GET.S`,
+//!   `$JS.API.STREAM.INFO.KV_C`, `$JS.API.STREAM.MSG.GET.KV_C`,
+//!   `$JS.API.DIRECT.GET.KV_C.>` and `$KV.C.N` (with
+//!   [`JetStreamProjectionRunner::on_stream`]; built from a store it also needs what the
+//!   store needs to open).
 
 mod append;
 mod backoff;
@@ -59,6 +116,15 @@ mod provision;
 mod read;
 mod store;
 mod subscribe;
+
+// Snapshots and projection checkpoints in key-value buckets; durable projections.
+mod kv;
+mod kv_checkpoint;
+mod kv_snapshot;
+mod projection_runner;
+pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
+pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
+pub use projection_runner::JetStreamProjectionRunner;
 
 pub use builder::{HEADER_ROOM, JetStreamEventStoreBuilder};
 pub use provision::MIN_SERVER_VERSION;

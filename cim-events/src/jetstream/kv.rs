@@ -1,0 +1,247 @@
+//! What the key-value stores (snapshots, checkpoints) share: opening a bucket with the
+//! settings they need, reading a key from the stream leader, and the strict DAG-CBOR maps
+//! their values are.
+
+use std::collections::BTreeMap;
+
+use std::error::Error as StdError;
+
+use async_nats::jetstream::{
+    self,
+    context::{CreateStreamError, CreateStreamErrorKind, GetStreamError, GetStreamErrorKind},
+    kv::{self, Operation},
+    stream::{LastRawMessageErrorKind, StorageType},
+};
+use bytes::Bytes;
+use cid::Cid;
+use ipld_core::ipld::Ipld;
+
+use crate::block::DecodeError;
+use crate::error::{Error, Result};
+
+use super::errors::backend;
+
+/// Server error code: stream not found.
+const STREAM_NOT_FOUND: u64 = 10059;
+/// Server error code: a stream with that name exists (another process created the bucket
+/// first).
+const STREAM_NAME_IN_USE: u64 = 10058;
+
+/// Opens bucket `bucket`, creating it if it does not exist: history 1 (only the newest
+/// value of a key matters), file storage, `replicas` replicas. An existing bucket is used
+/// as it is.
+pub(crate) async fn open_bucket(
+    context: &jetstream::Context,
+    bucket: &str,
+    replicas: usize,
+    description: &str,
+) -> Result<kv::Store> {
+    check_bucket_name(bucket)?;
+    for _ in 0..2 {
+        match context.get_key_value(bucket).await {
+            Ok(store) => return Ok(store),
+            Err(e) if stream_error_code(&e) != Some(STREAM_NOT_FOUND) => {
+                return Err(backend("open bucket", e, true));
+            }
+            Err(_) => {}
+        }
+        let config = kv::Config {
+            bucket: bucket.to_owned(),
+            description: description.to_owned(),
+            history: 1,
+            storage: StorageType::File,
+            num_replicas: replicas.max(1),
+            ..kv::Config::default()
+        };
+        match context.create_key_value(config).await {
+            Ok(store) => return Ok(store),
+            // Created by someone else meanwhile: open theirs.
+            Err(e) if stream_error_code(&e) == Some(STREAM_NAME_IN_USE) => {}
+            Err(e) => return Err(backend("create bucket", e, true)),
+        }
+    }
+    Err(backend(
+        "open bucket",
+        format!("bucket `{bucket}` was neither found nor created"),
+        true,
+    ))
+}
+
+/// The JetStream API error code behind a failed stream lookup or creation: async-nats
+/// keeps it in the error kind rather than in the source chain.
+fn stream_error_code(err: &(dyn StdError + 'static)) -> Option<u64> {
+    let mut current = Some(err);
+    while let Some(e) = current {
+        if let Some(e) = e.downcast_ref::<GetStreamError>() {
+            if let GetStreamErrorKind::JetStream(api) = e.kind() {
+                return Some(api.error_code().0);
+            }
+        }
+        if let Some(e) = e.downcast_ref::<CreateStreamError>() {
+            if let CreateStreamErrorKind::JetStream(api) = e.kind() {
+                return Some(api.error_code().0);
+            }
+        }
+        if let Some(api) = e.downcast_ref::<jetstream::Error>() {
+            return Some(api.error_code().0);
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// Bucket names are letters, digits, `-` and `_`.
+fn check_bucket_name(bucket: &str) -> Result<()> {
+    let valid = !bucket.is_empty()
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::Config {
+            setting: "bucket".to_owned(),
+            problem: format!(
+                "`{}` is not a valid bucket name: use ASCII letters, digits, `-` and `_`",
+                bucket.escape_debug()
+            ),
+        })
+    }
+}
+
+/// A key's newest value and its revision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Value {
+    pub(crate) bytes: Bytes,
+    pub(crate) revision: u64,
+}
+
+/// The newest value of `key` as the stream leader has it (never a lagging replica's), or
+/// `None` if the key has none or was deleted.
+pub(crate) async fn read_fresh(store: &kv::Store, key: &str) -> Result<Option<Value>> {
+    let subject = format!("{}{key}", store.prefix);
+    match store
+        .stream
+        .raw_message_builder()
+        .last_by_subject(subject)
+        .send()
+        .await
+    {
+        Ok(message) => {
+            let deleted = message
+                .headers
+                .get("KV-Operation")
+                .and_then(|op| op.as_str().parse::<Operation>().ok())
+                .is_some_and(|op| op != Operation::Put);
+            Ok((!deleted).then_some(Value {
+                bytes: message.payload,
+                revision: message.sequence,
+            }))
+        }
+        Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(backend("read key", e, true)),
+    }
+}
+
+/// The newest value of `key` from any replica (Direct Get): cheapest, possibly a little
+/// behind the leader right after a write on a replicated bucket.
+pub(crate) async fn read_any(store: &kv::Store, key: &str) -> Result<Option<Value>> {
+    match store.entry(key).await {
+        Ok(Some(entry)) if entry.operation == Operation::Put => Ok(Some(Value {
+            bytes: entry.value,
+            revision: entry.revision,
+        })),
+        Ok(_) => Ok(None),
+        Err(e) => Err(backend("read key", e, true)),
+    }
+}
+
+/// Encodes a map as DAG-CBOR.
+pub(crate) fn encode_map(fields: BTreeMap<String, Ipld>) -> Result<Bytes> {
+    serde_ipld_dagcbor::to_vec(&Ipld::Map(fields))
+        .map(Bytes::from)
+        .map_err(|e| backend("encode value", e, false))
+}
+
+/// A DAG-CBOR map read strictly: every key must be taken, once, with its type.
+pub(crate) struct Fields(BTreeMap<String, Ipld>);
+
+impl Fields {
+    /// Decodes `bytes` as a DAG-CBOR map whose format version `v` is `version`.
+    pub(crate) fn decode(bytes: &[u8], version: u64) -> Result<Fields, DecodeError> {
+        let ipld: Ipld =
+            serde_ipld_dagcbor::from_slice(bytes).map_err(|e| DecodeError::Cbor(e.to_string()))?;
+        let Ipld::Map(map) = ipld else {
+            return Err(DecodeError::NotAMap);
+        };
+        let mut fields = Fields(map);
+        let found = fields.integer("v")?;
+        if found != i128::from(version) {
+            return Err(DecodeError::UnsupportedVersion(found));
+        }
+        Ok(fields)
+    }
+
+    fn take(&mut self, key: &'static str) -> Result<Ipld, DecodeError> {
+        self.0.remove(key).ok_or(DecodeError::MissingKey(key))
+    }
+
+    fn integer(&mut self, key: &'static str) -> Result<i128, DecodeError> {
+        match self.take(key)? {
+            Ipld::Integer(i) => Ok(i),
+            _ => Err(DecodeError::WrongType {
+                key,
+                expected: "an integer",
+            }),
+        }
+    }
+
+    /// An unsigned integer.
+    pub(crate) fn unsigned(&mut self, key: &'static str) -> Result<u64, DecodeError> {
+        u64::try_from(self.integer(key)?).map_err(|_| DecodeError::WrongType {
+            key,
+            expected: "an unsigned 64-bit integer",
+        })
+    }
+
+    /// A string.
+    pub(crate) fn string(&mut self, key: &'static str) -> Result<String, DecodeError> {
+        match self.take(key)? {
+            Ipld::String(s) => Ok(s),
+            _ => Err(DecodeError::WrongType {
+                key,
+                expected: "a string",
+            }),
+        }
+    }
+
+    /// A CID link.
+    pub(crate) fn link(&mut self, key: &'static str) -> Result<Cid, DecodeError> {
+        match self.take(key)? {
+            Ipld::Link(cid) => Ok(cid),
+            _ => Err(DecodeError::WrongType {
+                key,
+                expected: "a CID link",
+            }),
+        }
+    }
+
+    /// A byte string.
+    pub(crate) fn bytes(&mut self, key: &'static str) -> Result<Vec<u8>, DecodeError> {
+        match self.take(key)? {
+            Ipld::Bytes(b) => Ok(b),
+            _ => Err(DecodeError::WrongType {
+                key,
+                expected: "bytes",
+            }),
+        }
+    }
+
+    /// Fails if a key was not taken.
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        match self.0.into_keys().next() {
+            Some(key) => Err(DecodeError::UnknownKey(key)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! A projection and a live subscription: balances per account, kept up to date by a
+//! projection runner, while a subscription prints every deposit as it is stored.
+//!
+//! Runs with no server: `cargo run --example projection`. With `NATS_URL` set
+//! (`NATS_URL=nats://127.0.0.1:4222 cargo run --example projection`) it runs on JetStream,
+//! in stream `PROJECTION_EXAMPLE` under prefix `bank`, with the projection on a durable
+//! consumer named `balances`.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, async_nats};
+use cim_events::projection::{
+    Checkpoint, MemoryCheckpointStore, Progress, Projection, ProjectionError, ProjectionRunner,
+    ShutdownHandle, async_trait,
+};
+use cim_events::{Event, EventStore, MemoryEventStore, RecordedEvent, StartFrom};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Everything that can happen to an account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum AccountEvent {
+    Opened { account_id: String, owner: String },
+    Deposited { account_id: String, amount: u64 },
+    Withdrawn { account_id: String, amount: u64 },
+}
+
+impl Event for AccountEvent {
+    fn event_type(&self) -> &str {
+        match self {
+            AccountEvent::Opened { .. } => "Opened",
+            AccountEvent::Deposited { .. } => "Deposited",
+            AccountEvent::Withdrawn { .. } => "Withdrawn",
+        }
+    }
+
+    fn aggregate_id(&self) -> &str {
+        match self {
+            AccountEvent::Opened { account_id, .. }
+            | AccountEvent::Deposited { account_id, .. }
+            | AccountEvent::Withdrawn { account_id, .. } => account_id,
+        }
+    }
+
+    fn aggregate_type(&self) -> &str {
+        "Account"
+    }
+}
+
+/// The read model: each account's balance.
+type Balances = Arc<Mutex<BTreeMap<String, i64>>>;
+
+/// Keeps [`Balances`] up to date. The read model lives in memory, so its checkpoint does
+/// too (`MemoryCheckpointStore`): every run rebuilds it from the first event. A read model
+/// in a database would keep its checkpoint in the same transaction and resume instead.
+struct BalancesProjection(Balances);
+
+#[async_trait]
+impl Projection for BalancesProjection {
+    type Error = Infallible;
+
+    fn name(&self) -> &str {
+        "balances"
+    }
+
+    async fn apply(&mut self, event: &RecordedEvent, _: Checkpoint) -> Result<(), Infallible> {
+        // Events of other types (or other versions) are not this projection's business.
+        let Ok(event) = event.decode::<AccountEvent>() else {
+            return Ok(());
+        };
+        let mut balances = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            AccountEvent::Opened { account_id, .. } => {
+                balances.entry(account_id).or_insert(0);
+            }
+            AccountEvent::Deposited { account_id, amount } => {
+                *balances.entry(account_id).or_insert(0) += amount as i64;
+            }
+            AccountEvent::Withdrawn { account_id, amount } => {
+                *balances.entry(account_id).or_insert(0) -= amount as i64;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A projection runner started in a task, whichever runner it is.
+struct Running {
+    shutdown: ShutdownHandle,
+    progress: watch::Receiver<Progress>,
+    task: JoinHandle<Result<Progress, ProjectionError<Infallible>>>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let balances = Balances::default();
+    let projection = BalancesProjection(Arc::clone(&balances));
+    let checkpoints = MemoryCheckpointStore::new();
+    match std::env::var("NATS_URL") {
+        Ok(url) => {
+            let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await?);
+            let store = JetStreamEventStore::builder(jetstream, "PROJECTION_EXAMPLE")
+                .prefix("bank")
+                .build()
+                .await?;
+            println!(
+                "store: JetStream at {url} (stream PROJECTION_EXAMPLE, prefix bank); \
+                 projection on durable consumer `balances`"
+            );
+            let mut runner = JetStreamProjectionRunner::new(&store, projection, checkpoints);
+            let running = Running {
+                shutdown: runner.shutdown_handle(),
+                progress: runner.progress(),
+                task: tokio::spawn(async move { runner.run().await }),
+            };
+            // The stream outlives this run: new accounts each time.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+            demo(&store, running, &balances, &format!("{}", now.as_millis())).await
+        }
+        Err(_) => {
+            let store = MemoryEventStore::builder().prefix("bank").build()?;
+            println!("store: in-memory (no server)");
+            let mut runner = ProjectionRunner::new(store.clone(), projection, checkpoints);
+            let running = Running {
+                shutdown: runner.shutdown_handle(),
+                progress: runner.progress(),
+                task: tokio::spawn(async move { runner.run().await }),
+            };
+            demo(&store, running, &balances, "1").await
+        }
+    }
+}
+
+async fn demo<S: EventStore>(
+    store: &S,
+    mut running: Running,
+    balances: &Balances,
+    run: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (alice, bob) = (format!("alice-{run}"), format!("bob-{run}"));
+
+    // A live subscription to deposits only: it sees what is stored from now on.
+    let mut deposits = store
+        .subscribe(
+            &format!("{}.*.Deposited", store.subject_prefix()),
+            StartFrom::Now,
+        )
+        .await?;
+
+    let events = [
+        AccountEvent::Opened {
+            account_id: alice.clone(),
+            owner: "Alice".into(),
+        },
+        AccountEvent::Opened {
+            account_id: bob.clone(),
+            owner: "Bob".into(),
+        },
+        AccountEvent::Deposited {
+            account_id: alice.clone(),
+            amount: 100,
+        },
+        AccountEvent::Deposited {
+            account_id: bob.clone(),
+            amount: 40,
+        },
+        AccountEvent::Withdrawn {
+            account_id: alice.clone(),
+            amount: 30,
+        },
+        AccountEvent::Deposited {
+            account_id: alice.clone(),
+            amount: 5,
+        },
+    ];
+    let mut last = 0;
+    for event in events {
+        let id = event.aggregate_id().to_owned();
+        last = store.append_event(&id, event, None).await?.sequence;
+    }
+
+    for _ in 0..3 {
+        let Some(deposit) = deposits.next().await else {
+            break;
+        };
+        let deposit = deposit?;
+        if let AccountEvent::Deposited { account_id, amount } = deposit.decode()? {
+            println!(
+                "live: {account_id} deposited {amount} (stream sequence {}, {})",
+                deposit.sequence, deposit.cid
+            );
+        }
+    }
+
+    // Wait until the projection has applied the last event, then read the model.
+    running
+        .progress
+        .wait_for(|p| p.checkpoint.is_some_and(|c| c.sequence >= last))
+        .await?;
+    {
+        let balances = balances.lock().unwrap_or_else(|p| p.into_inner());
+        for account in [&alice, &bob] {
+            println!(
+                "balance of {account}: {}",
+                balances.get(account).unwrap_or(&0)
+            );
+        }
+    }
+
+    running.shutdown.shutdown();
+    let progress = running.task.await??;
+    if let Some(checkpoint) = progress.checkpoint {
+        println!(
+            "projection `balances` stopped after applying {} events; checkpoint: stream sequence {} ({})",
+            progress.applied, checkpoint.sequence, checkpoint.cid
+        );
+    }
+    Ok(())
+}
