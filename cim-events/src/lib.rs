@@ -6,33 +6,86 @@
 //! embedding and tests; both write the same bytes.
 //!
 //! ```
-//! use cim_events::{Event, EventStore, ExpectedVersion, MemoryEventStore};
+//! use cim_events::{aggregate, CommandError, Event, EventStore, MemoryEventStore, Repository};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Debug, Serialize, Deserialize, PartialEq)]
-//! struct Deposited { account_id: String, amount: u64 }
+//! #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
+//! #[event(aggregate = "Account")]
+//! enum AccountEvent {
+//!     Opened { #[event(id)] account_id: String, owner: String },
+//!     Deposited { #[event(id)] account_id: String, amount: u64 },
+//! }
 //!
-//! impl Event for Deposited {
-//!     fn event_type(&self) -> &str { "Deposited" }
-//!     fn aggregate_id(&self) -> &str { &self.account_id }
-//!     fn aggregate_type(&self) -> &str { "Account" }
+//! #[derive(Debug, thiserror::Error)]
+//! enum BankError {
+//!     #[error("account is already open")]
+//!     AlreadyOpen,
+//! }
+//!
+//! #[derive(Clone)] // a command is cloned for each retry after a conflict
+//! struct Open { owner: String }
+//! #[derive(Clone)]
+//! struct Deposit { amount: u64 }
+//!
+//! #[derive(Default)]
+//! struct Account { open: bool, balance: u64 }
+//!
+//! #[aggregate(events = AccountEvent, error = BankError)]
+//! impl Account {
+//!     #[command]
+//!     fn open(&self, cmd: Open, ctx: &cim_events::CommandContext<'_>) -> Result<AccountEvent, BankError> {
+//!         if self.open {
+//!             return Err(BankError::AlreadyOpen);
+//!         }
+//!         Ok(AccountEvent::Opened { account_id: ctx.aggregate_id.into(), owner: cmd.owner })
+//!     }
+//!
+//!     #[command]
+//!     fn deposit(&self, cmd: Deposit, ctx: &cim_events::CommandContext<'_>) -> Result<AccountEvent, BankError> {
+//!         Ok(AccountEvent::Deposited { account_id: ctx.aggregate_id.into(), amount: cmd.amount })
+//!     }
+//!
+//!     #[apply(Opened)]
+//!     fn opened(&mut self) { self.open = true; }
+//!
+//!     #[apply(Deposited)]
+//!     fn deposited(&mut self, amount: &u64) { self.balance += amount; }
 //! }
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let store = MemoryEventStore::new();
-//! let first = store.append_event("acc-1", Deposited { account_id: "acc-1".into(), amount: 10 }, None).await?;
-//! // Only succeeds if nobody appended since `first`: optimistic concurrency by CID.
-//! store.append_event("acc-1", Deposited { account_id: "acc-1".into(), amount: 5 }, Some(first.cid)).await?;
+//! let accounts = Repository::<Account, _>::new(store.clone());
 //!
+//! // A command runs as load → handle → append (expecting the loaded head) → apply.
+//! accounts.execute("acc-1", Open { owner: "Alice".into() }).await?;
+//! let outcome = accounts.execute("acc-1", Deposit { amount: 10 }).await?;
+//! assert_eq!((outcome.version, outcome.state.balance), (2, 10));
+//!
+//! // Domain rules reject commands with typed errors; nothing is stored.
+//! let again = accounts.execute("acc-1", Open { owner: "Bob".into() }).await;
+//! assert!(matches!(again, Err(CommandError::Rejected(BankError::AlreadyOpen))));
+//!
+//! // Every event is a DAG-CBOR block whose `prev` links to its predecessor's CID.
 //! let events = store.load("acc-1").await?;
-//! assert_eq!(events[1].block.prev, Some(first.cid));
-//! assert_eq!(events[1].decode::<Deposited>()?.amount, 5);
+//! assert_eq!(events[1].block.prev, Some(events[0].cid));
+//! assert_eq!(events[1].event_type(), "Deposited");
 //! assert!(store.verify_chain("acc-1").await?.is_valid());
-//! # Ok::<(), cim_events::Error>(()) }).unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
 //! ```
 //!
-//! Modules: [`block`] (wire format v1), [`verify`] (chain verification), [`car`] (CARv1
-//! export), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
+//! Where to go next:
+//!
+//! - [`macro@Event`] and [`aggregate`]: what the macros write and the mistakes they catch;
+//! - [`EventStore`]: the seed API (`append_event`, `validate_cid_chain`,
+//!   `subscribe_to_events`) and the richer one (`append_events`, [`ExpectedVersion`],
+//!   `load_from`, `verify_chain`, `subscribe` with [`StartFrom`]);
+//! - [`MemoryEventStore`] (embedded) and `jetstream::JetStreamEventStore` (NATS JetStream,
+//!   feature `jetstream`, on by default), which pass the same conformance suite;
+//! - [`Repository`], snapshots ([`SnapshotStore`], [`SnapshotPolicy`]) and the
+//!   given/when/then harness in [`testing`];
+//! - [`projection`]: read models with checkpoints (stream sequence + CID);
+//! - [`block`] (wire format v1), [`verify`] (chain verification), [`car`] (CARv1 export
+//!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
 
 mod aggregate;
 pub mod block;
