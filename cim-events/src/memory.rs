@@ -8,19 +8,17 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::sync::watch;
 
-use crate::error::{ConflictError, Error, Result};
+use crate::error::{ConflictError, Result};
 use crate::expected::ExpectedVersion;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
 use crate::record::{RawRecord, RecordedEvent};
-use crate::seal::{NewEvent, check_sizes, seal};
+use crate::seal::{NewEvent, check_append, check_sizes, seal};
 use crate::store::{EventStore, EventStream, StartFrom};
 use crate::subject::{DEFAULT_PREFIX, TokenKind, subject_matches, validate_prefix, validate_token};
 
 /// The default largest encoded event, matching nats-server's default `max_payload`.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
-/// The most events one atomic append may hold, matching JetStream's batch limit.
-pub const MAX_BATCH: usize = 1000;
 
 /// An in-memory event store. Cloning it gives another handle to the same events.
 ///
@@ -173,16 +171,7 @@ impl EventStore for MemoryEventStore {
         events: Vec<NewEvent>,
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
-        validate_token(TokenKind::AggregateId, aggregate_id)?;
-        if events.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
-        if events.len() > MAX_BATCH {
-            return Err(Error::BatchTooLarge {
-                count: events.len(),
-                max: MAX_BATCH,
-            });
-        }
+        check_append(aggregate_id, &events)?;
         let mut state = self.lock();
         let head = state.head(aggregate_id)?;
         if !expected.matches(head.as_ref()) {

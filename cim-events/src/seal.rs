@@ -16,6 +16,10 @@ use crate::metadata::EventMetadata;
 use crate::subject::{TokenKind, event_subject, validate_token};
 use crate::wire_headers as h;
 
+/// The most events one atomic append may hold: JetStream's limit for one atomic batch,
+/// which every store applies so that code moves between stores unchanged.
+pub const MAX_BATCH: usize = 1000;
+
 /// An event ready to be chained: everything but its version and `prev` link, which depend
 /// on the head at the moment of the write.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +133,20 @@ pub fn seal(
         });
     }
     Ok(out)
+}
+
+/// Checks what every store checks before an append: a safe aggregate id, and between one
+/// and [`MAX_BATCH`] events.
+pub fn check_append(aggregate_id: &str, events: &[NewEvent]) -> Result<()> {
+    validate_token(TokenKind::AggregateId, aggregate_id)?;
+    match events.len() {
+        0 => Err(Error::EmptyAppend),
+        count if count > MAX_BATCH => Err(Error::BatchTooLarge {
+            count,
+            max: MAX_BATCH,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Rejects events whose encoding exceeds `max` bytes, before anything is stored.

@@ -22,10 +22,9 @@ use bytes::Bytes;
 use crate::error::{ConflictError, Error, Result};
 use crate::expected::ExpectedVersion;
 use crate::head::Head;
-use crate::memory::MAX_BATCH;
 use crate::metadata::EventMetadata;
-use crate::seal::{NewEvent, SealedEvent, check_sizes, seal};
-use crate::subject::{TokenKind, aggregate_filter, validate_token};
+use crate::seal::{NewEvent, SealedEvent, check_append, check_sizes, seal};
+use crate::subject::aggregate_filter;
 
 use super::backoff;
 use super::errors::{PublishFailure, backend, classify_publish};
@@ -53,16 +52,7 @@ impl Inner {
         events: Vec<NewEvent>,
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
-        validate_token(TokenKind::AggregateId, aggregate_id)?;
-        if events.is_empty() {
-            return Err(Error::EmptyAppend);
-        }
-        if events.len() > MAX_BATCH {
-            return Err(Error::BatchTooLarge {
-                count: events.len(),
-                max: MAX_BATCH,
-            });
-        }
+        check_append(aggregate_id, &events)?;
         let mut attempt = Attempts::default();
         let mut head = self
             .head_retrying(aggregate_id, false, &mut attempt)
