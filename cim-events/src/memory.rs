@@ -15,7 +15,9 @@ use crate::metadata::EventMetadata;
 use crate::record::{RawRecord, RecordedEvent};
 use crate::seal::{NewEvent, check_append, check_sizes, seal};
 use crate::store::{EventStore, EventStream, StartFrom};
-use crate::subject::{DEFAULT_PREFIX, TokenKind, subject_matches, validate_prefix, validate_token};
+use crate::subject::{
+    DEFAULT_PREFIX, TokenKind, subject_matches, validate_filter, validate_prefix, validate_token,
+};
 
 /// The default largest encoded event, matching nats-server's default `max_payload`.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 1024 * 1024;
@@ -233,6 +235,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
+        validate_filter(filter)?;
         let first = match start {
             StartFrom::Beginning | StartFrom::Version(_) => 1,
             StartFrom::Sequence(s) => s.max(1),

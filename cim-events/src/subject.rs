@@ -24,6 +24,8 @@ pub enum TokenKind {
     EventType,
     /// A subject prefix (may hold several tokens separated by `.`).
     Prefix,
+    /// A subscription filter (tokens, `*` and a final `>`).
+    Filter,
 }
 
 impl fmt::Display for TokenKind {
@@ -33,6 +35,7 @@ impl fmt::Display for TokenKind {
             TokenKind::AggregateType => "aggregate type",
             TokenKind::EventType => "event type",
             TokenKind::Prefix => "subject prefix",
+            TokenKind::Filter => "subject filter",
         })
     }
 }
@@ -121,6 +124,31 @@ pub fn validate_prefix(prefix: &str) -> Result<(), TokenError> {
             ..e
         })
     })
+}
+
+/// Checks a subscription filter: tokens separated by `.`, each a safe token or `*`, with
+/// `>` allowed only as the last token.
+///
+/// ```
+/// use cim_events::subject::validate_filter;
+/// assert!(validate_filter("events.*.Opened").is_ok());
+/// assert!(validate_filter("events.>").is_ok());
+/// assert!(validate_filter("events.>.Opened").is_err());
+/// assert!(validate_filter("events..Opened").is_err());
+/// ```
+pub fn validate_filter(filter: &str) -> Result<(), TokenError> {
+    let tokens: Vec<&str> = filter.split('.').collect();
+    for (i, token) in tokens.iter().enumerate() {
+        match *token {
+            "*" => {}
+            ">" if i + 1 == tokens.len() => {}
+            _ => validate_token(TokenKind::Filter, token).map_err(|e| TokenError {
+                value: filter.to_owned(),
+                ..e
+            })?,
+        }
+    }
+    Ok(())
 }
 
 /// The subject an event is published on: `{prefix}.{aggregate_id}.{event_type}`.

@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             seed_subscription_is_live_only,
             invalid_aggregate_ids_are_rejected,
             invalid_event_types_are_rejected,
+            invalid_subscription_filters_are_rejected,
             aggregate_mismatch_is_rejected,
             non_ipld_payloads_are_rejected,
             oversized_event_is_rejected,
@@ -660,6 +661,23 @@ pub async fn invalid_event_types_are_rejected<S: EventStore>(store: &S) {
         expect_invalid_token(r, TokenKind::EventType);
     }
     assert!(store.aggregate_ids().await.expect("ids").is_empty());
+}
+
+/// Malformed subscription filters are rejected before anything is subscribed.
+pub async fn invalid_subscription_filters_are_rejected<S: EventStore>(store: &S) {
+    let prefix = store.subject_prefix();
+    for bad in [
+        format!("{prefix}.>.Noted"),
+        format!("{prefix}..Noted"),
+        format!("{prefix}.a b.>"),
+        String::new(),
+    ] {
+        let r = store
+            .subscribe(&bad, StartFrom::Beginning)
+            .await
+            .map(|_| ());
+        expect_invalid_token(r, TokenKind::Filter);
+    }
 }
 
 /// An event appended to another aggregate's id is rejected.

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use crate::error::Result;
 use crate::record::RecordedEvent;
 use crate::store::{EventStream, StartFrom};
-use crate::subject::{TokenKind, validate_token};
+use crate::subject::validate_filter;
 
 use super::errors::backend;
 use super::read::consumer_record;
@@ -23,7 +23,7 @@ use super::store::Inner;
 impl Inner {
     /// Streams the events matching `filter` from `start`, then live.
     pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        check_filter(filter)?;
+        validate_filter(filter)?;
         let deliver_policy = match start {
             StartFrom::Beginning | StartFrom::Version(_) => DeliverPolicy::All,
             StartFrom::Sequence(s) => DeliverPolicy::ByStartSequence {
@@ -58,23 +58,4 @@ impl Inner {
         });
         Ok(Box::pin(events))
     }
-}
-
-/// A subscription filter: tokens separated by `.`, each a safe token or a wildcard, `>`
-/// only last.
-fn check_filter(filter: &str) -> Result<()> {
-    let tokens: Vec<&str> = filter.split('.').collect();
-    for (i, token) in tokens.iter().enumerate() {
-        match *token {
-            "*" => {}
-            ">" if i + 1 == tokens.len() => {}
-            _ => validate_token(TokenKind::Prefix, token).map_err(|e| {
-                crate::Error::from(crate::subject::TokenError {
-                    value: filter.to_owned(),
-                    ..e
-                })
-            })?,
-        }
-    }
-    Ok(())
 }
