@@ -410,3 +410,61 @@ async fn a_deleted_stream_is_a_permanent_backend_error() {
         );
     }
 }
+
+/// A foreign message arriving in a live subscription is one error item naming its
+/// sequence; the subscription goes on with the events after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
+    let fixture = fresh().await;
+    let store = &fixture.store;
+    let filter = format!("{}.>", store.subject_prefix());
+    let mut sub = store
+        .subscribe(&filter, StartFrom::Now)
+        .await
+        .expect("subscribe");
+    store
+        .append_event("nb-1", Noted::new("nb-1", 1), None)
+        .await
+        .expect("1");
+    let ack = store
+        .context()
+        .publish(
+            format!("{}.nb-1.Noted", store.subject_prefix()),
+            "not cbor".into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(20), sub.next())
+            .await
+            .expect("delivered in time")
+            .expect("stream open")
+    };
+    assert_eq!(
+        next()
+            .await
+            .expect("event 1")
+            .decode::<Noted>()
+            .expect("noted")
+            .n,
+        1
+    );
+    match next().await {
+        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, ack.sequence),
+        other => panic!("expected a decode error item, got {other:?}"),
+    }
+    // The subscription goes on: the next event arrives after the error item.
+    store
+        .append_event("nb-2", Noted::new("nb-2", 1), None)
+        .await
+        .expect("other aggregate");
+    assert_eq!(next().await.expect("event of nb-2").aggregate_id(), "nb-2");
+    // The damaged aggregate's head is the foreign message, so appends to it are refused
+    // with the same typed error rather than chained onto something unverifiable.
+    assert!(matches!(
+        store.append_event("nb-1", Noted::new("nb-1", 2), None).await,
+        Err(Error::Decode { sequence, .. }) if sequence == ack.sequence
+    ));
+}

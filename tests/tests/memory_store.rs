@@ -1,0 +1,49 @@
+//! `MemoryEventStore` beyond the conformance suite: messages that are not events, as a
+//! foreign writer could leave them, in loads and live subscriptions.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cim_events::{Error, EventStore, MemoryEventStore, StartFrom};
+use futures::StreamExt;
+use tests::domain::Noted;
+
+/// A foreign message arriving in a live subscription is one error item naming its
+/// sequence; the subscription goes on with the events after it.
+#[tokio::test]
+async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
+    let store = MemoryEventStore::new();
+    let mut sub = store
+        .subscribe("events.>", StartFrom::Now)
+        .await
+        .expect("subscribe");
+    store
+        .append_event("nb-1", Noted::new("nb-1", 1), None)
+        .await
+        .expect("1");
+    let foreign = store.insert_raw("events.nb-1.Noted", vec![], Bytes::from_static(b"not cbor"));
+    store
+        .append_event("nb-2", Noted::new("nb-2", 1), None)
+        .await
+        .expect("other aggregate");
+    let mut items = Vec::new();
+    for _ in 0..3 {
+        let item = tokio::time::timeout(Duration::from_secs(5), sub.next())
+            .await
+            .expect("delivered in time")
+            .expect("stream open");
+        items.push(item);
+    }
+    assert_eq!(items[0].as_ref().expect("event").aggregate_id(), "nb-1");
+    assert!(
+        matches!(&items[1], Err(Error::Decode { sequence, .. }) if *sequence == foreign),
+        "{:?}",
+        items[1]
+    );
+    assert_eq!(items[2].as_ref().expect("event").aggregate_id(), "nb-2");
+    // Loads of the damaged aggregate name the foreign message; they never panic.
+    assert!(matches!(
+        store.load("nb-1").await,
+        Err(Error::Decode { sequence, .. }) if sequence == foreign
+    ));
+}
