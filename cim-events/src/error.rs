@@ -131,6 +131,31 @@ pub enum Error {
         problem: String,
     },
 
+    /// A stored record that is not in the format this crate writes: a snapshot or a
+    /// checkpoint another writer damaged. Nothing was overwritten.
+    #[error("{what} `{key}` is malformed: {problem}")]
+    Malformed {
+        /// What kind of record (`snapshot`, `checkpoint`).
+        what: &'static str,
+        /// Where it is stored (bucket and key).
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// Another writer changed a record that this one owns: for example a second runner of
+    /// the same projection moved its checkpoint. Nothing was overwritten; reload before
+    /// writing again.
+    #[error("{what} `{key}` was changed by another writer: {problem}")]
+    ConcurrentWriter {
+        /// What kind of record.
+        what: &'static str,
+        /// Where it is stored.
+        key: String,
+        /// What was found.
+        problem: String,
+    },
+
     /// Writing an export failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),

@@ -301,8 +301,8 @@ async fn checkpoint_bucket_fences_a_second_writer() {
         .expect("second saves");
     match first.save_checkpoint("p", at(2)).await {
         Err(
-            e @ Error::Backend {
-                transient: false, ..
+            e @ Error::ConcurrentWriter {
+                what: "checkpoint", ..
             },
         ) => {
             assert!(e.to_string().contains("another runner"), "{e}");
@@ -333,8 +333,8 @@ async fn malformed_checkpoint_is_a_typed_error() {
         .expect("put");
     match checkpoints.load_checkpoint("counter").await {
         Err(
-            e @ Error::Backend {
-                transient: false, ..
+            e @ Error::Malformed {
+                what: "checkpoint", ..
             },
         ) => {
             assert!(

@@ -215,8 +215,8 @@ async fn malformed_snapshot_is_ignored() {
         .expect("garbage");
     match snapshots.load_snapshot("Account", "acc-1").await {
         Err(
-            e @ Error::Backend {
-                transient: false, ..
+            e @ Error::Malformed {
+                what: "snapshot", ..
             },
         ) => {
             assert!(e.to_string().contains("is not a snapshot"), "{e}");

@@ -33,7 +33,7 @@ const SAVE_ATTEMPTS: u32 = 12;
 ///   stale checkpoint would make a restarted runner apply events twice.
 /// - **Writes are fenced by revision**: each save expects the revision this store last
 ///   read or wrote for the key. A save that finds the key changed by someone else fails
-///   with [`Error::Backend`] (not transient) instead of overwriting: two runners of one
+///   with [`Error::ConcurrentWriter`] instead of overwriting: two runners of one
 ///   projection at once would each apply only part of the events. A save whose outcome
 ///   was unknown (a timeout) is checked by reading the key back, and tried again only if
 ///   it did not land.
@@ -146,14 +146,11 @@ impl KvCheckpointStore {
     }
 
     fn malformed(&self, projection: &str, revision: u64, problem: String) -> Error {
-        backend(
-            "load checkpoint",
-            format!(
-                "the value of key `{projection}` in bucket `{}` (revision {revision}) is not a checkpoint of `{projection}`: {problem}",
-                self.kv.name
-            ),
-            false,
-        )
+        Error::Malformed {
+            what: "checkpoint",
+            key: format!("{}/{projection} (revision {revision})", self.kv.name),
+            problem: format!("it is not a checkpoint of `{projection}`: {problem}"),
+        }
     }
 
     fn known(&self, projection: &str) -> Option<(u64, Checkpoint)> {
@@ -240,14 +237,13 @@ impl CheckpointStore for KvCheckpointStore {
                         || "deleted".to_owned(),
                         |(_, c)| format!("moved to stream sequence {}", c.sequence),
                     );
-                    return Err(backend(
-                        "save checkpoint",
-                        format!(
-                            "the checkpoint of projection `{projection}` was {found} by another writer; \
-                             is another runner of this projection running?"
+                    return Err(Error::ConcurrentWriter {
+                        what: "checkpoint",
+                        key: format!("{}/{projection}", self.kv.name),
+                        problem: format!(
+                            "it was {found}; is another runner of this projection running?"
                         ),
-                        false,
-                    ));
+                    });
                 }
             }
         }

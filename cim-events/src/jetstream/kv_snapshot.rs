@@ -12,7 +12,7 @@ use bytes::Bytes;
 use ipld_core::ipld::Ipld;
 
 use crate::block::DecodeError;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::subject::{TokenKind, validate_token};
 
@@ -43,7 +43,7 @@ const SAVE_ATTEMPTS: u32 = 10;
 ///   replay, and the repository checks every snapshot against the stored event at its
 ///   version before trusting it. Saves read the revision from the stream leader.
 ///
-/// A value that is not a snapshot in this format loads as [`Error::Backend`](crate::Error::Backend)
+/// A value that is not a snapshot in this format loads as [`Error::Malformed`](crate::Error::Malformed)
 /// naming the key and the problem (the repository then ignores it with a warning and
 /// replays the events); it never panics.
 ///
@@ -184,14 +184,11 @@ impl SnapshotStore for JetStreamSnapshotStore {
         match self.current(&key, false).await? {
             None => Ok(None),
             Some((Ok(snapshot), _)) => Ok(Some(snapshot)),
-            Some((Err(problem), revision)) => Err(backend(
-                "load snapshot",
-                format!(
-                    "the value of key `{key}` in bucket `{}` (revision {revision}) is not a snapshot: {problem}",
-                    self.kv.name
-                ),
-                false,
-            )),
+            Some((Err(problem), revision)) => Err(Error::Malformed {
+                what: "snapshot",
+                key: format!("{}/{key} (revision {revision})", self.kv.name),
+                problem: format!("it is not a snapshot: {problem}"),
+            }),
         }
     }
 
