@@ -21,34 +21,26 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Everything that can happen to an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything that can happen to an account. Each variant is stored as its own event
+/// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id.
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(aggregate = "Account")]
 enum AccountEvent {
-    Opened { account_id: String, owner: String },
-    Deposited { account_id: String, amount: u64 },
-    Withdrawn { account_id: String, amount: u64 },
-}
-
-impl Event for AccountEvent {
-    fn event_type(&self) -> &str {
-        match self {
-            AccountEvent::Opened { .. } => "Opened",
-            AccountEvent::Deposited { .. } => "Deposited",
-            AccountEvent::Withdrawn { .. } => "Withdrawn",
-        }
-    }
-
-    fn aggregate_id(&self) -> &str {
-        match self {
-            AccountEvent::Opened { account_id, .. }
-            | AccountEvent::Deposited { account_id, .. }
-            | AccountEvent::Withdrawn { account_id, .. } => account_id,
-        }
-    }
-
-    fn aggregate_type(&self) -> &str {
-        "Account"
-    }
+    Opened {
+        #[event(id)]
+        account_id: String,
+        owner: String,
+    },
+    Deposited {
+        #[event(id)]
+        account_id: String,
+        amount: u64,
+    },
+    Withdrawn {
+        #[event(id)]
+        account_id: String,
+        amount: u64,
+    },
 }
 
 /// The read model: each account's balance.
@@ -146,7 +138,7 @@ async fn demo<S: EventStore>(
     // A live subscription to deposits only: it sees what is stored from now on.
     let mut deposits = store
         .subscribe(
-            &format!("{}.*.Deposited", store.subject_prefix()),
+            &AccountEvent::filter_deposited(store.subject_prefix()),
             StartFrom::Now,
         )
         .await?;

@@ -1,126 +1,225 @@
-//! A bank account on the embedded store: open it, move money, verify the chain and print
-//! the CIDs. Runs with no server: `cargo run --example quickstart`. With `NATS_URL` set
-//! (`NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart`) it runs on JetStream,
-//! in stream `QUICKSTART` under prefix `quickstart`.
+//! A bank account: open it, deposit and withdraw (one withdrawal is refused for lack of
+//! funds), then print every stored event with its CID and the CID it links to, the
+//! balance, and whether the chain verifies.
+//!
+//! The events derive [`Event`], the account is an `#[aggregate]`, and a [`Repository`]
+//! runs the commands: load → handle → append → apply.
+//!
+//! Runs on the embedded store, with no server:
+//!
+//! ```text
+//! cargo run --example quickstart
+//! ```
+//!
+//! With `NATS_URL` set it runs on JetStream, in stream `QUICKSTART` under prefix
+//! `quickstart` (created if missing), with a new account each run:
+//!
+//! ```text
+//! NATS_URL=nats://127.0.0.1:4222 cargo run --example quickstart
+//! ```
+
+use std::error::Error;
+use std::fmt;
 
 use cim_events::jetstream::{JetStreamEventStore, async_nats};
-use cim_events::{Event, EventStore, ExpectedVersion, MemoryEventStore};
+use cim_events::{
+    CommandContext, CommandError, CommandOutcome, Event, EventStore, MemoryEventStore, Repository,
+    aggregate,
+};
 use serde::{Deserialize, Serialize};
 
-/// Everything that can happen to an account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything that can happen to an account. Each variant is stored as its own event
+/// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id.
+#[derive(Event, Debug, Clone, Serialize, Deserialize)]
+#[event(aggregate = "Account")]
 enum AccountEvent {
-    Opened { account_id: String, owner: String },
-    Deposited { account_id: String, amount: u64 },
-    Withdrawn { account_id: String, amount: u64 },
+    Opened {
+        #[event(id)]
+        account_id: String,
+        owner: String,
+    },
+    Deposited {
+        #[event(id)]
+        account_id: String,
+        amount: u64,
+    },
+    Withdrawn {
+        #[event(id)]
+        account_id: String,
+        amount: u64,
+    },
 }
 
-impl Event for AccountEvent {
-    fn event_type(&self) -> &str {
+/// Why the account refuses a command.
+#[derive(Debug)]
+enum BankError {
+    AlreadyOpen,
+    NotOpen,
+    InsufficientFunds { balance: u64, requested: u64 },
+}
+
+impl fmt::Display for BankError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AccountEvent::Opened { .. } => "Opened",
-            AccountEvent::Deposited { .. } => "Deposited",
-            AccountEvent::Withdrawn { .. } => "Withdrawn",
+            BankError::AlreadyOpen => f.write_str("the account is already open"),
+            BankError::NotOpen => f.write_str("the account is not open"),
+            BankError::InsufficientFunds { balance, requested } => {
+                write!(f, "cannot withdraw {requested} from a balance of {balance}")
+            }
         }
     }
+}
 
-    fn aggregate_id(&self) -> &str {
-        match self {
-            AccountEvent::Opened { account_id, .. }
-            | AccountEvent::Deposited { account_id, .. }
-            | AccountEvent::Withdrawn { account_id, .. } => account_id,
+impl Error for BankError {}
+
+// The commands. The repository may handle a command again after a conflict, so they are
+// `Clone`.
+#[derive(Debug, Clone)]
+struct Open {
+    owner: String,
+}
+#[derive(Debug, Clone)]
+struct Deposit(u64);
+#[derive(Debug, Clone)]
+struct Withdraw(u64);
+
+/// The account's state: only what its commands need to decide.
+#[derive(Debug, Default)]
+struct Account {
+    open: bool,
+    balance: u64,
+}
+
+#[aggregate(events = AccountEvent, error = BankError)]
+impl Account {
+    #[command]
+    fn open(&self, command: Open, ctx: &CommandContext<'_>) -> Result<AccountEvent, BankError> {
+        if self.open {
+            return Err(BankError::AlreadyOpen);
         }
+        Ok(AccountEvent::Opened {
+            account_id: ctx.aggregate_id.to_owned(),
+            owner: command.owner,
+        })
     }
 
-    fn aggregate_type(&self) -> &str {
-        "Account"
+    #[command]
+    fn deposit(
+        &self,
+        Deposit(amount): Deposit,
+        ctx: &CommandContext<'_>,
+    ) -> Result<AccountEvent, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        Ok(AccountEvent::Deposited {
+            account_id: ctx.aggregate_id.to_owned(),
+            amount,
+        })
+    }
+
+    #[command]
+    fn withdraw(
+        &self,
+        Withdraw(amount): Withdraw,
+        ctx: &CommandContext<'_>,
+    ) -> Result<AccountEvent, BankError> {
+        if !self.open {
+            return Err(BankError::NotOpen);
+        }
+        if amount > self.balance {
+            return Err(BankError::InsufficientFunds {
+                balance: self.balance,
+                requested: amount,
+            });
+        }
+        Ok(AccountEvent::Withdrawn {
+            account_id: ctx.aggregate_id.to_owned(),
+            amount,
+        })
+    }
+
+    #[apply(Opened)]
+    fn opened(&mut self) {
+        self.open = true;
+    }
+
+    #[apply(Deposited)]
+    fn deposited(&mut self, amount: &u64) {
+        self.balance += amount;
+    }
+
+    #[apply(Withdrawn)]
+    fn withdrawn(&mut self, amount: &u64) {
+        self.balance -= amount;
     }
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    match std::env::var("NATS_URL") {
-        Ok(url) => {
-            let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await?);
-            let store = JetStreamEventStore::builder(jetstream, "QUICKSTART")
-                .prefix("quickstart")
-                .build()
-                .await?;
-            println!("store: JetStream at {url} (stream QUICKSTART, prefix quickstart)");
-            // The stream outlives this run: a new account each time.
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
-            let id = format!("acc-{}", now.as_millis());
-            Ok(run(store, &id).await?)
-        }
-        Err(_) => {
-            println!("store: in-memory (no server)");
-            Ok(run(MemoryEventStore::new(), "acc-123").await?)
-        }
-    }
+async fn main() -> Result<(), Box<dyn Error>> {
+    let Ok(url) = std::env::var("NATS_URL") else {
+        println!("store: in-memory (MemoryEventStore, no server)");
+        return run(MemoryEventStore::new(), "acc-123").await;
+    };
+    let jetstream = async_nats::jetstream::new(async_nats::connect(&url).await?);
+    let store = JetStreamEventStore::builder(jetstream, "QUICKSTART")
+        .prefix("quickstart")
+        .build()
+        .await?;
+    println!("store: JetStream at {url} (stream QUICKSTART, prefix quickstart)");
+    // The stream outlives this run: a new account each time.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    run(store, &format!("acc-{}", now.as_millis())).await
 }
 
-async fn run<S: EventStore>(store: S, id: &str) -> Result<(), cim_events::Error> {
-    let account_id = id.to_owned();
+async fn run<S: EventStore>(store: S, id: &str) -> Result<(), Box<dyn Error>> {
+    let accounts = Repository::<Account, _>::new(store);
 
-    let opened = store
-        .append_events(
-            id,
-            vec![AccountEvent::Opened {
-                account_id: account_id.clone(),
-                owner: "Alice".into(),
-            }],
-            ExpectedVersion::NoStream,
-        )
-        .await?;
-    let mut previous = opened[0].cid;
-    for event in [
-        AccountEvent::Deposited {
-            account_id: account_id.clone(),
-            amount: 100,
-        },
-        AccountEvent::Withdrawn {
-            account_id: account_id.clone(),
-            amount: 30,
-        },
-        AccountEvent::Deposited {
-            account_id: account_id.clone(),
-            amount: 5,
-        },
-    ] {
-        // Passing the previous CID makes the append fail if anyone else wrote meanwhile.
-        previous = store.append_event(id, event, Some(previous)).await?.cid;
-    }
-
-    let mut balance = 0u64;
-    for recorded in store.load(id).await? {
-        let event: AccountEvent = recorded.decode()?;
-        match &event {
-            AccountEvent::Opened { .. } => {}
-            AccountEvent::Deposited { amount, .. } => balance += amount,
-            AccountEvent::Withdrawn { amount, .. } => balance -= amount,
+    print_events(
+        &accounts
+            .execute(
+                id,
+                Open {
+                    owner: "Alice".into(),
+                },
+            )
+            .await?,
+    );
+    print_events(&accounts.execute(id, Deposit(100)).await?);
+    print_events(&accounts.execute(id, Withdraw(30)).await?);
+    // The account refuses: the command fails with the typed domain error, nothing is stored.
+    match accounts.execute(id, Withdraw(500)).await {
+        Err(CommandError::Rejected(error)) => {
+            println!("   Withdraw(500) rejected: {error:?} ({error}); nothing stored");
         }
+        Err(other) => return Err(other.into()),
+        Ok(_) => return Err("an overdraft was accepted".into()),
+    }
+    print_events(&accounts.execute(id, Deposit(5)).await?);
+
+    let account = accounts.load(id).await?;
+    println!(
+        "balance of {id}: {} (version {})",
+        account.state.balance, account.version
+    );
+
+    let report = accounts.store().verify_chain(id).await?;
+    let verdict = if report.is_valid() {
+        "intact"
+    } else {
+        "BROKEN"
+    };
+    println!("chain of {} events verified: {verdict}", report.events);
+    Ok(())
+}
+
+/// One line per stored event: version, type, CID, and the CID of the event before it.
+fn print_events(outcome: &CommandOutcome<Account>) {
+    for event in outcome.metadata() {
+        let prev = event.previous_cid.map_or("-".to_owned(), |c| c.to_string());
         println!(
-            "v{} {:<9} {} prev={}",
-            recorded.version(),
-            recorded.event_type(),
-            recorded.cid,
-            recorded
-                .block
-                .prev
-                .map_or("-".to_owned(), |c| c.to_string())
+            "v{} {:<9} {} prev={prev}",
+            event.version, event.event_type, event.cid
         );
     }
-    println!("balance: {balance}");
-
-    let report = store.verify_chain(id).await?;
-    println!(
-        "chain of {} events verified: {}",
-        report.events,
-        if report.is_valid() {
-            "intact"
-        } else {
-            "BROKEN"
-        }
-    );
-    Ok(())
 }

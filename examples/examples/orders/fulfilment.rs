@@ -1,0 +1,300 @@
+//! The fulfilment process (a process manager, or saga): it follows every event in the store
+//! and answers some of them with commands to other aggregates.
+//!
+//! - `OrderPlaced` → reserve the stock of each line;
+//! - every line `StockReserved` → confirm the order;
+//! - a line's `ReservationFailed` → release what the order holds, then reject it;
+//! - `OrderConfirmed` → ship the order;
+//! - `OrderShipped` → dispatch the stock of each line (the lines come from loading the
+//!   order through its repository).
+//!
+//! Each command is sent with [`EventHeader::caused_by`] the event it answers: its events
+//! join that event's correlation and name its CID as their causation, so one order's whole
+//! conversation, across aggregates, forms one causal tree.
+//!
+//! It keeps its own state (which lines of which order are answered) in memory and follows
+//! the store from now on: a process that must survive restarts would run as a durable
+//! projection (see the `projection` example) and keep that state in the store.
+
+use std::collections::HashMap;
+
+use cim_events::{
+    Aggregate, CommandError, CommandOutcome, EventHeader, EventMetadata, EventStore, EventStream,
+    Handle, RecordedEvent, Repository, StartFrom,
+};
+use futures::StreamExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::BoxError;
+use crate::inventory::{Dispatch, InventoryEvent, InventoryItem, Release, Reserve};
+use crate::order::{Confirm, Line, Order, OrderEvent, Reject, Ship};
+
+/// The process, before it starts.
+pub struct Fulfilment<S> {
+    orders: Repository<Order, S>,
+    inventory: Repository<InventoryItem, S>,
+    /// Orders placed whose lines are not all answered yet, by order id.
+    pending: HashMap<String, Pending>,
+    /// How many commands the process sent.
+    commands: u64,
+}
+
+/// What the process knows of one order while its stock is being reserved.
+struct Pending {
+    /// How many lines the order has.
+    lines: usize,
+    /// Lines answered so far (reserved or failed).
+    answered: usize,
+    /// SKUs reserved so far.
+    reserved: Vec<String>,
+    /// Whether a line failed: the order is rejected and late reservations are released.
+    failed: bool,
+}
+
+/// The process, running in its own task.
+pub struct Running {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<u64, BoxError>>,
+}
+
+impl Running {
+    /// Stops the process between two events and returns how many commands it sent, or
+    /// the error that stopped it earlier.
+    pub async fn stop(self) -> Result<u64, BoxError> {
+        // The task may have ended already (with an error): it is reported below.
+        let _ = self.stop.send(());
+        self.task.await?
+    }
+}
+
+impl<S: EventStore + Clone + 'static> Fulfilment<S> {
+    pub fn new(store: S) -> Self {
+        Fulfilment {
+            orders: Repository::new(store.clone()),
+            inventory: Repository::new(store),
+            pending: HashMap::new(),
+            commands: 0,
+        }
+    }
+
+    /// Subscribes to every event stored from now on (`<prefix>.>`) and reacts to them in a
+    /// task, one at a time, in stream order.
+    pub async fn start(self) -> Result<Running, BoxError> {
+        let store = self.orders.store();
+        let events = store
+            .subscribe(&format!("{}.>", store.subject_prefix()), StartFrom::Now)
+            .await?;
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(self.run(events, stopped));
+        Ok(Running { stop, task })
+    }
+
+    async fn run(
+        mut self,
+        mut events: EventStream,
+        mut stop: oneshot::Receiver<()>,
+    ) -> Result<u64, BoxError> {
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(self.commands),
+                next = events.next() => match next {
+                    Some(event) => self.react(&event?).await?,
+                    None => return Err("the subscription ended".into()),
+                },
+            }
+        }
+    }
+
+    async fn react(&mut self, recorded: &RecordedEvent) -> Result<(), BoxError> {
+        let cause = &recorded.metadata();
+        match recorded.block.aggregate_type.as_str() {
+            OrderEvent::AGGREGATE_TYPE => match recorded.decode()? {
+                OrderEvent::Placed {
+                    order_id, lines, ..
+                } => self.reserve_lines(order_id, lines, cause).await,
+                OrderEvent::Confirmed { order_id } => {
+                    self.send_to_order(&order_id, Ship, cause).await
+                }
+                OrderEvent::Shipped { order_id } => self.dispatch_lines(&order_id, cause).await,
+                OrderEvent::Rejected { .. } => Ok(()),
+            },
+            InventoryEvent::AGGREGATE_TYPE => match recorded.decode()? {
+                InventoryEvent::Reserved { sku, order_id, .. } => {
+                    self.line_reserved(sku, &order_id, cause).await
+                }
+                InventoryEvent::ReservationFailed {
+                    sku,
+                    order_id,
+                    requested,
+                    available,
+                } => {
+                    let reason = format!("{sku}: {requested} requested, {available} available");
+                    self.line_failed(&order_id, reason, cause).await
+                }
+                _ => Ok(()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// `OrderPlaced`: reserve each line's stock.
+    async fn reserve_lines(
+        &mut self,
+        order_id: String,
+        lines: Vec<Line>,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError> {
+        // The answers are read once this event is handled, whichever comes first.
+        let pending = Pending {
+            lines: lines.len(),
+            answered: 0,
+            reserved: Vec::new(),
+            failed: false,
+        };
+        self.pending.insert(order_id.clone(), pending);
+        for line in lines {
+            let reserve = Reserve {
+                order_id: order_id.clone(),
+                quantity: line.quantity,
+            };
+            self.send_to_item(&line.sku, reserve, cause).await?;
+        }
+        Ok(())
+    }
+
+    /// `StockReserved`: once every line is, confirm the order.
+    async fn line_reserved(
+        &mut self,
+        sku: String,
+        order_id: &str,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError> {
+        // Not an order this process placed reservations for.
+        let Some(pending) = self.pending.get_mut(order_id) else {
+            return Ok(());
+        };
+        pending.answered += 1;
+        let done = pending.answered == pending.lines;
+        if pending.failed {
+            // The order was rejected before this line's answer came: give the stock back.
+            self.release(&sku, order_id, cause).await?;
+        } else {
+            pending.reserved.push(sku);
+            if done {
+                self.send_to_order(order_id, Confirm, cause).await?;
+            }
+        }
+        if done {
+            self.pending.remove(order_id);
+        }
+        Ok(())
+    }
+
+    /// `ReservationFailed`: release what the order holds, and reject it.
+    async fn line_failed(
+        &mut self,
+        order_id: &str,
+        reason: String,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError> {
+        let Some(pending) = self.pending.get_mut(order_id) else {
+            return Ok(());
+        };
+        pending.answered += 1;
+        let done = pending.answered == pending.lines;
+        if !pending.failed {
+            pending.failed = true;
+            for sku in std::mem::take(&mut pending.reserved) {
+                self.release(&sku, order_id, cause).await?;
+            }
+            self.send_to_order(order_id, Reject { reason }, cause)
+                .await?;
+        }
+        if done {
+            self.pending.remove(order_id);
+        }
+        Ok(())
+    }
+
+    /// `OrderShipped`: the reserved stock leaves the warehouse. The lines come from the
+    /// order itself, loaded through its repository.
+    async fn dispatch_lines(
+        &mut self,
+        order_id: &str,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError> {
+        let order = self.orders.load(order_id).await?;
+        for line in &order.state.lines {
+            let dispatch = Dispatch {
+                order_id: order_id.to_owned(),
+            };
+            self.send_to_item(&line.sku, dispatch, cause).await?;
+        }
+        Ok(())
+    }
+
+    async fn release(
+        &mut self,
+        sku: &str,
+        order_id: &str,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError> {
+        let release = Release {
+            order_id: order_id.to_owned(),
+        };
+        self.send_to_item(sku, release, cause).await
+    }
+
+    /// Sends `command` to an order, as caused by `cause`.
+    async fn send_to_order<C>(
+        &mut self,
+        order_id: &str,
+        command: C,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError>
+    where
+        Order: Handle<C>,
+        C: Clone,
+    {
+        let header = EventHeader::caused_by(cause);
+        let outcome = self.orders.execute_with(order_id, command, header).await;
+        self.sent(outcome)
+    }
+
+    /// Sends `command` to an inventory item, as caused by `cause`.
+    async fn send_to_item<C>(
+        &mut self,
+        sku: &str,
+        command: C,
+        cause: &EventMetadata,
+    ) -> Result<(), BoxError>
+    where
+        InventoryItem: Handle<C>,
+        C: Clone,
+    {
+        let header = EventHeader::caused_by(cause);
+        let outcome = self.inventory.execute_with(sku, command, header).await;
+        self.sent(outcome)
+    }
+
+    /// Counts a command. A command the aggregate refuses is part of the process: it is
+    /// reported and the process goes on. Any other failure stops the process.
+    fn sent<A: Aggregate>(
+        &mut self,
+        result: Result<CommandOutcome<A>, CommandError<A::Error>>,
+    ) -> Result<(), BoxError> {
+        self.commands += 1;
+        match result {
+            Ok(_) => Ok(()),
+            Err(CommandError::Rejected(error)) => {
+                println!(
+                    "fulfilment: {} refused a command: {error}",
+                    A::AGGREGATE_TYPE
+                );
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+}
