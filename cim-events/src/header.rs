@@ -2,7 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use cid::Cid;
+
 use crate::metadata::EventMetadata;
+use crate::record::RecordedEvent;
 
 /// What a caller says about an event beyond its payload: which conversation it belongs to
 /// (correlation), what caused it (causation), and free-form metadata.
@@ -45,15 +48,42 @@ impl EventHeader {
         }
     }
 
-    /// A header for an event caused by the stored event `cause`: same correlation, and the
-    /// cause's CID as causation, so the causal link is content-addressed.
-    pub fn caused_by(cause: &EventMetadata) -> Self {
-        Self::with_causation(cause.correlation_id.clone(), cause.cid.to_string())
+    /// A header for an event caused by the stored event `cause` (an append's
+    /// [`EventMetadata`] or a loaded or streamed [`RecordedEvent`]): same correlation, and
+    /// the cause's CID as causation, so the causal link is content-addressed.
+    pub fn caused_by(cause: &impl Cause) -> Self {
+        Self::with_causation(cause.correlation_id(), cause.cid().to_string())
     }
 
     /// Adds one metadata entry.
     pub fn with_meta(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.metadata.insert(key.into(), value.into());
         self
+    }
+}
+
+/// A stored event that can cause others: what [`EventHeader::caused_by`] needs of it.
+pub trait Cause {
+    /// The correlation the effects join.
+    fn correlation_id(&self) -> &str;
+    /// The CID the effects name as their causation.
+    fn cid(&self) -> Cid;
+}
+
+impl Cause for EventMetadata {
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+    fn cid(&self) -> Cid {
+        self.cid
+    }
+}
+
+impl Cause for RecordedEvent {
+    fn correlation_id(&self) -> &str {
+        &self.block.correlation_id
+    }
+    fn cid(&self) -> Cid {
+        self.cid
     }
 }

@@ -120,7 +120,7 @@ pub use error::{ConflictError, Error, Result};
 pub use event::Event;
 pub use expected::ExpectedVersion;
 pub use head::Head;
-pub use header::EventHeader;
+pub use header::{Cause, EventHeader};
 pub use ipld_core::ipld::Ipld;
 pub use memory::{DEFAULT_MAX_EVENT_SIZE, MemoryEventStore, MemoryEventStoreBuilder};
 pub use metadata::EventMetadata;

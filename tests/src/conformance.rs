@@ -762,6 +762,12 @@ pub async fn correlation_and_causation_are_recorded<S: EventStore>(store: &S) {
     assert_eq!(effect.correlation_id, cause.correlation_id);
     assert_eq!(effect.causation_id, Some(cause.cid.to_string()));
     let loaded = store.load("nb-2").await.expect("load");
+    let stored_cause = store.load("nb-1").await.expect("load cause");
+    assert_eq!(
+        EventHeader::caused_by(&stored_cause[0]),
+        EventHeader::caused_by(&cause),
+        "a loaded event causes exactly what its append metadata does"
+    );
     assert_eq!(loaded[0].block.causation_id, Some(cause.cid.to_string()));
     assert_eq!(
         loaded[0].block.meta.get("user").map(String::as_str),

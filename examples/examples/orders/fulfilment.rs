@@ -19,8 +19,8 @@
 use std::collections::HashMap;
 
 use cim_events::{
-    Aggregate, CommandError, CommandOutcome, EventHeader, EventMetadata, EventStore, EventStream,
-    Handle, RecordedEvent, Repository, StartFrom,
+    Aggregate, CommandError, CommandOutcome, EventHeader, EventStore, EventStream, Handle,
+    RecordedEvent, Repository, StartFrom,
 };
 use futures::StreamExt;
 use tokio::sync::oneshot;
@@ -107,7 +107,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
     }
 
     async fn react(&mut self, recorded: &RecordedEvent) -> Result<(), BoxError> {
-        let cause = &recorded.metadata();
+        let cause = recorded;
         match recorded.block.aggregate_type.as_str() {
             OrderEvent::AGGREGATE_TYPE => match recorded.decode()? {
                 OrderEvent::Placed {
@@ -143,7 +143,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         order_id: String,
         lines: Vec<Line>,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
         // The answers are read once this event is handled, whichever comes first.
         let pending = Pending {
@@ -168,7 +168,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         sku: String,
         order_id: &str,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
         // Not an order this process placed reservations for.
         let Some(pending) = self.pending.get_mut(order_id) else {
@@ -196,7 +196,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         order_id: &str,
         reason: String,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
         let Some(pending) = self.pending.get_mut(order_id) else {
             return Ok(());
@@ -222,7 +222,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
     async fn dispatch_lines(
         &mut self,
         order_id: &str,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
         let order = self.orders.load(order_id).await?;
         for line in &order.state.lines {
@@ -238,7 +238,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         sku: &str,
         order_id: &str,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
         let release = Release {
             order_id: order_id.to_owned(),
@@ -251,7 +251,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         order_id: &str,
         command: C,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError>
     where
         Order: Handle<C>,
@@ -267,7 +267,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         &mut self,
         sku: &str,
         command: C,
-        cause: &EventMetadata,
+        cause: &RecordedEvent,
     ) -> Result<(), BoxError>
     where
         InventoryItem: Handle<C>,
