@@ -14,6 +14,10 @@
 //! 4. *apply*: the stored events are applied to the state, and a snapshot is saved if the
 //!    [`SnapshotPolicy`] says so.
 //!
+//! `#[derive(Event)]` and `#[aggregate]` write the `Event`, `Aggregate` and `Handle` impls
+//! (see the crate docs); the example below writes them by hand to show the contract the
+//! repository runs on.
+//!
 //! ```
 //! use cim_events::{Aggregate, CommandContext, CommandError, Event, Handle};
 //! use cim_events::{MemoryEventStore, Repository};
