@@ -351,9 +351,9 @@ mod tests {
         parse_quote! {
             impl Account {
                 #[command]
-                fn open(&self, cmd: Open, ctx: &CommandContext<'_>) -> Result<AccountEvent, BankError> { todo!() }
+                fn open(&self, cmd: Open, ctx: &CommandContext<'_>) -> Result<AccountEvent, BankError> { unreachable!() }
                 #[command]
-                fn deposit(&self, cmd: Deposit) -> Result<Vec<AccountEvent>, BankError> { todo!() }
+                fn deposit(&self, cmd: Deposit) -> Result<Vec<AccountEvent>, BankError> { unreachable!() }
                 #[apply(Opened)]
                 fn opened(&mut self, owner: &str) {}
                 #[apply]
@@ -415,9 +415,9 @@ mod tests {
         let item: ItemImpl = parse_quote! {
             impl Account {
                 #[command]
-                fn open(&mut self, cmd: Open) -> Result<AccountEvent, BankError> { todo!() }
+                fn open(&mut self, cmd: Open) -> Result<AccountEvent, BankError> { unreachable!() }
                 #[command]
-                fn again(&self, cmd: Open) -> Result<AccountEvent, BankError> { todo!() }
+                fn again(&self, cmd: Open) -> Result<AccountEvent, BankError> { unreachable!() }
                 #[apply(Opened)]
                 fn opened(&self) {}
                 #[apply]

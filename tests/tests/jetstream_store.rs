@@ -183,18 +183,9 @@ async fn foreign_messages_are_decode_errors_and_faults() {
         .append_event("nb-1", Noted::new("nb-1", 1), None)
         .await
         .expect("1");
-    let ack = store
-        .context()
-        .publish(
-            format!("{}.nb-1.Noted", store.subject_prefix()),
-            "not cbor".into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+    let foreign = publish_foreign(store, "nb-1").await;
     match store.load("nb-1").await {
-        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, ack.sequence),
+        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, foreign),
         other => panic!("expected a decode error, got {other:?}"),
     }
     let report = store
@@ -203,11 +194,27 @@ async fn foreign_messages_are_decode_errors_and_faults() {
         .expect("verify reports, not fails");
     assert_eq!(report.events, 2);
     assert_eq!(report.faults.len(), 1);
-    assert_eq!(report.faults[0].sequence, ack.sequence);
+    assert_eq!(report.faults[0].sequence, foreign);
     assert!(matches!(report.faults[0].kind, FaultKind::Undecodable(_)));
     assert!(
-        matches!(store.head("nb-1").await, Err(Error::Decode { sequence, .. }) if sequence == ack.sequence)
+        matches!(store.head("nb-1").await, Err(Error::Decode { sequence, .. }) if sequence == foreign)
     );
+}
+
+/// Publishes a message that is not an event straight onto an aggregate's subject, as a
+/// foreign writer could; returns its stream sequence.
+async fn publish_foreign(store: &JetStreamEventStore, aggregate_id: &str) -> u64 {
+    store
+        .context()
+        .publish(
+            format!("{}.{aggregate_id}.Noted", store.subject_prefix()),
+            "not cbor".into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored")
+        .sequence
 }
 
 /// The same sealed event published twice within the duplicate window is stored once.
@@ -426,16 +433,7 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
         .append_event("nb-1", Noted::new("nb-1", 1), None)
         .await
         .expect("1");
-    let ack = store
-        .context()
-        .publish(
-            format!("{}.nb-1.Noted", store.subject_prefix()),
-            "not cbor".into(),
-        )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored");
+    let foreign = publish_foreign(store, "nb-1").await;
     let mut next = async || {
         tokio::time::timeout(Duration::from_secs(20), sub.next())
             .await
@@ -452,7 +450,7 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
         1
     );
     match next().await {
-        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, ack.sequence),
+        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, foreign),
         other => panic!("expected a decode error item, got {other:?}"),
     }
     // The subscription goes on: the next event arrives after the error item.
@@ -465,6 +463,6 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
     // with the same typed error rather than chained onto something unverifiable.
     assert!(matches!(
         store.append_event("nb-1", Noted::new("nb-1", 2), None).await,
-        Err(Error::Decode { sequence, .. }) if sequence == ack.sequence
+        Err(Error::Decode { sequence, .. }) if sequence == foreign
     ));
 }
