@@ -2,6 +2,7 @@
 
 use bytes::Bytes;
 use cid::Cid;
+use ipld_core::ipld::Ipld;
 
 use crate::block::{DecodeError, EventBlock, cid_of};
 use crate::error::{Error, Result};
@@ -105,15 +106,23 @@ impl RecordedEvent {
 
     /// The payload decoded into the domain event type `E`.
     pub fn decode<E: Event>(&self) -> Result<E> {
-        E::from_payload(
-            &self.block.event_type,
-            self.block.schema,
-            self.block.payload.clone(),
-        )
-        .map_err(|source| Error::PayloadDecode {
-            sequence: self.sequence,
-            event_type: self.block.event_type.clone(),
-            source,
+        self.decode_payload(self.block.payload.clone())
+    }
+
+    /// Like [`decode`](RecordedEvent::decode), but consumes the record so the payload is
+    /// moved rather than copied: for replays, which decode every event once.
+    pub fn into_event<E: Event>(mut self) -> Result<E> {
+        let payload = std::mem::replace(&mut self.block.payload, Ipld::Null);
+        self.decode_payload(payload)
+    }
+
+    fn decode_payload<E: Event>(&self, payload: Ipld) -> Result<E> {
+        E::from_payload(&self.block.event_type, self.block.schema, payload).map_err(|source| {
+            Error::PayloadDecode {
+                sequence: self.sequence,
+                event_type: self.block.event_type.clone(),
+                source,
+            }
         })
     }
 

@@ -55,15 +55,16 @@ pub(crate) fn replay<A: Aggregate>(
                 found_prev: recorded.block.prev,
             })));
         }
+        let recorded_head = recorded.head();
         let event = recorded
-            .decode::<A::Event>()
+            .into_event::<A::Event>()
             .map_err(|source| LoadError::Decode {
                 aggregate_id: aggregate_id.to_owned(),
                 version: expected_version,
                 source: Box::new(source),
             })?;
         state.apply(&event);
-        head = Some(recorded.head());
+        head = Some(recorded_head);
         count += 1;
     }
     Ok(Replayed { head, count })
