@@ -1,0 +1,88 @@
+//! Client-side costs of the wire format, with no server (BENCHMARKS.md): sealing (payload
+//! conversion, DAG-CBOR encoding, hashing), decoding stored messages, and verifying a
+//! chain. It reports numbers and asserts nothing about them:
+//!
+//! ```text
+//! cargo bench -p tests --bench codec
+//! ```
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use cim_events::block::{EventBlock, cid_of};
+use cim_events::verify::verify_records;
+use cim_events::{EventHeader, RawRecord, RecordedEvent, seal};
+use tests::domain::Noted;
+
+/// Events per measured run: one long aggregate.
+const EVENTS: u64 = 1000;
+/// Runs per measurement; the median is reported.
+const RUNS: usize = 21;
+
+fn main() {
+    let events: Vec<Noted> = (0..EVENTS)
+        .map(|n| Noted {
+            text: "a short note about nothing in particular".into(),
+            ..Noted::new("bench-1", n)
+        })
+        .collect();
+    let sealed = || {
+        let prepared = seal::prepare("bench-1", &events, &EventHeader::default()).expect("prepare");
+        seal::seal("events", "bench-1", None, &prepared).expect("seal")
+    };
+    let blocks = sealed();
+    let records: Vec<RawRecord> = blocks
+        .iter()
+        .zip(1..)
+        .map(|(s, sequence)| RawRecord {
+            sequence,
+            subject: s.subject.clone(),
+            headers: s
+                .headers()
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            data: Bytes::from(s.bytes.clone()),
+        })
+        .collect();
+    println!(
+        "{EVENTS} events of one aggregate, {} bytes per block; median of {RUNS} runs, µs per event",
+        blocks[0].bytes.len()
+    );
+    report("prepare + seal (to IPLD, encode, hash)", || {
+        std::hint::black_box(sealed());
+    });
+    report("hash only (cid_of)", || {
+        for r in &records {
+            std::hint::black_box(cid_of(&r.data));
+        }
+    });
+    report("decode only (EventBlock::decode)", || {
+        for r in &records {
+            std::hint::black_box(EventBlock::decode(&r.data).expect("decode"));
+        }
+    });
+    report("RecordedEvent::from_raw + into_event", || {
+        for r in &records {
+            let recorded = RecordedEvent::from_raw(r.clone()).expect("from_raw");
+            std::hint::black_box(recorded.into_event::<Noted>().expect("event"));
+        }
+    });
+    report("verify_records (whole chain)", || {
+        let report = verify_records("events", "bench-1", &records);
+        assert!(report.is_valid());
+    });
+}
+
+fn report(name: &str, mut run: impl FnMut()) {
+    let mut times: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            run();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    let per_event = times[RUNS / 2].as_secs_f64() * 1e6 / EVENTS as f64;
+    println!("{name:<42} {per_event:>7.2}");
+}
