@@ -5,7 +5,10 @@
 use std::error::Error as StdError;
 use std::fmt::Display;
 
-use async_nats::jetstream::context::{PublishError, PublishErrorKind};
+use async_nats::jetstream::context::{
+    CreateStreamError, CreateStreamErrorKind, GetStreamError, GetStreamErrorKind, PublishError,
+    PublishErrorKind,
+};
 
 use crate::error::Error;
 
@@ -23,11 +26,14 @@ const ATOMIC_DUPLICATE_MESSAGE: u64 = 10201;
 /// Server error code: too many atomic batches in flight.
 const ATOMIC_TOO_MANY_INFLIGHT: u64 = 10210;
 /// Server error code: the stream has no leader (election in progress).
-const CLUSTER_NOT_AVAILABLE: u64 = 10008;
+pub(crate) const CLUSTER_NOT_AVAILABLE: u64 = 10008;
 /// Server error code: the stream is not the leader.
 const CLUSTER_NOT_LEADER: u64 = 10009;
 /// Server error code: the stream was not found.
-const STREAM_NOT_FOUND: u64 = 10059;
+pub(crate) const STREAM_NOT_FOUND: u64 = 10059;
+/// Server error code: a stream with that name exists with another configuration (someone
+/// else created it first).
+pub(crate) const STREAM_NAME_IN_USE: u64 = 10058;
 
 /// A backend failure.
 pub(crate) fn backend(operation: &'static str, err: impl Display, transient: bool) -> Error {
@@ -38,12 +44,24 @@ pub(crate) fn backend(operation: &'static str, err: impl Display, transient: boo
     }
 }
 
-/// The JetStream API error code carried somewhere in `err`'s source chain.
+/// The JetStream API error code carried somewhere in `err`'s source chain. Stream
+/// lookups and creations keep it in their error kind rather than in a source, so those
+/// are looked into too.
 pub(crate) fn api_code(err: &(dyn StdError + 'static)) -> Option<u64> {
     let mut current: Option<&(dyn StdError + 'static)> = Some(err);
     while let Some(e) = current {
         if let Some(api) = e.downcast_ref::<async_nats::jetstream::Error>() {
             return Some(api.error_code().0);
+        }
+        if let Some(e) = e.downcast_ref::<GetStreamError>() {
+            if let GetStreamErrorKind::JetStream(api) = e.kind() {
+                return Some(api.error_code().0);
+            }
+        }
+        if let Some(e) = e.downcast_ref::<CreateStreamError>() {
+            if let CreateStreamErrorKind::JetStream(api) = e.kind() {
+                return Some(api.error_code().0);
+            }
         }
         current = e.source();
     }

@@ -4,11 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use std::error::Error as StdError;
-
 use async_nats::jetstream::{
     self,
-    context::{CreateStreamError, CreateStreamErrorKind, GetStreamError, GetStreamErrorKind},
     kv::{self, Operation},
     stream::{LastRawMessageErrorKind, StorageType},
 };
@@ -19,13 +16,7 @@ use ipld_core::ipld::Ipld;
 use crate::block::DecodeError;
 use crate::error::{Error, Result};
 
-use super::errors::backend;
-
-/// Server error code: stream not found.
-const STREAM_NOT_FOUND: u64 = 10059;
-/// Server error code: a stream with that name exists (another process created the bucket
-/// first).
-const STREAM_NAME_IN_USE: u64 = 10058;
+use super::errors::{STREAM_NAME_IN_USE, STREAM_NOT_FOUND, api_code, backend};
 
 /// Opens bucket `bucket`, creating it if it does not exist: history 1 (only the newest
 /// value of a key matters), file storage, `replicas` replicas. An existing bucket is used
@@ -40,7 +31,7 @@ pub(crate) async fn open_bucket(
     for _ in 0..2 {
         match context.get_key_value(bucket).await {
             Ok(store) => return Ok(store),
-            Err(e) if stream_error_code(&e) != Some(STREAM_NOT_FOUND) => {
+            Err(e) if api_code(&e) != Some(STREAM_NOT_FOUND) => {
                 return Err(backend("open bucket", e, true));
             }
             Err(_) => {}
@@ -56,7 +47,7 @@ pub(crate) async fn open_bucket(
         match context.create_key_value(config).await {
             Ok(store) => return Ok(store),
             // Created by someone else meanwhile: open theirs.
-            Err(e) if stream_error_code(&e) == Some(STREAM_NAME_IN_USE) => {}
+            Err(e) if api_code(&e) == Some(STREAM_NAME_IN_USE) => {}
             Err(e) => return Err(backend("create bucket", e, true)),
         }
     }
@@ -65,29 +56,6 @@ pub(crate) async fn open_bucket(
         format!("bucket `{bucket}` was neither found nor created"),
         true,
     ))
-}
-
-/// The JetStream API error code behind a failed stream lookup or creation: async-nats
-/// keeps it in the error kind rather than in the source chain.
-fn stream_error_code(err: &(dyn StdError + 'static)) -> Option<u64> {
-    let mut current = Some(err);
-    while let Some(e) = current {
-        if let Some(e) = e.downcast_ref::<GetStreamError>() {
-            if let GetStreamErrorKind::JetStream(api) = e.kind() {
-                return Some(api.error_code().0);
-            }
-        }
-        if let Some(e) = e.downcast_ref::<CreateStreamError>() {
-            if let CreateStreamErrorKind::JetStream(api) = e.kind() {
-                return Some(api.error_code().0);
-            }
-        }
-        if let Some(api) = e.downcast_ref::<jetstream::Error>() {
-            return Some(api.error_code().0);
-        }
-        current = e.source();
-    }
-    None
 }
 
 /// Bucket names are letters, digits, `-` and `_`.

@@ -21,16 +21,12 @@ use crate::store::EventStore;
 
 use super::backoff;
 use super::direct;
-use super::errors::backend;
+use super::errors::{CLUSTER_NOT_AVAILABLE, backend};
 use super::read::consumer_record;
 use super::store::JetStreamEventStore;
 
 /// Server error code: consumer not found.
 const CONSUMER_NOT_FOUND: u64 = 10014;
-/// Server error code: stream not found.
-const STREAM_NOT_FOUND: u64 = 10059;
-/// Server error code: no stream leader right now.
-const CLUSTER_NOT_AVAILABLE: u64 = 10008;
 /// How long a request of the runner's own (Direct Get) may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many times the proof of the checkpoint asks again when a replica is behind.
@@ -475,9 +471,7 @@ fn code(err: &ConsumerError) -> Option<u64> {
 /// A consumer API failure: transient unless the server said something permanent.
 fn consumer_error(operation: &'static str, err: &ConsumerError) -> Error {
     let transient = match code(err) {
-        Some(CLUSTER_NOT_AVAILABLE) => true,
-        Some(STREAM_NOT_FOUND) => false,
-        Some(_) => false,
+        Some(code) => code == CLUSTER_NOT_AVAILABLE,
         None => !matches!(
             err.kind(),
             ConsumerErrorKind::InvalidName | ConsumerErrorKind::InvalidConsumerType

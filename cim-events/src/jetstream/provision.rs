@@ -11,7 +11,7 @@ use async_nats::jetstream::{
 
 use crate::error::{Error, Result};
 
-use super::errors::backend;
+use super::errors::{STREAM_NAME_IN_USE, STREAM_NOT_FOUND, backend};
 
 /// The oldest nats-server this store runs on: 2.11 brought
 /// `Nats-Expected-Last-Subject-Sequence-Subject` and batch Direct Get, 2.12 atomic batch
@@ -21,10 +21,6 @@ pub const MIN_SERVER_VERSION: &str = "2.12.0";
 
 /// Server error code: the subjects overlap with another stream.
 const SUBJECT_OVERLAP: u64 = 10065;
-/// Server error code: the stream name exists with a different configuration.
-const NAME_IN_USE: u64 = 10058;
-/// Server error code: the stream was not found.
-const STREAM_NOT_FOUND: u64 = 10059;
 
 /// What the builder asks for.
 #[derive(Debug)]
@@ -127,7 +123,8 @@ pub(crate) async fn provision(context: &jetstream::Context, wanted: &Wanted<'_>)
                     });
                 }
                 // Someone else created it meanwhile: check theirs.
-                CreateStreamErrorKind::JetStream(api) if api.error_code().0 == NAME_IN_USE => {}
+                CreateStreamErrorKind::JetStream(api)
+                    if api.error_code().0 == STREAM_NAME_IN_USE => {}
                 CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => {
                     return Err(backend("create stream", &e, true));
                 }
