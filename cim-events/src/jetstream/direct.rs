@@ -43,15 +43,6 @@ struct Request<'a> {
     batch: Option<u64>,
 }
 
-/// One answer to a batch request.
-#[derive(Debug, Default)]
-pub(crate) struct Batch {
-    /// The messages, in stream order.
-    pub(crate) records: Vec<RawRecord>,
-    /// How many more matching messages the server had after this batch.
-    pub(crate) pending: u64,
-}
-
 /// The API subject for Direct Get on `stream`.
 fn subject(stream: &str) -> String {
     format!("$JS.API.DIRECT.GET.{stream}")
@@ -84,7 +75,8 @@ pub(crate) async fn last(
 }
 
 /// Up to `batch` messages matching `filter` from stream sequence `from` on (0: from the
-/// first message matching `filter`, which the server finds from its subject index).
+/// first message matching `filter`, which the server finds from its subject index), in
+/// stream order.
 pub(crate) async fn next_batch(
     client: &async_nats::Client,
     stream: &str,
@@ -92,7 +84,7 @@ pub(crate) async fn next_batch(
     from: u64,
     batch: u64,
     timeout: Duration,
-) -> Result<Batch> {
+) -> Result<Vec<RawRecord>> {
     let request = Request {
         seq: (from > 0).then_some(from),
         next_by_subj: Some(filter),
@@ -109,21 +101,19 @@ pub(crate) async fn next_batch(
         .publish_with_reply(subject(stream), inbox, payload)
         .await
         .map_err(|e| backend("direct get", e, true))?;
-    let mut out = Batch::default();
+    let mut out = Vec::new();
     loop {
         let reply = tokio::time::timeout(timeout, replies.next())
             .await
             .map_err(|_| backend("direct get", "timed out waiting for a batch", true))?
             .ok_or_else(|| backend("direct get", "connection closed", true))?;
         match reply.status {
-            // End of batch: how many more match is in its headers.
-            Some(status) if status.as_u16() == END_OF_BATCH => {
-                out.pending = header_u64(reply.headers.as_ref(), "Nats-Num-Pending").unwrap_or(0);
-                return Ok(out);
-            }
+            // End of batch. Callers stop at a sequence they know, so the count of
+            // further matches it carries (`Nats-Num-Pending`) is not needed.
+            Some(status) if status.as_u16() == END_OF_BATCH => return Ok(out),
             Some(StatusCode::NOT_FOUND) => return Ok(out),
             Some(status) if status != StatusCode::OK => return Err(status_error(&reply)),
-            _ => out.records.push(to_record(reply)?),
+            _ => out.push(to_record(reply)?),
         }
     }
 }
@@ -148,7 +138,9 @@ fn status_error(reply: &Message) -> Error {
 /// A Direct Get answer as the message stored: the server's own headers removed.
 fn to_record(reply: Message) -> Result<RawRecord> {
     let headers = reply.headers.unwrap_or_default();
-    let sequence = header_u64(Some(&headers), "Nats-Sequence")
+    let sequence = headers
+        .get("Nats-Sequence")
+        .and_then(|v| v.as_str().parse::<u64>().ok())
         .ok_or_else(|| backend("direct get", "answer without Nats-Sequence", false))?;
     let subject = headers
         .get("Nats-Subject")
@@ -176,8 +168,4 @@ pub(crate) fn stored_headers(headers: &HeaderMap, skip: &[&str]) -> Vec<(String,
     // Header maps do not keep order; sort so that records compare equal across reads.
     out.sort();
     out
-}
-
-fn header_u64(headers: Option<&HeaderMap>, name: &str) -> Option<u64> {
-    headers?.get(name)?.as_str().parse().ok()
 }

@@ -355,7 +355,7 @@ impl Source {
     async fn prove(&self, checkpoint: Checkpoint) -> Result<Option<Option<Checkpoint>>> {
         let client = self.context.client();
         for attempt in 0..PROOF_ATTEMPTS {
-            let batch = direct::next_batch(
+            let records = direct::next_batch(
                 &client,
                 &self.stream_name,
                 &self.filter,
@@ -364,7 +364,7 @@ impl Source {
                 REQUEST_TIMEOUT,
             )
             .await?;
-            if let Some(first) = batch.records.first() {
+            if let Some(first) = records.first() {
                 let found = Checkpoint {
                     sequence: first.sequence,
                     cid: cid_of(&first.data),

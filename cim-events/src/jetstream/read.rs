@@ -186,7 +186,7 @@ impl Inner {
         let mut next = from;
         let mut lagging = 0;
         loop {
-            let batch = direct::next_batch(
+            let records = direct::next_batch(
                 &client,
                 &self.stream_name,
                 filter,
@@ -195,8 +195,8 @@ impl Inner {
                 self.settings.request_timeout,
             )
             .await?;
-            let progressed = !batch.records.is_empty();
-            for record in batch.records {
+            let progressed = !records.is_empty();
+            for record in records {
                 if record.sequence > up_to {
                     return Ok(out);
                 }
