@@ -76,7 +76,7 @@ impl Inner {
                     .await
             };
             match published {
-                Ok(last_sequence) => return Ok(metadata(&sealed, last_sequence)),
+                Ok(last_sequence) => return metadata(&sealed, last_sequence),
                 Err(PublishFailure::Conflict) => {
                     let actual = self.head_retrying(aggregate_id, true, &mut attempt).await?;
                     if expected != ExpectedVersion::Any
@@ -186,7 +186,7 @@ impl Inner {
             return Ok(None);
         };
         if head.cid == last.cid {
-            return Ok(Some(metadata(sealed, head.sequence)));
+            return metadata(sealed, head.sequence).map(Some);
         }
         if head.version < first.block.seq {
             return Ok(None);
@@ -262,14 +262,29 @@ pub(crate) fn event_headers(event: &SealedEvent) -> HeaderMap {
     headers
 }
 
-/// Metadata of sealed events stored consecutively, the last at `last_sequence`.
-fn metadata(sealed: &[SealedEvent], last_sequence: u64) -> Vec<EventMetadata> {
-    let first = last_sequence + 1 - sealed.len() as u64;
-    sealed
+/// Metadata of sealed events stored consecutively, the last at `last_sequence` (as the
+/// server acknowledged it: a sequence too small to hold them all is an error, not an
+/// overflow).
+fn metadata(sealed: &[SealedEvent], last_sequence: u64) -> Result<Vec<EventMetadata>> {
+    let before_last = u64::try_from(sealed.len().saturating_sub(1)).unwrap_or(u64::MAX);
+    let first = last_sequence
+        .checked_sub(before_last)
+        .filter(|&first| first > 0)
+        .ok_or_else(|| {
+            backend(
+                "append",
+                format!(
+                    "the server acknowledged {} events ending at stream sequence {last_sequence}",
+                    sealed.len()
+                ),
+                false,
+            )
+        })?;
+    Ok(sealed
         .iter()
         .zip(first..)
         .map(|(event, sequence)| event.metadata(sequence))
-        .collect()
+        .collect())
 }
 
 fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>) -> Error {
@@ -279,4 +294,53 @@ fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>)
         actual,
     }
     .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seal::NewEvent;
+
+    fn sealed(count: usize) -> Vec<SealedEvent> {
+        let event = NewEvent {
+            aggregate_type: "Account".into(),
+            event_type: "Noted".into(),
+            schema: 1,
+            id: "0190b2a4-0000-7000-8000-000000000000".into(),
+            time: 1,
+            correlation_id: "c".into(),
+            causation_id: None,
+            meta: Default::default(),
+            payload: ipld_core::ipld::Ipld::Null,
+        };
+        seal("events", "acc-1", None, &vec![event; count]).expect("seal")
+    }
+
+    #[test]
+    fn metadata_counts_back_from_the_acknowledged_sequence() {
+        let sequences: Vec<u64> = metadata(&sealed(3), 7)
+            .expect("fits")
+            .iter()
+            .map(|m| m.sequence)
+            .collect();
+        assert_eq!(sequences, [5, 6, 7]);
+    }
+
+    /// An acknowledgement naming a sequence that cannot end the batch (a broken or
+    /// hostile server) is an error, not an arithmetic overflow.
+    #[test]
+    fn an_impossible_acknowledged_sequence_is_an_error() {
+        for (count, sequence) in [(3, 1), (3, 2), (1, 0)] {
+            assert!(
+                matches!(
+                    metadata(&sealed(count), sequence),
+                    Err(Error::Backend {
+                        transient: false,
+                        ..
+                    })
+                ),
+                "{count} events ending at {sequence}"
+            );
+        }
+    }
 }
