@@ -65,14 +65,21 @@ impl Inner {
             if !expected.matches(head.as_ref()) {
                 return Err(conflict(aggregate_id, expected, head));
             }
-            let sealed = seal(&self.prefix, aggregate_id, head.as_ref(), &events)?;
+            let mut sealed = seal(&self.prefix, aggregate_id, head.as_ref(), &events)?;
             check_sizes(&sealed, self.settings.max_event_size)?;
+            // The bodies move into the messages instead of being copied; what stays in
+            // `sealed` (blocks, CIDs, subjects) is what the metadata and the check after
+            // an unknown outcome need. Each attempt seals afresh.
+            let bodies: Vec<Bytes> = sealed
+                .iter_mut()
+                .map(|event| Bytes::from(std::mem::take(&mut event.bytes)))
+                .collect();
             let expected_sequence = head.as_ref().map_or(0, |h| h.sequence);
-            let published = if sealed.len() == 1 {
-                self.publish_one(aggregate_id, &sealed[0], expected_sequence)
+            let published = if let ([event], [body]) = (&sealed[..], &bodies[..]) {
+                self.publish_one(aggregate_id, event, body.clone(), expected_sequence)
                     .await
             } else {
-                self.publish_batch(aggregate_id, &sealed, expected_sequence)
+                self.publish_batch(aggregate_id, &sealed, bodies, expected_sequence)
                     .await
             };
             match published {
@@ -110,22 +117,20 @@ impl Inner {
         }
     }
 
-    /// Publishes one event with the expected-sequence headers; returns its sequence.
+    /// Publishes one event (`body`: its block's bytes) with the expected-sequence
+    /// headers; returns its sequence.
     async fn publish_one(
         &self,
         aggregate_id: &str,
         event: &SealedEvent,
+        body: Bytes,
         expected_sequence: u64,
     ) -> std::result::Result<u64, PublishFailure> {
         let mut headers = event_headers(event);
         self.expect_headers(&mut headers, aggregate_id, expected_sequence);
         let ack = self
             .context
-            .publish_with_headers(
-                event.subject.clone(),
-                headers,
-                Bytes::from(event.bytes.clone()),
-            )
+            .publish_with_headers(event.subject.clone(), headers, body)
             .await
             .map_err(|e| classify_publish(&e))?
             .await

@@ -24,24 +24,25 @@ const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
 const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 
 impl Inner {
-    /// Publishes `sealed` as one atomic batch; returns the sequence of its last message.
+    /// Publishes `sealed` as one atomic batch (`bodies`: their blocks' bytes, in the same
+    /// order); returns the sequence of its last message.
     pub(crate) async fn publish_batch(
         &self,
         aggregate_id: &str,
         sealed: &[SealedEvent],
+        bodies: Vec<Bytes>,
         expected_sequence: u64,
     ) -> Result<u64, PublishFailure> {
         let batch_id = uuid::Uuid::now_v7().simple().to_string();
         let client = self.context.client();
         let count = sealed.len();
-        for (index, event) in sealed.iter().enumerate() {
+        for (index, (event, payload)) in sealed.iter().zip(bodies).enumerate() {
             let mut headers = event_headers(event);
             headers.insert(BATCH_ID, batch_id.as_str());
             headers.insert(BATCH_SEQUENCE, (index + 1).to_string().as_str());
             if index == 0 {
                 self.expect_headers(&mut headers, aggregate_id, expected_sequence);
             }
-            let payload = Bytes::from(event.bytes.clone());
             if index + 1 < count {
                 // Not sent means not committed: nothing of the batch can be stored.
                 client
