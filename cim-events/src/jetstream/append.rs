@@ -12,7 +12,8 @@
 //! - A timeout or a lost connection leaves the outcome unknown. `Nats-Msg-Id` is the
 //!   CID, so a resend is deduplicated, but the store first reads the chain: if the first
 //!   sealed event is at its version, the append landed (and returns its metadata);
-//!   otherwise nothing was stored and it is tried again.
+//!   otherwise nothing was stored and it is tried again, sealed on the head that read
+//!   showed, so that a first attempt landing late is deduplicated, not stored twice.
 
 use std::time::Duration;
 
@@ -96,13 +97,18 @@ impl Inner {
                     head = actual;
                 }
                 Err(PublishFailure::Unknown(error)) => {
-                    if let Some(stored) = self
+                    match self
                         .resolve_unknown(aggregate_id, &sealed, error, &mut attempt)
                         .await?
                     {
-                        return Ok(stored);
+                        Landed::Stored(stored) => return Ok(stored),
+                        // Sealed again on the head that showed the append missing, the
+                        // events get the same CIDs: should the first attempt still land
+                        // (a late write on a replicated stream), the resend is then
+                        // deduplicated instead of appended a second time after it, or
+                        // refused as a conflict although it was stored.
+                        Landed::Missing(now) => head = now,
                     }
-                    head = self.head_retrying(aggregate_id, true, &mut attempt).await?;
                 }
                 Err(PublishFailure::Retry(error)) => {
                     let error = self.explain(error).await;
@@ -159,14 +165,14 @@ impl Inner {
     }
 
     /// After an unknown outcome, reads the chain until it is known whether `sealed`
-    /// landed: `Some(metadata)` if it did, `None` if nothing of it was stored.
+    /// landed.
     async fn resolve_unknown(
         &self,
         aggregate_id: &str,
         sealed: &[SealedEvent],
         error: Error,
         attempt: &mut Attempts,
-    ) -> Result<Option<Vec<EventMetadata>>> {
+    ) -> Result<Landed> {
         let mut error = error;
         loop {
             self.transient_pause(error, attempt).await?;
@@ -179,22 +185,17 @@ impl Inner {
     }
 
     /// Whether `sealed` is stored: its first event at its version in the chain.
-    async fn landed(
-        &self,
-        aggregate_id: &str,
-        sealed: &[SealedEvent],
-    ) -> Result<Option<Vec<EventMetadata>>> {
-        let (Some(first), Some(last)) = (sealed.first(), sealed.last()) else {
-            return Ok(None);
+    async fn landed(&self, aggregate_id: &str, sealed: &[SealedEvent]) -> Result<Landed> {
+        let head = self.fresh_head(aggregate_id).await?;
+        let (Some(first), Some(last), Some(current)) = (sealed.first(), sealed.last(), &head)
+        else {
+            return Ok(Landed::Missing(head));
         };
-        let Some(head) = self.fresh_head(aggregate_id).await? else {
-            return Ok(None);
-        };
-        if head.cid == last.cid {
-            return metadata(sealed, head.sequence).map(Some);
+        if current.cid == last.cid {
+            return metadata(sealed, current.sequence).map(Landed::Stored);
         }
-        if head.version < first.block.seq {
-            return Ok(None);
+        if current.version < first.block.seq {
+            return Ok(Landed::Missing(head));
         }
         // Someone appended after us, or another event took our version: look.
         let records = self.read(aggregate_id, first.block.seq).await?;
@@ -206,7 +207,8 @@ impl Inner {
                 .map(|r| r.sequence)
         };
         if sequence_of(first).is_none() {
-            return Ok(None);
+            // Another append took the version: this one can no longer land.
+            return Ok(Landed::Missing(head));
         }
         sealed
             .iter()
@@ -216,7 +218,7 @@ impl Inner {
                     .ok_or_else(|| backend("append", "part of an atomic batch is missing", false))
             })
             .collect::<Result<Vec<_>>>()
-            .map(Some)
+            .map(Landed::Stored)
     }
 
     /// Reads the head (from the leader when `fresh`), retrying transient failures.
@@ -249,6 +251,15 @@ impl Inner {
         backoff::sleep(attempt.transient, TRANSIENT_BACKOFF.0, TRANSIENT_BACKOFF.1).await;
         Ok(())
     }
+}
+
+/// What the chain shows after an unknown outcome.
+#[derive(Debug)]
+enum Landed {
+    /// The append is stored, at these positions.
+    Stored(Vec<EventMetadata>),
+    /// Nothing of it is stored; the head as it was read.
+    Missing(Option<Head>),
 }
 
 /// Retries spent by one append.
