@@ -77,7 +77,7 @@ pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
     if let Some(error) = &input.args.error {
         if mentions(&error.to_token_stream(), &names) {
             clause.predicates.push(syn::parse_quote!(
-                #error: ::std::error::Error + ::core::marker::Send + ::core::marker::Sync + 'static
+                #error: ::core::error::Error + ::core::marker::Send + ::core::marker::Sync + 'static
             ));
         }
     }

@@ -409,9 +409,9 @@ fn variant_code(
                     #[automatically_derived]
                     impl #impl_generics ::cim_events::__private::VariantOf<#enum_ident #ty_generics> for #inner #derived_clause {
                         const VARIANT: &'static str = #variant_name;
-                        fn get(event: &#enum_ident #ty_generics) -> ::core::option::Option<&Self> {
+                        fn get(__event: &#enum_ident #ty_generics) -> ::core::option::Option<&Self> {
                             #[allow(unreachable_patterns)]
-                            match event {
+                            match __event {
                                 #enum_ident::#ident(__e) => ::core::option::Option::Some(__e),
                                 _ => ::core::option::Option::None,
                             }
@@ -475,13 +475,10 @@ fn named_variant_code(
     let (ser, de) = helper_names(index);
 
     let members: Vec<&syn::Member> = fields.iter().map(|f| &f.member).collect();
-    // Variants with named fields only reach here, so every member is a name.
-    let bindings: Vec<&Ident> = fields
-        .iter()
-        .filter_map(|f| match &f.member {
-            syn::Member::Named(ident) => Some(ident),
-            syn::Member::Unnamed(_) => None,
-        })
+    // `__f0`, not the field's own name: a constant of that name would turn the binding
+    // into a constant pattern.
+    let bindings: Vec<Ident> = (0..fields.len())
+        .map(|i| format_ident!("__f{}", i))
         .collect();
 
     let aggregate_id_arm = match fields.iter().find(|f| f.id.is_some()) {
@@ -528,8 +525,8 @@ fn named_variant_code(
         aggregate_id_arm,
         schema_arm: quote!(Self::#ident { .. } => #schema,),
         to_payload_arm: quote! {
-            Self::#ident { #(#bindings),* } => ::cim_events::__private::to_ipld(
-                &#ser::<'_, #(#args),*> { #(#bindings,)* #phantom }
+            Self::#ident { #(#members: #bindings),* } => ::cim_events::__private::to_ipld(
+                &#ser::<'_, #(#args),*> { #(#members: #bindings,)* #phantom }
             ),
         },
         from_payload_arm: quote! {
@@ -623,6 +620,7 @@ mod tests {
             "# [serde (rename_all = \"camelCase\")]",
             "# [serde (serialize_with = \"__cim_ser_1_1::<_>\")]",
             "# [serde (with = \"hex\")] amount : u64",
+            "Self :: Opened { account_id : __f0 , owner : __f1 } =>",
             "\"MoneyDeposited\" =>",
             "pub const FILTER_DEPOSITED : & 'static str = \"events.*.MoneyDeposited\"",
             "pub fn filter_closed",
