@@ -26,11 +26,14 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     let original: ItemImpl = match syn::parse2(item.clone()) {
         Ok(original) => original,
         Err(_) => {
-            let error = syn::Error::new(
+            cx.error_span(
                 proc_macro2::Span::call_site(),
                 "`#[aggregate]` goes on the impl block of the aggregate: `#[aggregate(events = AccountEvent)] impl Account { … }`",
             );
-            let mut out = error.to_compile_error();
+            // The arguments' errors too: fixing the item should not reveal new ones.
+            let mut out = cx
+                .check()
+                .map_or_else(|e| e.to_compile_error(), |()| TokenStream::new());
             out.extend(item);
             return out;
         }
@@ -458,5 +461,80 @@ mod tests {
         );
         assert_eq!(errors(&out).len(), 1);
         assert!(out.to_string().contains("struct Account ;"));
+
+        // A mistake in the arguments is reported as well, not only once the item is fixed.
+        let out = attribute(
+            quote!(evnets = E),
+            quote!(
+                struct Account;
+            ),
+        );
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown aggregate attribute `evnets`; did you mean `events`?",
+                "`#[aggregate]` goes on the impl block of the aggregate: `#[aggregate(events = AccountEvent)] impl Account { … }`",
+            ]
+        );
+    }
+
+    #[test]
+    fn odd_inputs_give_errors_not_panics() {
+        for (args, item) in [
+            (
+                quote!(events = fn(T) -> E<T>, error = dyn Fn(T) -> X + Send),
+                quote!(
+                    impl<T> dyn Tr<T> + Send {
+                        #[command]
+                        fn f(&self, c: C) -> R {
+                            x
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(events = impl Tr<T>, error = [T; 2]),
+                quote!(
+                    impl<'a, T, const N: usize> [T; N] {}
+                ),
+            ),
+            (
+                quote!(events = <T as Tr>::E),
+                quote!(
+                    impl<T> (T,) {
+                        #[apply]
+                        fn a(&mut self, e: &<T as Tr>::X) {}
+                    }
+                ),
+            ),
+            (
+                quote!(events = E, events),
+                quote!(impl X {
+                    #[apply(A, B)] fn a() {}
+                    #[command] fn b(self: Box<Self>, (a, b): (A, B), c: u8, d: u8);
+                    #[apply(A)] fn c(&mut self, (x, y): &u8, ref z: &u8) {}
+                }),
+            ),
+            (quote!(,,), quote!(impl X {})),
+            (quote!(events =), quote!(impl X {})),
+            (quote!(events = E), quote!(impl !Send for X {})),
+            (
+                quote!(name = "a.b", events = E),
+                quote!(
+                    impl<T: ?Sized> X<T> {
+                        #[command]
+                        #[command]
+                        fn f(&self, _: &dyn C) {}
+                        #[apply]
+                        type T = u8;
+                        #[cim_events::apply]
+                        m!();
+                    }
+                ),
+            ),
+        ] {
+            let out = attribute(args.clone(), item.clone());
+            assert!(!errors(&out).is_empty(), "no error for {args} / {item}");
+        }
     }
 }

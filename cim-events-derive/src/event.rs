@@ -688,4 +688,59 @@ mod tests {
         assert_eq!(errors(&out).len(), 1);
         assert!(!out.to_string().contains("impl"));
     }
+
+    #[test]
+    fn odd_inputs_give_errors_not_panics() {
+        let inputs: [DeriveInput; 5] = [
+            parse_quote!(
+                enum E<T> {
+                    A(fn(T) -> T),
+                    B(dyn Tr<T> + Send),
+                    C(<T as Tr>::X),
+                    D {
+                        #[event(id)]
+                        #[serde(with = "a b")]
+                        x: T,
+                    },
+                    Ü {
+                        #[event(id)]
+                        x: &'static str,
+                    },
+                }
+            ),
+            parse_quote!(
+                struct S<'a, T: 'a, const N: usize>
+                where
+                    T: Clone,
+                {
+                    #[event(id)]
+                    x: &'a [T; N],
+                }
+            ),
+            parse_quote!(
+                #[event]
+                #[event()]
+                #[event(=)]
+                struct S(#[event(id)] u8);
+            ),
+            parse_quote!(
+                enum E {
+                    #[event(name = "x", name(y), schema = 1 + 2)]
+                    A {
+                        #[event(id = 1, id)]
+                        a: (),
+                    },
+                    B(#[event(id, name = "b")] B, u8),
+                }
+            ),
+            parse_quote!(
+                #[event(aggregate = "", schema = -0)]
+                enum E {}
+            ),
+        ];
+        for input in inputs {
+            let out = derive(&input);
+            assert!(!errors(&out).is_empty(), "no error for {}", input.ident);
+        }
+    }
 }
