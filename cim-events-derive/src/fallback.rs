@@ -3,7 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::{DeriveInput, Type};
+use syn::Type;
 
 use crate::aggregate::{aggregate_generics, error_type};
 use crate::ast::{AggregateInput, Body, EventInput, Shape, strip_markers};
@@ -11,15 +11,13 @@ use crate::event::{derived_where, event_where};
 use crate::names::pretty;
 
 /// Stubs for `#[derive(Event)]`: the trait impls `#[aggregate]` and the stores rely on.
-pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream {
-    let Some(model) = model else {
-        return TokenStream::new();
-    };
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let event = event_where(&input.generics, ident);
+pub fn event(model: &EventInput<'_>) -> TokenStream {
+    let ident = model.ident();
+    let generics = &model.original.generics;
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
+    let event = event_where(generics, ident);
     let event_clause = &event.where_clause;
-    let derived = derived_where(&input.generics, ident);
+    let derived = derived_where(generics, ident);
     let derived_clause = &derived.where_clause;
     let mut extra = TokenStream::new();
     match &model.body {
