@@ -50,9 +50,75 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The trait impls `#[aggregate]` writes, shared by the expansion and the fallback, which
+/// differ only in the method bodies.
+pub struct Impls<'a> {
+    self_ty: &'a Type,
+    events: &'a Type,
+    error: TokenStream,
+    generics: syn::Generics,
+}
+
+impl<'a> Impls<'a> {
+    pub fn new(input: &'a AggregateInput<'_>, events: &'a Type) -> Self {
+        Impls {
+            self_ty: &input.original.self_ty,
+            events,
+            error: error_type(input),
+            generics: aggregate_generics(input),
+        }
+    }
+
+    /// `impl Aggregate`; `apply` sees the event as `__event`.
+    pub fn aggregate(&self, name: &str, apply: TokenStream) -> TokenStream {
+        let Impls {
+            self_ty,
+            events,
+            error,
+            ..
+        } = self;
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
+                type Event = #events;
+                type Error = #error;
+                const AGGREGATE_TYPE: &'static str = #name;
+
+                fn apply(&mut self, __event: &#events) {
+                    #apply
+                }
+            }
+        }
+    }
+
+    /// `impl Handle<C>`; `handle` sees the command as `__command`, the context as `__ctx`.
+    pub fn handle(&self, command_ty: &Type, body: TokenStream) -> TokenStream {
+        let Impls {
+            self_ty,
+            events,
+            error,
+            ..
+        } = self;
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Handle<#command_ty> for #self_ty #where_clause {
+                fn handle(
+                    &self,
+                    __command: #command_ty,
+                    __ctx: &::cim_events::CommandContext<'_>,
+                ) -> ::core::result::Result<::cim_events::__private::Vec<#events>, #error> {
+                    #body
+                }
+            }
+        }
+    }
+}
+
 /// The where clause of the generated impls: what the `Aggregate` supertraits need, stated
 /// for generic aggregates so the user writes no extra bounds.
-pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
+fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
     let item = input.original;
     let mut generics = item.generics.clone();
     if generics.params.is_empty() {
@@ -89,7 +155,7 @@ pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
 
 /// The aggregate's error type: `error = …`, or `Infallible` for aggregates that never
 /// reject a command.
-pub fn error_type(input: &AggregateInput<'_>) -> TokenStream {
+fn error_type(input: &AggregateInput<'_>) -> TokenStream {
     match &input.args.error {
         Some(error) => error.to_token_stream(),
         None => quote!(::core::convert::Infallible),
@@ -102,11 +168,8 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let Some(events) = &input.args.events else {
         return stripped.to_token_stream();
     };
-    let self_ty = &item.self_ty;
-    let error = error_type(input);
+    let impls = Impls::new(input, events);
     let name = aggregate_type_name(input).unwrap_or_default();
-    let generics = aggregate_generics(input);
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let names = generic_names(&item.generics);
 
     // Compile-time checks: constants when they name no generic parameter of the impl,
@@ -137,35 +200,16 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
         let output = quote_spanned! {ret.span()=>
             <#ret as ::cim_events::__private::CommandOutput<Self>>::into_events
         };
-        Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::cim_events::Handle<#command_ty> for #self_ty #where_clause {
-                fn handle(
-                    &self,
-                    __command: #command_ty,
-                    __ctx: &::cim_events::CommandContext<'_>,
-                ) -> ::core::result::Result<::cim_events::__private::Vec<#events>, #error> {
-                    #output(Self::#method(self, __command #ctx))
-                }
-            }
-        })
+        Some(impls.handle(
+            command_ty,
+            quote!(#output(Self::#method(self, __command #ctx))),
+        ))
     });
+    let aggregate = impls.aggregate(&name, quote!(#deferred #dispatch));
 
     quote! {
         #stripped
-
-        #[automatically_derived]
-        impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
-            type Event = #events;
-            type Error = #error;
-            const AGGREGATE_TYPE: &'static str = #name;
-
-            fn apply(&mut self, __event: &#events) {
-                #deferred
-                #dispatch
-            }
-        }
-
+        #aggregate
         #(#handles)*
 
         const _: () = {
