@@ -26,11 +26,14 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     let original: ItemImpl = match syn::parse2(item.clone()) {
         Ok(original) => original,
         Err(_) => {
-            let error = syn::Error::new(
+            cx.error_span(
                 proc_macro2::Span::call_site(),
                 "`#[aggregate]` goes on the impl block of the aggregate: `#[aggregate(events = AccountEvent)] impl Account { … }`",
             );
-            let mut out = error.to_compile_error();
+            // The arguments' errors too: fixing the item should not reveal new ones.
+            let mut out = cx
+                .check()
+                .map_or_else(|e| e.to_compile_error(), |()| TokenStream::new());
             out.extend(item);
             return out;
         }
@@ -47,9 +50,75 @@ pub fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The trait impls `#[aggregate]` writes, shared by the expansion and the fallback, which
+/// differ only in the method bodies.
+pub struct Impls<'a> {
+    self_ty: &'a Type,
+    events: &'a Type,
+    error: TokenStream,
+    generics: syn::Generics,
+}
+
+impl<'a> Impls<'a> {
+    pub fn new(input: &'a AggregateInput<'_>, events: &'a Type) -> Self {
+        Impls {
+            self_ty: &input.original.self_ty,
+            events,
+            error: error_type(input),
+            generics: aggregate_generics(input),
+        }
+    }
+
+    /// `impl Aggregate`; `apply` sees the event as `__event`.
+    pub fn aggregate(&self, name: &str, apply: TokenStream) -> TokenStream {
+        let Impls {
+            self_ty,
+            events,
+            error,
+            ..
+        } = self;
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
+                type Event = #events;
+                type Error = #error;
+                const AGGREGATE_TYPE: &'static str = #name;
+
+                fn apply(&mut self, __event: &#events) {
+                    #apply
+                }
+            }
+        }
+    }
+
+    /// `impl Handle<C>`; `handle` sees the command as `__command`, the context as `__ctx`.
+    pub fn handle(&self, command_ty: &Type, body: TokenStream) -> TokenStream {
+        let Impls {
+            self_ty,
+            events,
+            error,
+            ..
+        } = self;
+        let (impl_generics, _, where_clause) = self.generics.split_for_impl();
+        quote! {
+            #[automatically_derived]
+            impl #impl_generics ::cim_events::Handle<#command_ty> for #self_ty #where_clause {
+                fn handle(
+                    &self,
+                    __command: #command_ty,
+                    __ctx: &::cim_events::CommandContext<'_>,
+                ) -> ::core::result::Result<::cim_events::__private::Vec<#events>, #error> {
+                    #body
+                }
+            }
+        }
+    }
+}
+
 /// The where clause of the generated impls: what the `Aggregate` supertraits need, stated
 /// for generic aggregates so the user writes no extra bounds.
-pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
+fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
     let item = input.original;
     let mut generics = item.generics.clone();
     if generics.params.is_empty() {
@@ -77,7 +146,7 @@ pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
     if let Some(error) = &input.args.error {
         if mentions(&error.to_token_stream(), &names) {
             clause.predicates.push(syn::parse_quote!(
-                #error: ::std::error::Error + ::core::marker::Send + ::core::marker::Sync + 'static
+                #error: ::core::error::Error + ::core::marker::Send + ::core::marker::Sync + 'static
             ));
         }
     }
@@ -86,7 +155,7 @@ pub fn aggregate_generics(input: &AggregateInput<'_>) -> syn::Generics {
 
 /// The aggregate's error type: `error = …`, or `Infallible` for aggregates that never
 /// reject a command.
-pub fn error_type(input: &AggregateInput<'_>) -> TokenStream {
+fn error_type(input: &AggregateInput<'_>) -> TokenStream {
     match &input.args.error {
         Some(error) => error.to_token_stream(),
         None => quote!(::core::convert::Infallible),
@@ -99,11 +168,8 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let Some(events) = &input.args.events else {
         return stripped.to_token_stream();
     };
-    let self_ty = &item.self_ty;
-    let error = error_type(input);
+    let impls = Impls::new(input, events);
     let name = aggregate_type_name(input).unwrap_or_default();
-    let generics = aggregate_generics(input);
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
     let names = generic_names(&item.generics);
 
     // Compile-time checks: constants when they name no generic parameter of the impl,
@@ -134,35 +200,16 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
         let output = quote_spanned! {ret.span()=>
             <#ret as ::cim_events::__private::CommandOutput<Self>>::into_events
         };
-        Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::cim_events::Handle<#command_ty> for #self_ty #where_clause {
-                fn handle(
-                    &self,
-                    __command: #command_ty,
-                    __ctx: &::cim_events::CommandContext<'_>,
-                ) -> ::core::result::Result<::cim_events::__private::Vec<#events>, #error> {
-                    #output(Self::#method(self, __command #ctx))
-                }
-            }
-        })
+        Some(impls.handle(
+            command_ty,
+            quote!(#output(Self::#method(self, __command #ctx))),
+        ))
     });
+    let aggregate = impls.aggregate(&name, quote!(#deferred #dispatch));
 
     quote! {
         #stripped
-
-        #[automatically_derived]
-        impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
-            type Event = #events;
-            type Error = #error;
-            const AGGREGATE_TYPE: &'static str = #name;
-
-            fn apply(&mut self, __event: &#events) {
-                #deferred
-                #dispatch
-            }
-        }
-
+        #aggregate
         #(#handles)*
 
         const _: () = {
@@ -458,5 +505,80 @@ mod tests {
         );
         assert_eq!(errors(&out).len(), 1);
         assert!(out.to_string().contains("struct Account ;"));
+
+        // A mistake in the arguments is reported as well, not only once the item is fixed.
+        let out = attribute(
+            quote!(evnets = E),
+            quote!(
+                struct Account;
+            ),
+        );
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown aggregate attribute `evnets`; did you mean `events`?",
+                "`#[aggregate]` goes on the impl block of the aggregate: `#[aggregate(events = AccountEvent)] impl Account { … }`",
+            ]
+        );
+    }
+
+    #[test]
+    fn odd_inputs_give_errors_not_panics() {
+        for (args, item) in [
+            (
+                quote!(events = fn(T) -> E<T>, error = dyn Fn(T) -> X + Send),
+                quote!(
+                    impl<T> dyn Tr<T> + Send {
+                        #[command]
+                        fn f(&self, c: C) -> R {
+                            x
+                        }
+                    }
+                ),
+            ),
+            (
+                quote!(events = impl Tr<T>, error = [T; 2]),
+                quote!(
+                    impl<'a, T, const N: usize> [T; N] {}
+                ),
+            ),
+            (
+                quote!(events = <T as Tr>::E),
+                quote!(
+                    impl<T> (T,) {
+                        #[apply]
+                        fn a(&mut self, e: &<T as Tr>::X) {}
+                    }
+                ),
+            ),
+            (
+                quote!(events = E, events),
+                quote!(impl X {
+                    #[apply(A, B)] fn a() {}
+                    #[command] fn b(self: Box<Self>, (a, b): (A, B), c: u8, d: u8);
+                    #[apply(A)] fn c(&mut self, (x, y): &u8, ref z: &u8) {}
+                }),
+            ),
+            (quote!(,,), quote!(impl X {})),
+            (quote!(events =), quote!(impl X {})),
+            (quote!(events = E), quote!(impl !Send for X {})),
+            (
+                quote!(name = "a.b", events = E),
+                quote!(
+                    impl<T: ?Sized> X<T> {
+                        #[command]
+                        #[command]
+                        fn f(&self, _: &dyn C) {}
+                        #[apply]
+                        type T = u8;
+                        #[cim_events::apply]
+                        m!();
+                    }
+                ),
+            ),
+        ] {
+            let out = attribute(args.clone(), item.clone());
+            assert!(!errors(&out).is_empty(), "no error for {args} / {item}");
+        }
     }
 }

@@ -9,7 +9,7 @@
 use proc_macro2::TokenStream;
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{DeriveInput, Generics, Ident};
+use syn::{DeriveInput, Generics, Ident, Type};
 
 use crate::ast::{Body, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
@@ -31,7 +31,7 @@ pub fn derive(input: &DeriveInput) -> TokenStream {
         (Ok(()), None) => TokenStream::new(),
         (Err(errors), model) => {
             let mut out = errors.to_compile_error();
-            out.extend(fallback::event(input, model.as_ref()));
+            out.extend(model.as_ref().map(fallback::event));
             out
         }
     }
@@ -195,10 +195,10 @@ fn common_helpers() -> TokenStream {
 }
 
 /// What the generated code needs of one enum variant.
-struct VariantCode {
+struct VariantCode<'a> {
     ident: Ident,
-    /// Whether the variant wraps a struct event (its event type is known only to rustc).
-    newtype: bool,
+    /// The struct event a newtype variant wraps (its event type is known only to rustc).
+    wrapped: Option<&'a Type>,
     /// The event type: a string literal, or the wrapped event's constant.
     event_type: TokenStream,
     /// The match arms of each generated method.
@@ -224,10 +224,10 @@ fn expand_enum(
     let aggregate = aggregate_name(input);
     let default_schema = input.attrs.schema.as_ref().map_or(1, |s| s.value);
 
-    let codes: Vec<VariantCode> = variants
+    let codes: Vec<VariantCode<'_>> = variants
         .iter()
         .enumerate()
-        .map(|(index, v)| variant_code(input, serde, v, index, default_schema))
+        .filter_map(|(index, v)| variant_code(input, serde, v, index, default_schema))
         .collect();
 
     // The `Event` impl also needs the helpers to be serde types, for generic enums.
@@ -275,23 +275,11 @@ fn expand_enum(
     let infos = codes.iter().map(|c| &c.info);
     let type_name = unraw(ident);
     let duplicate_checks = if generics.params.is_empty() {
-        newtype_duplicate_checks(ident, variants, &codes)
+        newtype_duplicate_checks(ident, &codes)
     } else {
         TokenStream::new()
     };
     let common = common_helpers();
-
-    let (event_type_body, aggregate_id_body, schema_body, to_payload_body) = if codes.is_empty() {
-        let never = quote!(match *self {});
-        (never.clone(), never.clone(), never.clone(), never)
-    } else {
-        (
-            quote!(match self { #(#event_type_arms)* }),
-            quote!(match self { #(#aggregate_id_arms)* }),
-            quote!(match self { #(#schema_arms)* }),
-            quote!(match self { #(#to_payload_arms)* }),
-        )
-    };
 
     quote! {
         const _: () = {
@@ -300,19 +288,19 @@ fn expand_enum(
             #[automatically_derived]
             impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
                 fn event_type(&self) -> &str {
-                    #event_type_body
+                    match self { #(#event_type_arms)* }
                 }
                 fn aggregate_id(&self) -> &str {
-                    #aggregate_id_body
+                    match self { #(#aggregate_id_arms)* }
                 }
                 fn aggregate_type(&self) -> &str {
                     #aggregate
                 }
                 fn schema_version(&self) -> u32 {
-                    #schema_body
+                    match self { #(#schema_arms)* }
                 }
                 fn to_payload(&self) -> ::core::result::Result<::cim_events::Ipld, ::cim_events::__private::PayloadError> {
-                    #to_payload_body
+                    match self { #(#to_payload_arms)* }
                 }
                 fn from_payload(
                     __event_type: &str,
@@ -352,13 +340,15 @@ fn expand_enum(
     }
 }
 
-fn variant_code(
+/// The code of one variant; `None` for unit and tuple variants, which validation
+/// rejects before expansion.
+fn variant_code<'a>(
     input: &EventInput<'_>,
     serde: &SerdeContainer,
-    variant: &Variant<'_>,
+    variant: &Variant<'a>,
     index: usize,
     default_schema: u32,
-) -> VariantCode {
+) -> Option<VariantCode<'a>> {
     let enum_ident = input.ident();
     let ident = variant.original.ident.clone();
     let enum_name = unraw(enum_ident);
@@ -373,6 +363,7 @@ fn variant_code(
 
     match &variant.shape {
         Shape::Newtype(inner) => {
+            let inner = *inner;
             let span = inner.span();
             let single = quote_spanned!(span=> ::cim_events::__private::SingleEvent);
             let event_type = quote_spanned!(span=> <#inner as #single>::EVENT_TYPE);
@@ -386,7 +377,7 @@ fn variant_code(
             let doc_fn = format!(
                 "The subscription filter for every `{enum_name}::{variant_name}` event under `prefix`."
             );
-            VariantCode {
+            Some(VariantCode {
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
                 schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
@@ -409,9 +400,9 @@ fn variant_code(
                     #[automatically_derived]
                     impl #impl_generics ::cim_events::__private::VariantOf<#enum_ident #ty_generics> for #inner #derived_clause {
                         const VARIANT: &'static str = #variant_name;
-                        fn get(event: &#enum_ident #ty_generics) -> ::core::option::Option<&Self> {
+                        fn get(__event: &#enum_ident #ty_generics) -> ::core::option::Option<&Self> {
                             #[allow(unreachable_patterns)]
-                            match event {
+                            match __event {
                                 #enum_ident::#ident(__e) => ::core::option::Option::Some(__e),
                                 _ => ::core::option::Option::None,
                             }
@@ -420,11 +411,11 @@ fn variant_code(
                 },
                 info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
                 event_type,
-                newtype: true,
+                wrapped: Some(inner),
                 ident,
-            }
+            })
         }
-        Shape::Named(fields) => named_variant_code(
+        Shape::Named(fields) => Some(named_variant_code(
             input,
             serde,
             variant,
@@ -432,21 +423,8 @@ fn variant_code(
             index,
             default_schema,
             (filter_const, filter_fn),
-        ),
-        // Rejected by validation; nothing is generated for them.
-        Shape::Unit | Shape::Tuple => VariantCode {
-            event_type: quote!(#variant_name),
-            event_type_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
-            aggregate_id_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
-            schema_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
-            to_payload_arm: quote!(Self::#ident { .. } => ::core::unreachable!(),),
-            from_payload_arm: TokenStream::new(),
-            filter_const: TokenStream::new(),
-            items: TokenStream::new(),
-            info: TokenStream::new(),
-            newtype: false,
-            ident,
-        },
+        )),
+        Shape::Unit | Shape::Tuple => None,
     }
 }
 
@@ -458,7 +436,7 @@ fn named_variant_code(
     index: usize,
     default_schema: u32,
     (filter_const, filter_fn): (Ident, Ident),
-) -> VariantCode {
+) -> VariantCode<'static> {
     let enum_ident = input.ident();
     let ident = variant.original.ident.clone();
     let enum_name = unraw(enum_ident);
@@ -475,13 +453,10 @@ fn named_variant_code(
     let (ser, de) = helper_names(index);
 
     let members: Vec<&syn::Member> = fields.iter().map(|f| &f.member).collect();
-    // Variants with named fields only reach here, so every member is a name.
-    let bindings: Vec<&Ident> = fields
-        .iter()
-        .filter_map(|f| match &f.member {
-            syn::Member::Named(ident) => Some(ident),
-            syn::Member::Unnamed(_) => None,
-        })
+    // `__f0`, not the field's own name: a constant of that name would turn the binding
+    // into a constant pattern.
+    let bindings: Vec<Ident> = (0..fields.len())
+        .map(|i| format_ident!("__f{}", i))
         .collect();
 
     let aggregate_id_arm = match fields.iter().find(|f| f.id.is_some()) {
@@ -528,8 +503,8 @@ fn named_variant_code(
         aggregate_id_arm,
         schema_arm: quote!(Self::#ident { .. } => #schema,),
         to_payload_arm: quote! {
-            Self::#ident { #(#bindings),* } => ::cim_events::__private::to_ipld(
-                &#ser::<'_, #(#args),*> { #(#bindings,)* #phantom }
+            Self::#ident { #(#members: #bindings),* } => ::cim_events::__private::to_ipld(
+                &#ser::<'_, #(#args),*> { #(#members: #bindings,)* #phantom }
             ),
         },
         from_payload_arm: quote! {
@@ -548,34 +523,24 @@ fn named_variant_code(
         },
         items: helpers,
         info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
-        newtype: false,
+        wrapped: None,
         ident,
     }
 }
 
 /// Compile-time checks that the event types taken from wrapped structs clash with no
 /// other variant's (the macro cannot see those names).
-fn newtype_duplicate_checks(
-    ident: &Ident,
-    variants: &[Variant<'_>],
-    codes: &[VariantCode],
-) -> TokenStream {
+fn newtype_duplicate_checks(ident: &Ident, codes: &[VariantCode<'_>]) -> TokenStream {
     let mut checks = TokenStream::new();
-    for (index, (variant, code)) in variants.iter().zip(codes).enumerate() {
-        let Shape::Newtype(inner) = variant.shape else {
+    for (index, code) in codes.iter().enumerate() {
+        let Some(inner) = code.wrapped else {
             continue;
         };
         // Named variants all, wrapped ones only before this one: each pair checked once.
         let others = codes
             .iter()
             .enumerate()
-            .filter(|&(i, c)| {
-                if c.newtype {
-                    i < index
-                } else {
-                    !c.info.is_empty()
-                }
-            })
+            .filter(|&(i, c)| c.wrapped.is_none() || i < index)
             .map(|(_, c)| &c.event_type);
         let event_type = &code.event_type;
         let message = format!(
@@ -623,6 +588,7 @@ mod tests {
             "# [serde (rename_all = \"camelCase\")]",
             "# [serde (serialize_with = \"__cim_ser_1_1::<_>\")]",
             "# [serde (with = \"hex\")] amount : u64",
+            "Self :: Opened { account_id : __f0 , owner : __f1 } =>",
             "\"MoneyDeposited\" =>",
             "pub const FILTER_DEPOSITED : & 'static str = \"events.*.MoneyDeposited\"",
             "pub fn filter_closed",
@@ -689,5 +655,60 @@ mod tests {
         let out = derive(&input);
         assert_eq!(errors(&out).len(), 1);
         assert!(!out.to_string().contains("impl"));
+    }
+
+    #[test]
+    fn odd_inputs_give_errors_not_panics() {
+        let inputs: [DeriveInput; 5] = [
+            parse_quote!(
+                enum E<T> {
+                    A(fn(T) -> T),
+                    B(dyn Tr<T> + Send),
+                    C(<T as Tr>::X),
+                    D {
+                        #[event(id)]
+                        #[serde(with = "a b")]
+                        x: T,
+                    },
+                    Ü {
+                        #[event(id)]
+                        x: &'static str,
+                    },
+                }
+            ),
+            parse_quote!(
+                struct S<'a, T: 'a, const N: usize>
+                where
+                    T: Clone,
+                {
+                    #[event(id)]
+                    x: &'a [T; N],
+                }
+            ),
+            parse_quote!(
+                #[event]
+                #[event()]
+                #[event(=)]
+                struct S(#[event(id)] u8);
+            ),
+            parse_quote!(
+                enum E {
+                    #[event(name = "x", name(y), schema = 1 + 2)]
+                    A {
+                        #[event(id = 1, id)]
+                        a: (),
+                    },
+                    B(#[event(id, name = "b")] B, u8),
+                }
+            ),
+            parse_quote!(
+                #[event(aggregate = "", schema = -0)]
+                enum E {}
+            ),
+        ];
+        for input in inputs {
+            let out = derive(&input);
+            assert!(!errors(&out).is_empty(), "no error for {}", input.ident);
+        }
     }
 }

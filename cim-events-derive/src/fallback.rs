@@ -3,23 +3,21 @@
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
-use syn::{DeriveInput, Type};
+use syn::Type;
 
-use crate::aggregate::{aggregate_generics, error_type};
+use crate::aggregate::Impls;
 use crate::ast::{AggregateInput, Body, EventInput, Shape, strip_markers};
 use crate::event::{derived_where, event_where};
 use crate::names::pretty;
 
 /// Stubs for `#[derive(Event)]`: the trait impls `#[aggregate]` and the stores rely on.
-pub fn event(input: &DeriveInput, model: Option<&EventInput<'_>>) -> TokenStream {
-    let Some(model) = model else {
-        return TokenStream::new();
-    };
-    let ident = &input.ident;
-    let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
-    let event = event_where(&input.generics, ident);
+pub fn event(model: &EventInput<'_>) -> TokenStream {
+    let ident = model.ident();
+    let generics = &model.original.generics;
+    let (impl_generics, ty_generics, _) = generics.split_for_impl();
+    let event = event_where(generics, ident);
     let event_clause = &event.where_clause;
-    let derived = derived_where(&input.generics, ident);
+    let derived = derived_where(generics, ident);
     let derived_clause = &derived.where_clause;
     let mut extra = TokenStream::new();
     match &model.body {
@@ -83,10 +81,7 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     if input.original.trait_.is_some() {
         return stripped.to_token_stream();
     }
-    let self_ty = &input.original.self_ty;
-    let error = error_type(input);
-    let generics = aggregate_generics(input);
-    let (impl_generics, _, where_clause) = generics.split_for_impl();
+    let impls = Impls::new(input, events);
     let mut seen = Vec::new();
     let handles = input.commands.iter().filter_map(|command| {
         let ty = command.command_ty()?;
@@ -94,28 +89,12 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
             return None;
         }
         seen.push(pretty(ty));
-        Some(quote! {
-            #[automatically_derived]
-            impl #impl_generics ::cim_events::Handle<#ty> for #self_ty #where_clause {
-                fn handle(
-                    &self,
-                    _: #ty,
-                    _: &::cim_events::CommandContext<'_>,
-                ) -> ::core::result::Result<::cim_events::__private::Vec<#events>, #error> {
-                    ::core::unreachable!()
-                }
-            }
-        })
+        Some(impls.handle(ty, quote!(::core::unreachable!())))
     });
+    let aggregate = impls.aggregate("", TokenStream::new());
     quote! {
         #stripped
-        #[automatically_derived]
-        impl #impl_generics ::cim_events::Aggregate for #self_ty #where_clause {
-            type Event = #events;
-            type Error = #error;
-            const AGGREGATE_TYPE: &'static str = "";
-            fn apply(&mut self, _: &#events) {}
-        }
+        #aggregate
         #(#handles)*
     }
 }
