@@ -47,3 +47,36 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
         Err(Error::Decode { sequence, .. }) if sequence == foreign
     ));
 }
+
+/// A subscription from a stream sequence the store has not reached yet starts there: the
+/// events stored before it are not delivered.
+#[tokio::test]
+async fn a_subscription_from_a_future_sequence_skips_the_events_before_it() {
+    let store = MemoryEventStore::new();
+    store
+        .append_event("nb-1", Noted::new("nb-1", 1), None)
+        .await
+        .expect("1");
+    let mut sub = store
+        .subscribe("events.>", StartFrom::Sequence(3))
+        .await
+        .expect("subscribe");
+    // Polled once while the log ends before sequence 3.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), sub.next())
+            .await
+            .is_err()
+    );
+    for n in 2..=3 {
+        store
+            .append_event("nb-1", Noted::new("nb-1", n), None)
+            .await
+            .expect("append");
+    }
+    let first = tokio::time::timeout(Duration::from_secs(5), sub.next())
+        .await
+        .expect("delivered in time")
+        .expect("stream open")
+        .expect("event");
+    assert_eq!(first.sequence, 3);
+}
