@@ -221,10 +221,8 @@ impl EventStore for MemoryEventStore {
         Ok(indexes
             .iter()
             .map(|&i| &state.log[i])
-            .filter(|r| {
-                r.head_from_headers()
-                    .map_or(true, |h| h.version >= from_version)
-            })
+            // A record without a readable version is kept: decoding it reports the fault.
+            .filter(|r| r.version_from_headers().is_none_or(|v| v >= from_version))
             .cloned()
             .collect())
     }

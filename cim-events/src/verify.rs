@@ -181,8 +181,7 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
             Err(e) => {
                 fault(None, FaultKind::Undecodable(e));
                 let version = record
-                    .header(h::CIM_SEQ)
-                    .and_then(|v| v.parse::<u64>().ok())
+                    .version_from_headers()
                     .unwrap_or_else(|| tip.map_or(1, |t| t.version.saturating_add(1)));
                 damaged = Some(Position {
                     actual,
