@@ -221,10 +221,8 @@ impl EventStore for MemoryEventStore {
         Ok(indexes
             .iter()
             .map(|&i| &state.log[i])
-            .filter(|r| {
-                r.head_from_headers()
-                    .map_or(true, |h| h.version >= from_version)
-            })
+            // A record without a readable version is kept: decoding it reports the fault.
+            .filter(|r| r.version_from_headers().is_none_or(|v| v >= from_version))
             .cloned()
             .collect())
     }
@@ -275,14 +273,16 @@ impl Cursor {
         loop {
             let found = {
                 let state = self.store.lock();
-                let from = (self.next - 1) as usize;
+                // `next` may lie beyond the log (a subscription from a future sequence);
+                // then nothing is found, and nothing before `next` may be delivered later.
+                let from = usize::try_from(self.next - 1).unwrap_or(usize::MAX);
                 let found = state.log.get(from..).and_then(|rest| {
                     rest.iter()
                         .find(|r| subject_matches(&self.filter, &r.subject))
                         .cloned()
                 });
                 if found.is_none() {
-                    self.next = state.log.len() as u64 + 1;
+                    self.next = self.next.max(state.log.len() as u64 + 1);
                 }
                 found
             };

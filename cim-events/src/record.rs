@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
-use crate::wire_headers::CIM_CID;
+use crate::wire_headers::{CIM_CID, CIM_SEQ};
 
 /// A message exactly as a store holds it: subject, headers and body bytes. It may be
 /// anything a writer put there, valid or not.
@@ -45,15 +45,18 @@ impl RawRecord {
             .header(CIM_CID)
             .and_then(|v| v.parse::<Cid>().ok())
             .ok_or_else(|| bad(CIM_CID))?;
-        let version = self
-            .header(crate::wire_headers::CIM_SEQ)
-            .and_then(|v| v.parse::<u64>().ok())
-            .ok_or_else(|| bad(crate::wire_headers::CIM_SEQ))?;
+        let version = self.version_from_headers().ok_or_else(|| bad(CIM_SEQ))?;
         Ok(Head {
             version,
             cid,
             sequence: self.sequence,
         })
+    }
+
+    /// The aggregate version its `Cim-Seq` header claims, if that is a number: all a
+    /// version filter needs, without parsing the CID.
+    pub(crate) fn version_from_headers(&self) -> Option<u64> {
+        self.header(CIM_SEQ).and_then(|v| v.parse().ok())
     }
 }
 

@@ -383,7 +383,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     async fn catch_up(&self, aggregate_id: &str, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
         let records = self
             .store
-            .read_raw(aggregate_id, loaded.version + 1)
+            .read_raw(aggregate_id, loaded.version.saturating_add(1))
             .await?;
         let replayed = replay(&mut loaded.state, aggregate_id, records, loaded.head)?;
         loaded.version = replayed.version();

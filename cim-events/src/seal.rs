@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
-use crate::block::{EventBlock, cid_of};
+use crate::block::{DecodeError, EventBlock, cid_of};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::head::Head;
@@ -97,7 +97,9 @@ pub struct SealedEvent {
     pub subject: String,
 }
 
-/// Chains `events` after `head` (`None`: a new aggregate) and encodes them.
+/// Chains `events` after `head` (`None`: a new aggregate) and encodes them. A head whose
+/// version leaves no room for the events (a forged `Cim-Seq` near `u64::MAX`) is
+/// [`Error::Decode`] naming the head's stream sequence.
 pub fn seal(
     prefix: &str,
     aggregate_id: &str,
@@ -105,9 +107,19 @@ pub fn seal(
     events: &[NewEvent],
 ) -> Result<Vec<SealedEvent>> {
     let mut prev = head.map(|h| h.cid);
-    let first = head.map_or(0, |h| h.version) + 1;
+    // No version comes after u64::MAX. No real chain gets there (it takes 2^64 events), so
+    // a head that leaves no room for the events is a foreign writer's, and its version
+    // header is what is wrong with it.
+    let first = head.map_or(Some(1), |h| h.version.checked_add(1));
+    let last = first.and_then(|first| first.checked_add(events.len().saturating_sub(1) as u64));
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(Error::Decode {
+            sequence: head.map_or(0, |h| h.sequence),
+            source: DecodeError::Header(h::CIM_SEQ),
+        });
+    };
     let mut out = Vec::with_capacity(events.len());
-    for (seq, event) in (first..).zip(events) {
+    for (seq, event) in (first..=last).zip(events) {
         let block = EventBlock {
             aggregate_type: event.aggregate_type.clone(),
             aggregate_id: aggregate_id.to_owned(),

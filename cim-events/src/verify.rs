@@ -181,9 +181,8 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
             Err(e) => {
                 fault(None, FaultKind::Undecodable(e));
                 let version = record
-                    .header(h::CIM_SEQ)
-                    .and_then(|v| v.parse::<u64>().ok())
-                    .unwrap_or_else(|| tip.map_or(1, |t| t.version + 1));
+                    .version_from_headers()
+                    .unwrap_or_else(|| tip.map_or(1, |t| t.version.saturating_add(1)));
                 damaged = Some(Position {
                     actual,
                     claimed: claimed_cid,
@@ -217,7 +216,9 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
             Some(d) if d.is(block.prev) => Some(d),
             _ => tip,
         };
-        let expected_seq = predecessor.map_or(1, |p| p.version + 1);
+        let expected_seq = predecessor.map_or(1, |p| p.version.saturating_add(1));
+        // No version follows u64::MAX: after a (forged) event there, anything repeats.
+        let past_the_end = predecessor.is_some_and(|p| p.version == u64::MAX);
         let mut extends_chain = true;
         if block.seq > expected_seq {
             fault(
@@ -227,7 +228,7 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                     found: block.seq,
                 },
             );
-        } else if block.seq < expected_seq {
+        } else if block.seq < expected_seq || past_the_end {
             fault(
                 version,
                 FaultKind::DuplicateSequence {

@@ -3,13 +3,20 @@
 
 mod projection_suite;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use cim_events::MemoryEventStore;
 use cim_events::projection::{
-    CheckpointStore, MemoryCheckpointStore, Projection, ProjectionRunner,
+    Checkpoint, CheckpointStore, MemoryCheckpointStore, Projection, ProjectionError,
+    ProjectionRunner, async_trait,
 };
-use projection_suite::{Harness, Options, Running, projection_suite};
+use cim_events::seal::NewEvent;
+use cim_events::{
+    Error, EventMetadata, EventStore, EventStream, ExpectedVersion, Head, MemoryEventStore,
+    RawRecord, StartFrom,
+};
+use futures::StreamExt;
+use projection_suite::{Counter, Harness, Model, Options, Running, append, projection_suite};
 
 /// A fresh memory store; its checkpoints survive "restarts" the way a database would.
 struct Memory {
@@ -63,3 +70,92 @@ impl Harness for Memory {
 }
 
 projection_suite!(fresh);
+
+/// A memory store whose every subscription starts with a transient error, as a JetStream
+/// subscription does when it recovers from a leader election.
+struct Hiccup(MemoryEventStore);
+
+#[async_trait]
+impl EventStore for Hiccup {
+    fn subject_prefix(&self) -> &str {
+        self.0.subject_prefix()
+    }
+
+    async fn append_prepared(
+        &self,
+        aggregate_id: &str,
+        events: Vec<NewEvent>,
+        expected: ExpectedVersion,
+    ) -> cim_events::Result<Vec<EventMetadata>> {
+        self.0.append_prepared(aggregate_id, events, expected).await
+    }
+
+    async fn read_raw(
+        &self,
+        aggregate_id: &str,
+        from_version: u64,
+    ) -> cim_events::Result<Vec<RawRecord>> {
+        self.0.read_raw(aggregate_id, from_version).await
+    }
+
+    async fn head(&self, aggregate_id: &str) -> cim_events::Result<Option<Head>> {
+        self.0.head(aggregate_id).await
+    }
+
+    async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {
+        let events = self.0.subscribe(filter, start).await?;
+        let hiccup = Error::Backend {
+            operation: "subscribe",
+            message: "leader election in progress".to_owned(),
+            transient: true,
+        };
+        Ok(Box::pin(futures::stream::iter([Err(hiccup)]).chain(events)))
+    }
+
+    async fn aggregate_ids(&self) -> cim_events::Result<Vec<String>> {
+        self.0.aggregate_ids().await
+    }
+}
+
+/// The first event delivered from the checkpoint's sequence proves the checkpoint, even
+/// when a transient error comes before it: a checkpoint at a sequence the filter does not
+/// deliver is refused, not skipped past.
+#[tokio::test]
+async fn a_transient_error_before_the_first_event_does_not_skip_the_checkpoint_proof() {
+    let store = MemoryEventStore::new();
+    // a-0 at sequences 1 and 3, a-1 at sequence 2.
+    let events = append(&store, 0, 3, 2).await;
+    let checkpoints = MemoryCheckpointStore::new();
+    let checkpoint = Checkpoint {
+        sequence: events[1].0,
+        cid: events[1].1,
+    };
+    checkpoints
+        .save_checkpoint("counter", checkpoint)
+        .await
+        .expect("save");
+    let model = Arc::new(Mutex::new(Model::default()));
+    let mut runner = ProjectionRunner::new(Hiccup(store), Counter::new(&model), checkpoints)
+        .filter("events.a-0.>");
+    let result = tokio::time::timeout(Duration::from_secs(10), runner.run())
+        .await
+        .expect("the runner stops on its own");
+    match result {
+        Err(ProjectionError::CheckpointMismatch {
+            checkpoint: refused,
+            found,
+            ..
+        }) => {
+            assert_eq!(refused, checkpoint);
+            assert_eq!(
+                found,
+                Some(Checkpoint {
+                    sequence: events[2].0,
+                    cid: events[2].1,
+                })
+            );
+        }
+        other => panic!("expected a checkpoint mismatch, got {other:?}"),
+    }
+    assert!(model.lock().expect("model lock").applied.is_empty());
+}

@@ -551,3 +551,37 @@ fn verify_records_reports_several_faults_in_stream_order() {
     assert_eq!(report.head, Some(head));
     assert_eq!(report.events, 4);
 }
+
+/// A forged chain that reaches the last possible version: verification reports what
+/// follows it as a repeat (no version comes after `u64::MAX`), never panics on it.
+#[tokio::test]
+async fn an_event_after_the_last_possible_version_is_a_duplicate_not_a_panic() {
+    let chain = simple_chain(ID, 2);
+    let last = forged(&chain[0], |b| b.seq = u64::MAX);
+    let after = forged(&chain[1], |b| {
+        b.seq = u64::MAX;
+        b.prev = Some(last.cid);
+    });
+    let (report, sequences) = verify(&messages(&[last, after])).await;
+    assert_eq!(
+        report.faults,
+        [
+            fault(
+                sequences[0],
+                u64::MAX,
+                FaultKind::SequenceGap {
+                    expected: 1,
+                    found: u64::MAX
+                }
+            ),
+            fault(
+                sequences[1],
+                u64::MAX,
+                FaultKind::DuplicateSequence {
+                    expected: u64::MAX,
+                    found: u64::MAX
+                }
+            ),
+        ]
+    );
+}

@@ -24,18 +24,19 @@ impl ChainWatch {
     pub(crate) fn check(&self, event: &RecordedEvent) -> Result<(), Box<BrokenChain>> {
         let aggregate_id = event.aggregate_id();
         let (expected_version, expected_prev) = match self.heads.get(aggregate_id) {
-            Some(head) => (head.version + 1, Some(head.cid)),
+            // `None` after u64::MAX, where no event can follow.
+            Some(head) => (head.version.checked_add(1), Some(head.cid)),
             // First sight: only a first event can be checked without history.
-            None if event.version() == 1 => (1, None),
+            None if event.version() == 1 => (Some(1), None),
             None => return Ok(()),
         };
-        if event.version() == expected_version && event.block.prev == expected_prev {
+        if expected_version == Some(event.version()) && event.block.prev == expected_prev {
             return Ok(());
         }
         Err(Box::new(BrokenChain {
             aggregate_id: aggregate_id.to_owned(),
             sequence: event.sequence,
-            expected_version,
+            expected_version: expected_version.unwrap_or(u64::MAX),
             expected_prev,
             found_version: event.version(),
             found_prev: event.block.prev,
@@ -110,6 +111,24 @@ mod tests {
         watch.record(&events[1]);
         assert!(watch.check(&events[1]).is_err(), "a repeat is refused");
         watch.check(&events[2]).unwrap();
+    }
+
+    #[test]
+    fn nothing_follows_the_last_possible_version() {
+        // A forged history: version u64::MAX, then an event claiming it again.
+        let events = chain("a", 2);
+        let mut last = events[0].clone();
+        last.block.seq = u64::MAX;
+        let mut after = events[1].clone();
+        after.block.seq = u64::MAX;
+        after.block.prev = Some(last.cid);
+        let mut watch = ChainWatch::default();
+        watch.record(&last);
+        let refused = watch.check(&after).unwrap_err();
+        assert_eq!(
+            (refused.expected_version, refused.found_version),
+            (u64::MAX, u64::MAX)
+        );
     }
 
     #[test]

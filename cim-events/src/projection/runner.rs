@@ -122,9 +122,11 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
                 };
                 let Some(item) = next else { break };
                 delivered = true;
-                // The first delivery from the checkpoint's sequence must be the
-                // checkpointed event (its CID is compared when it is offered).
-                if let (Some(checkpoint), Ok(first)) = (unproven.take(), &item) {
+                // The first event delivered from the checkpoint's sequence must be the
+                // checkpointed event (its CID is compared when it is offered). An error
+                // item before it proves nothing, so the proof waits for an event.
+                if let (Some(checkpoint), Ok(first)) = (unproven, &item) {
+                    unproven = None;
                     if first.sequence != checkpoint.sequence {
                         return Err(self
                             .applier

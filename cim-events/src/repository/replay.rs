@@ -38,14 +38,16 @@ pub(crate) fn replay<A: Aggregate>(
     let mut head = start;
     let mut count = 0;
     for raw in records {
-        let expected_version = head.map_or(0, |h| h.version) + 1;
+        // `None` after u64::MAX (a forged head a snapshot can start from): no event follows.
+        let next_version = head.map_or(Some(1), |h| h.version.checked_add(1));
+        let expected_version = next_version.unwrap_or(u64::MAX);
         let expected_prev: Option<Cid> = head.map(|h| h.cid);
         let recorded = RecordedEvent::from_raw(raw).map_err(|source| LoadError::Decode {
             aggregate_id: aggregate_id.to_owned(),
             version: expected_version,
             source: Box::new(source),
         })?;
-        if recorded.version() != expected_version || recorded.block.prev != expected_prev {
+        if next_version != Some(recorded.version()) || recorded.block.prev != expected_prev {
             return Err(LoadError::BrokenChain(Box::new(BrokenChain {
                 aggregate_id: aggregate_id.to_owned(),
                 sequence: recorded.sequence,
@@ -68,4 +70,73 @@ pub(crate) fn replay<A: Aggregate>(
         count += 1;
     }
     Ok(Replayed { head, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::block::cid_of;
+    use crate::header::EventHeader;
+    use crate::seal::{prepare, seal};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Ping {
+        id: String,
+    }
+
+    impl crate::Event for Ping {
+        fn event_type(&self) -> &str {
+            "Ping"
+        }
+        fn aggregate_id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    #[derive(Default)]
+    struct Pings(u64);
+
+    impl Aggregate for Pings {
+        type Event = Ping;
+        type Error = std::convert::Infallible;
+        const AGGREGATE_TYPE: &'static str = "Ping";
+        fn apply(&mut self, _: &Ping) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn nothing_follows_the_last_possible_version() {
+        // A forged head at version u64::MAX (a snapshot can start a replay there), then a
+        // block that claims that version again and links to it.
+        let head = Head {
+            version: u64::MAX,
+            cid: cid_of(b"forged head"),
+            sequence: 1,
+        };
+        let prepared =
+            prepare("a", &[Ping { id: "a".into() }], &EventHeader::default()).expect("prepare");
+        let mut block = seal("events", "a", None, &prepared).expect("seal")[0]
+            .block
+            .clone();
+        block.seq = u64::MAX;
+        block.prev = Some(head.cid);
+        let record = RawRecord {
+            sequence: 2,
+            subject: "events.a.Ping".into(),
+            headers: Vec::new(),
+            data: block.encode().expect("encode").into(),
+        };
+        let mut state = Pings::default();
+        match replay(&mut state, "a", [record], Some(head)) {
+            Err(LoadError::BrokenChain(broken)) => {
+                assert_eq!(
+                    (broken.expected_version, broken.found_version),
+                    (u64::MAX, u64::MAX)
+                );
+            }
+            other => panic!("expected a broken chain, got {:?}", other.map(|r| r.count)),
+        }
+        assert_eq!(state.0, 0);
+    }
 }
