@@ -23,24 +23,12 @@ impl ChainWatch {
     /// Checks that `event` may be applied next.
     pub(crate) fn check(&self, event: &RecordedEvent) -> Result<(), Box<BrokenChain>> {
         let aggregate_id = event.aggregate_id();
-        let (expected_version, expected_prev) = match self.heads.get(aggregate_id) {
-            // `None` after u64::MAX, where no event can follow.
-            Some(head) => (head.version.checked_add(1), Some(head.cid)),
+        match self.heads.get(aggregate_id) {
+            Some(head) => BrokenChain::check_follows(aggregate_id, Some(head), event),
             // First sight: only a first event can be checked without history.
-            None if event.version() == 1 => (Some(1), None),
-            None => return Ok(()),
-        };
-        if expected_version == Some(event.version()) && event.block.prev == expected_prev {
-            return Ok(());
+            None if event.version() == 1 => BrokenChain::check_follows(aggregate_id, None, event),
+            None => Ok(()),
         }
-        Err(Box::new(BrokenChain {
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: event.sequence,
-            expected_version: expected_version.unwrap_or(u64::MAX),
-            expected_prev,
-            found_version: event.version(),
-            found_prev: event.block.prev,
-        }))
     }
 
     /// Records `event` as its aggregate's last applied event.

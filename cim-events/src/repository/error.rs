@@ -5,6 +5,8 @@ use std::fmt;
 use cid::Cid;
 
 use crate::error::{ConflictError, Error};
+use crate::head::Head;
+use crate::record::RecordedEvent;
 
 /// Why an aggregate could not be loaded.
 ///
@@ -59,6 +61,32 @@ pub struct BrokenChain {
     pub found_version: u64,
     /// The CID it links to.
     pub found_prev: Option<Cid>,
+}
+
+impl BrokenChain {
+    /// Checks that `event` comes right after `head` (`None`: it must be the first event)
+    /// of `aggregate_id`: the next version, linked to the head's CID. The one rule both
+    /// replays and projection runners apply.
+    pub(crate) fn check_follows(
+        aggregate_id: &str,
+        head: Option<&Head>,
+        event: &RecordedEvent,
+    ) -> Result<(), Box<BrokenChain>> {
+        // `None` after u64::MAX (a forged head): no event can follow it.
+        let next_version = head.map_or(Some(1), |h| h.version.checked_add(1));
+        let expected_prev = head.map(|h| h.cid);
+        if next_version == Some(event.version()) && event.block.prev == expected_prev {
+            return Ok(());
+        }
+        Err(Box::new(BrokenChain {
+            aggregate_id: aggregate_id.to_owned(),
+            sequence: event.sequence,
+            expected_version: next_version.unwrap_or(u64::MAX),
+            expected_prev,
+            found_version: event.version(),
+            found_prev: event.block.prev,
+        }))
+    }
 }
 
 /// Why a command did not run to completion.

@@ -1,7 +1,5 @@
 //! Rebuilding a state from stored records, checking that they form one chain.
 
-use cid::Cid;
-
 use crate::aggregate::Aggregate;
 use crate::head::Head;
 use crate::record::{RawRecord, RecordedEvent};
@@ -38,25 +36,14 @@ pub(crate) fn replay<A: Aggregate>(
     let mut head = start;
     let mut count = 0;
     for raw in records {
-        // `None` after u64::MAX (a forged head a snapshot can start from): no event follows.
-        let next_version = head.map_or(Some(1), |h| h.version.checked_add(1));
-        let expected_version = next_version.unwrap_or(u64::MAX);
-        let expected_prev: Option<Cid> = head.map(|h| h.cid);
+        let expected_version = head.map_or(1, |h| h.version.saturating_add(1));
         let recorded = RecordedEvent::from_raw(raw).map_err(|source| LoadError::Decode {
             aggregate_id: aggregate_id.to_owned(),
             version: expected_version,
             source: Box::new(source),
         })?;
-        if next_version != Some(recorded.version()) || recorded.block.prev != expected_prev {
-            return Err(LoadError::BrokenChain(Box::new(BrokenChain {
-                aggregate_id: aggregate_id.to_owned(),
-                sequence: recorded.sequence,
-                expected_version,
-                expected_prev,
-                found_version: recorded.version(),
-                found_prev: recorded.block.prev,
-            })));
-        }
+        BrokenChain::check_follows(aggregate_id, head.as_ref(), &recorded)
+            .map_err(LoadError::BrokenChain)?;
         let recorded_head = recorded.head();
         let event = recorded
             .into_event::<A::Event>()
