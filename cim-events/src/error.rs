@@ -51,6 +51,34 @@ pub enum Error {
         found: String,
     },
 
+    /// Events of one aggregate type appended to the chain of another: aggregate ids are
+    /// shared by every aggregate type under one prefix (subjects carry no type), so ids
+    /// should carry their kind (`order-123`), or each aggregate type should have its own
+    /// prefix. Nothing was stored.
+    #[error(
+        "aggregate `{aggregate_id}` is a `{chain}`, but the events appended to it are of aggregate type `{event}`"
+    )]
+    AggregateTypeMismatch {
+        /// The aggregate appended to.
+        aggregate_id: String,
+        /// The aggregate type of the stored chain (or of the first event of the append).
+        chain: String,
+        /// The aggregate type of the events that do not fit.
+        event: String,
+    },
+
+    /// A correlation or causation id that cannot travel in a message header (it holds a
+    /// line break or another control character). Nothing was stored.
+    #[error("{field} {value:?} {problem}")]
+    InvalidHeaderValue {
+        /// Which id (`correlation_id`, `causation_id`).
+        field: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+
     /// The payload cannot be represented as IPLD (NaN, non-string map key, integer out of
     /// range, …). Nothing was stored.
     #[error(transparent)]
@@ -85,6 +113,13 @@ pub enum Error {
     /// An atomic append with no events.
     #[error("an append needs at least one event")]
     EmptyAppend,
+
+    /// The aggregate's chain is broken: a stored block of the aggregate holds a version
+    /// beyond the chain's head, so events in between cannot be read (damaged, altered or
+    /// missing). Loads and appends refuse to go on from the older head; `verify_chain`
+    /// locates every fault.
+    #[error(transparent)]
+    BrokenChain(Box<crate::chain::BrokenChain>),
 
     /// A stored message is not an event in wire format v1.
     #[error("stored message at stream sequence {sequence} is not a valid event: {source}")]

@@ -20,9 +20,23 @@ pub enum ExpectedVersion {
     Exact(u64),
     /// The aggregate's newest event must have exactly this CID.
     Head(Cid),
+    /// The aggregate's newest event must be exactly this head, which the caller knows
+    /// (from an append's [`EventMetadata::head`](crate::EventMetadata::head) or a load):
+    /// the store then publishes at once, with the head's stream sequence in the server's
+    /// concurrency check, and reads the aggregate only if the server refuses.
+    After(Head),
 }
 
 impl ExpectedVersion {
+    /// The head to publish after without reading the aggregate first, if this
+    /// expectation names one.
+    pub(crate) fn known_head(&self) -> Option<Head> {
+        match self {
+            ExpectedVersion::After(head) => Some(*head),
+            _ => None,
+        }
+    }
+
     /// Whether `head` satisfies this expectation.
     pub fn matches(&self, head: Option<&Head>) -> bool {
         match (self, head) {
@@ -34,6 +48,8 @@ impl ExpectedVersion {
             (ExpectedVersion::Exact(_), None) => false,
             (ExpectedVersion::Head(c), Some(h)) => h.cid == *c,
             (ExpectedVersion::Head(_), None) => false,
+            (ExpectedVersion::After(a), Some(h)) => a.cid == h.cid && a.version == h.version,
+            (ExpectedVersion::After(_), None) => false,
         }
     }
 }
@@ -53,6 +69,7 @@ impl fmt::Display for ExpectedVersion {
             ExpectedVersion::NoStream => f.write_str("no stream"),
             ExpectedVersion::Exact(v) => write!(f, "version {v}"),
             ExpectedVersion::Head(c) => write!(f, "head {c}"),
+            ExpectedVersion::After(h) => write!(f, "head {} (version {})", h.cid, h.version),
         }
     }
 }

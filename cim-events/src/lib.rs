@@ -84,12 +84,16 @@
 //! - [`Repository`], snapshots ([`SnapshotStore`], [`SnapshotPolicy`]) and the
 //!   given/when/then harness in [`testing`];
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
-//! - [`block`] (wire format v1), [`verify`] (chain verification), [`car`] (CARv1 export
+//! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
 
 mod aggregate;
+mod append;
+mod backoff;
 pub mod block;
+mod cache;
 pub mod car;
+mod chain;
 mod error;
 mod event;
 mod expected;
@@ -98,13 +102,15 @@ mod header;
 mod memory;
 mod metadata;
 pub mod payload;
+mod prepared;
 mod record;
-pub mod seal;
+mod seal;
 mod snapshot;
 mod store;
 pub mod subject;
-pub mod verify;
-pub mod wire_headers;
+mod tail;
+mod verify;
+mod wire_headers;
 
 // The repository and the given/when/then test harness.
 pub mod repository;
@@ -125,12 +131,14 @@ pub use ipld_core::ipld::Ipld;
 pub use memory::{DEFAULT_MAX_EVENT_SIZE, MemoryEventStore, MemoryEventStoreBuilder};
 pub use metadata::EventMetadata;
 pub use payload::{PayloadError, PayloadProblem};
+pub use prepared::PreparedAppend;
 pub use record::{RawRecord, RecordedEvent};
-pub use seal::MAX_BATCH;
+pub use seal::{MAX_BATCH, SealedEvent};
 pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore};
-pub use store::{EventStore, EventStream, StartFrom};
+pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use subject::{TokenError, TokenKind, TokenProblem};
-pub use verify::{ChainFault, ChainReport, FaultKind};
+pub use tail::Tail;
+pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 
 // Projections: read models fed by the event stream, with checkpoints.
 pub mod projection;
@@ -140,6 +148,11 @@ pub use projection::{Checkpoint, CheckpointStore, Projection, ProjectionError, P
 pub mod jetstream;
 #[cfg(feature = "jetstream")]
 pub use jetstream::{JetStreamEventStore, JetStreamEventStoreBuilder};
+
+/// Building blocks for tests of stores and verification: forging messages as a foreign
+/// writer could. Feature `test-util`; not for production code.
+#[cfg(feature = "test-util")]
+pub mod test_util;
 
 /// Items the macros' generated code refers to. Not a public API.
 #[doc(hidden)]

@@ -3,6 +3,7 @@
 use cid::Cid;
 
 use crate::block::EventBlock;
+use crate::head::Head;
 
 /// Where and how an event was stored. Every append returns one per event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +33,16 @@ pub struct EventMetadata {
 }
 
 impl EventMetadata {
+    /// The head this event made: what to pass as [`ExpectedVersion::After`](crate::ExpectedVersion::After)
+    /// to append right after it without reading the aggregate first.
+    pub fn head(&self) -> Head {
+        Head {
+            version: self.version,
+            cid: self.cid,
+            sequence: self.sequence,
+        }
+    }
+
     /// The metadata of `block`, stored with `cid` under `subject` at stream `sequence`.
     pub fn of_block(block: &EventBlock, cid: Cid, subject: &str, sequence: u64) -> Self {
         EventMetadata {

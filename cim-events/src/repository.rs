@@ -6,11 +6,11 @@
 //!    when one is configured and still matches the stored history;
 //! 2. *handle*: the aggregate's [`Handle`] impl decides which events the command produces,
 //!    or rejects it — nothing is stored then;
-//! 3. *append*: the events are appended atomically, expecting the version that was loaded
+//! 3. *append*: the events are appended atomically after the head that was loaded
 //!    ([`ExpectedVersion::NoStream`] for a new aggregate, otherwise
-//!    [`ExpectedVersion::Exact`]); if another writer got there first, the repository
-//!    catches up with the new events and handles the command again, up to
-//!    [`max_retries`](Repository::max_retries) times;
+//!    [`ExpectedVersion::After`], which the store publishes at once); if another writer
+//!    got there first, the repository catches up with the new events only and handles the
+//!    command again, up to [`max_retries`](Repository::max_retries) times;
 //! 4. *apply*: the stored events are applied to the state, and a snapshot is saved if the
 //!    [`SnapshotPolicy`] says so.
 //!
@@ -115,6 +115,17 @@
 //! says which happened. Saving a snapshot after a command never fails the command: the
 //! events are stored by then, and a failed save is only logged.
 //!
+//! ## The state cache
+//!
+//! [`Repository::with_cache`] keeps each aggregate's state and head after its commands, in
+//! a least-recently-used cache of a bounded number of aggregates, shared by the clones of
+//! the repository. A command on a cached aggregate skips the load: it is handled at once
+//! and appended after the cached head, which on JetStream is one request. If another
+//! writer appended meanwhile, the server refuses the append and the repository reads only
+//! the events after the cached head. The cache holds one state per aggregate (its memory
+//! is the aggregates' in-memory size times the capacity); without `with_cache` there is
+//! none.
+//!
 //! ## Retries
 //!
 //! Only conflicts are retried, and each retry handles the command again against the
@@ -122,15 +133,15 @@
 //! timeout the append may have been stored, and handling the command again could record
 //! it twice.
 
+mod cache;
 mod error;
+mod load;
 mod outcome;
 mod replay;
 mod snapshots;
 
 use std::fmt;
-use std::future::poll_fn;
 use std::sync::Arc;
-use std::task::Poll;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -140,16 +151,15 @@ pub use outcome::{CommandOutcome, CommittedEvent, Loaded};
 pub use snapshots::{SnapshotRejection, SnapshotUse};
 
 use crate::aggregate::{Aggregate, CommandContext, Handle};
+use crate::backoff::yield_now;
 use crate::error::Error;
 use crate::expected::ExpectedVersion;
-use crate::head::Head;
 use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
-use crate::seal::prepare;
+use crate::prepared::PreparedAppend;
 use crate::snapshot::{SnapshotPolicy, SnapshotStore};
 use crate::store::EventStore;
-use crate::subject::{TokenKind, validate_token};
-use replay::replay;
+use cache::{LruStates, StateCache};
 use snapshots::Snapshots;
 
 /// How many times a command is retried after a conflict unless
@@ -159,20 +169,23 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 /// Runs commands against aggregates of type `A` stored in `S`. See the
 /// [module documentation](self) for the whole cycle and an example.
 ///
-/// Cloning a repository clones the store handle (stores are cheap to clone).
+/// Cloning a repository clones the store handle (stores are cheap to clone) and shares
+/// its state cache.
 pub struct Repository<A: Aggregate, S> {
     store: S,
     snapshots: Option<Snapshots<A>>,
+    cache: Option<Arc<dyn StateCache<A>>>,
     max_retries: u32,
 }
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
-    /// A repository over `store`, without snapshots, retrying a conflicting command up to
-    /// [`DEFAULT_MAX_RETRIES`] times.
+    /// A repository over `store`, without snapshots or state cache, retrying a
+    /// conflicting command up to [`DEFAULT_MAX_RETRIES`] times.
     pub fn new(store: S) -> Self {
         Repository {
             store,
             snapshots: None,
+            cache: None,
             max_retries: DEFAULT_MAX_RETRIES,
         }
     }
@@ -182,6 +195,37 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// [`CommandError::Conflict`].
     pub fn max_retries(mut self, retries: u32) -> Self {
         self.max_retries = retries;
+        self
+    }
+
+    /// Keeps the state and head of up to `capacity` aggregates after their commands, so
+    /// that the next command on one of them is handled without loading it and costs one
+    /// append (see the [module documentation](self#the-state-cache)). Memory: about
+    /// `capacity` × the size of one state. Clones of this repository share the cache.
+    ///
+    /// ```
+    /// # use cim_events::{Aggregate, Event, MemoryEventStore, Repository};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Noted { id: String }
+    /// # impl Event for Noted {
+    /// #     fn event_type(&self) -> &str { "Noted" }
+    /// #     fn aggregate_id(&self) -> &str { &self.id }
+    /// # }
+    /// #[derive(Default, Clone)]
+    /// struct Notebook { notes: u64 }
+    /// # impl Aggregate for Notebook {
+    /// #     type Event = Noted;
+    /// #     type Error = std::convert::Infallible;
+    /// #     const AGGREGATE_TYPE: &'static str = "Notebook";
+    /// #     fn apply(&mut self, _: &Noted) { self.notes += 1 }
+    /// # }
+    /// let notebooks = Repository::<Notebook, _>::new(MemoryEventStore::new()).with_cache(10_000);
+    /// ```
+    pub fn with_cache(mut self, capacity: usize) -> Self
+    where
+        A: Clone,
+    {
+        self.cache = Some(Arc::new(LruStates::<A>::new(capacity)));
         self
     }
 
@@ -222,37 +266,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         &self.store
     }
 
-    /// Rebuilds the aggregate's state from its stored events, starting from a snapshot
-    /// when one is configured and valid. An aggregate with no events loads as
-    /// `A::default()` at version 0.
-    pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
-        validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
-        let mut snapshot = SnapshotUse::Absent;
-        if let Some(snapshots) = &self.snapshots {
-            match self.load_from_snapshot(snapshots, aggregate_id).await? {
-                Ok(loaded) => return Ok(loaded),
-                Err(SnapshotUse::Ignored(reason)) => {
-                    tracing::warn!(
-                        aggregate_type = A::AGGREGATE_TYPE,
-                        aggregate_id,
-                        %reason,
-                        "snapshot ignored; replaying the aggregate from its first event"
-                    );
-                    snapshot = SnapshotUse::Ignored(reason);
-                }
-                Err(_) => {}
-            }
-        }
-        let mut state = A::default();
-        let records = self.store.read_raw(aggregate_id, 1).await?;
-        let replayed = replay(&mut state, aggregate_id, records, None)?;
-        Ok(Loaded {
-            state,
-            version: replayed.version(),
-            head: replayed.head,
-            replayed: replayed.count,
-            snapshot,
-        })
+    /// How many aggregates the state cache holds, and the most it holds; `None` without
+    /// a cache.
+    pub fn cache_usage(&self) -> Option<(usize, usize)> {
+        self.cache.as_ref().map(|cache| cache.usage())
     }
 
     /// Runs `command` against the aggregate with a fresh correlation (the first event's id
@@ -289,7 +306,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         A: Handle<C>,
         C: Clone,
     {
-        let mut loaded = self.load(aggregate_id).await?;
+        let mut loaded = match self.cached(aggregate_id) {
+            Some(loaded) => loaded,
+            None => self.load(aggregate_id).await?,
+        };
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -298,11 +318,15 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 version: loaded.version,
                 header: &header,
             };
-            let events = loaded
-                .state
-                .handle(command.clone(), &context)
-                .map_err(CommandError::Rejected)?;
+            let events = match loaded.state.handle(command.clone(), &context) {
+                Ok(events) => events,
+                Err(rejection) => {
+                    self.keep(aggregate_id, &loaded);
+                    return Err(CommandError::Rejected(rejection));
+                }
+            };
             if events.is_empty() {
+                self.keep(aggregate_id, &loaded);
                 return Ok(CommandOutcome {
                     events: Vec::new(),
                     version: loaded.version,
@@ -311,16 +335,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     attempts,
                 });
             }
-            let expected = match loaded.version {
-                0 => ExpectedVersion::NoStream,
-                version => ExpectedVersion::Exact(version),
+            let expected = match loaded.head {
+                None => ExpectedVersion::NoStream,
+                Some(head) => ExpectedVersion::After(head),
             };
-            let prepared = prepare(aggregate_id, &events, &header).map_err(CommandError::Store)?;
-            match self
-                .store
-                .append_prepared(aggregate_id, prepared, expected)
-                .await
-            {
+            let prepared =
+                PreparedAppend::new(aggregate_id, &events, &header).map_err(CommandError::Store)?;
+            match self.store.append_prepared(&prepared, expected).await {
                 Ok(stored) => {
                     return Ok(self
                         .commit(aggregate_id, loaded, events, stored, attempts)
@@ -345,51 +366,24 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }
     }
 
-    /// Loads from the snapshot if it is there and valid; otherwise says why not.
-    async fn load_from_snapshot(
-        &self,
-        snapshots: &Snapshots<A>,
-        aggregate_id: &str,
-    ) -> Result<Result<Loaded<A>, SnapshotUse>, LoadError> {
-        let candidate = match snapshots.candidate(aggregate_id).await {
-            Ok(Some(candidate)) => candidate,
-            Ok(None) => return Ok(Err(SnapshotUse::Absent)),
-            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
-        };
-        let mut records = self
-            .store
-            .read_raw(aggregate_id, candidate.version)
-            .await?
-            .into_iter();
-        let start = match candidate.check(records.next().as_ref()) {
-            Ok(head) => head,
-            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
-        };
-        let version = candidate.version;
-        let mut state = candidate.state;
-        let replayed = replay(&mut state, aggregate_id, records, Some(start))?;
-        Ok(Ok(Loaded {
-            state,
-            version: replayed.version(),
-            head: replayed.head,
-            replayed: replayed.count,
-            snapshot: SnapshotUse::Used { version },
-        }))
+    /// The cached state of the aggregate, taken out of the cache (it goes back after the
+    /// command, or stays out if the command failed in a way that leaves it unsure).
+    fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
+        let cached = self.cache.as_ref()?.take(aggregate_id)?;
+        Some(Loaded {
+            state: cached.state,
+            version: cached.head.version,
+            head: Some(cached.head),
+            replayed: 0,
+            snapshot: SnapshotUse::Absent,
+        })
     }
 
-    /// Applies the events stored since `loaded` was loaded. Events are facts and `apply`
-    /// is deterministic, so this gives the same state as a fresh load, for the cost of
-    /// the new events only.
-    async fn catch_up(&self, aggregate_id: &str, loaded: &mut Loaded<A>) -> Result<(), LoadError> {
-        let records = self
-            .store
-            .read_raw(aggregate_id, loaded.version.saturating_add(1))
-            .await?;
-        let replayed = replay(&mut loaded.state, aggregate_id, records, loaded.head)?;
-        loaded.version = replayed.version();
-        loaded.head = replayed.head;
-        loaded.replayed += replayed.count;
-        Ok(())
+    /// Puts a state back in the cache, if there is one and the state has a head.
+    fn keep(&self, aggregate_id: &str, loaded: &Loaded<A>) {
+        if let (Some(cache), Some(head)) = (&self.cache, loaded.head) {
+            cache.keep(aggregate_id, &loaded.state, head);
+        }
     }
 
     /// Applies stored events to the state, saves a snapshot if due, and builds the outcome.
@@ -402,22 +396,21 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         attempts: u32,
     ) -> CommandOutcome<A> {
         let before = loaded.version;
+        let rebuild = matches!(loaded.snapshot, SnapshotUse::Ignored(_));
         let mut state = loaded.state;
         for event in &events {
             state.apply(event);
         }
-        let head = stored
-            .last()
-            .map(|m| Head {
-                version: m.version,
-                cid: m.cid,
-                sequence: m.sequence,
-            })
-            .or(loaded.head);
-        if let (Some(snapshots), Some(head)) = (&self.snapshots, head) {
-            snapshots
-                .after_command(aggregate_id, before, head, &state)
-                .await;
+        let head = stored.last().map(EventMetadata::head).or(loaded.head);
+        if let Some(head) = head {
+            if let Some(cache) = &self.cache {
+                cache.keep(aggregate_id, &state, head);
+            }
+            if let Some(snapshots) = &self.snapshots {
+                snapshots
+                    .after_command(aggregate_id, before, head, &state, rebuild)
+                    .await;
+            }
         }
         CommandOutcome {
             events: events
@@ -438,6 +431,7 @@ impl<A: Aggregate, S: Clone> Clone for Repository<A, S> {
         Repository {
             store: self.store.clone(),
             snapshots: self.snapshots.clone(),
+            cache: self.cache.clone(),
             max_retries: self.max_retries,
         }
     }
@@ -449,23 +443,8 @@ impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
             .field("aggregate_type", &A::AGGREGATE_TYPE)
             .field("store", &self.store)
             .field("snapshots", &self.snapshots)
+            .field("cache", &self.cache.as_ref().map(|cache| cache.usage()))
             .field("max_retries", &self.max_retries)
             .finish()
     }
-}
-
-/// Lets other tasks run once before a retry, so writers racing for one aggregate
-/// interleave instead of one of them spinning. Needs no timer, so it works on any runtime.
-async fn yield_now() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            Poll::Ready(())
-        } else {
-            yielded = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    })
-    .await;
 }

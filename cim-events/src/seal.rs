@@ -21,7 +21,8 @@ use crate::wire_headers as h;
 pub const MAX_BATCH: usize = 1000;
 
 /// An event ready to be chained: everything but its version and `prev` link, which depend
-/// on the head at the moment of the write.
+/// on the head at the moment of the write. Public only through
+/// [`test_util`](crate::test_util), for tests that build blocks with fixed ids and times.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {
     /// Aggregate type.
@@ -44,15 +45,20 @@ pub struct NewEvent {
     pub payload: Ipld,
 }
 
-/// Prepares the events of one append: checks that each belongs to `aggregate_id` and that
-/// every token is safe, converts the payloads, and assigns ids, times and correlation.
-/// Nothing is stored if this fails.
-pub fn prepare<E: Event>(
+/// Prepares the events of one append: checks that each belongs to `aggregate_id`, that
+/// every token is safe and that the correlation and causation ids can travel in a message
+/// header, converts the payloads, and assigns ids, times and correlation. Nothing is
+/// stored if this fails.
+pub(crate) fn prepare<E: Event>(
     aggregate_id: &str,
     events: &[E],
     header: &EventHeader,
 ) -> Result<Vec<NewEvent>> {
     validate_token(TokenKind::AggregateId, aggregate_id)?;
+    check_header_value("correlation_id", &header.correlation_id)?;
+    if let Some(causation) = &header.causation_id {
+        check_header_value("causation_id", causation)?;
+    }
     let mut out: Vec<NewEvent> = Vec::with_capacity(events.len());
     for event in events {
         if event.aggregate_id() != aggregate_id {
@@ -63,6 +69,16 @@ pub fn prepare<E: Event>(
         }
         validate_token(TokenKind::EventType, event.event_type())?;
         validate_token(TokenKind::AggregateType, event.aggregate_type())?;
+        if let Some(first) = out
+            .first()
+            .filter(|f| f.aggregate_type != event.aggregate_type())
+        {
+            return Err(Error::AggregateTypeMismatch {
+                aggregate_id: aggregate_id.to_owned(),
+                chain: first.aggregate_type.clone(),
+                event: event.aggregate_type().to_owned(),
+            });
+        }
         let id = uuid::Uuid::now_v7().to_string();
         let correlation_id = match (header.correlation_id.as_str(), out.first()) {
             ("", None) => id.clone(),
@@ -84,13 +100,29 @@ pub fn prepare<E: Event>(
     Ok(out)
 }
 
-/// An event chained to its predecessor and encoded: the exact bytes to store.
+/// A correlation or causation id travels in a message header as well as in the block, so
+/// it must be a valid header value: no line breaks or other control characters.
+fn check_header_value(field: &'static str, value: &str) -> Result<()> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(Error::InvalidHeaderValue {
+            field,
+            value: value.to_owned(),
+            problem: format!("holds the control character {c:?}"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// An event chained to its predecessor and encoded: the exact bytes to store. A store
+/// implementing [`EventStore::publish`](crate::EventStore::publish) receives these and
+/// stores each one's [`bytes`](SealedEvent::bytes) under its
+/// [`subject`](SealedEvent::subject) with its [`headers`](SealedEvent::headers).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SealedEvent {
     /// The block.
     pub block: EventBlock,
     /// Its DAG-CBOR bytes.
-    pub bytes: Vec<u8>,
+    pub bytes: bytes::Bytes,
     /// Its CID.
     pub cid: Cid,
     /// The subject to store it under.
@@ -98,7 +130,7 @@ pub struct SealedEvent {
 }
 
 /// Chains `events` after `head` (`None`: a new aggregate) and encodes them. A head whose
-/// version leaves no room for the events (a forged `Cim-Seq` near `u64::MAX`) is
+/// version leaves no room for the events (a forged version near `u64::MAX`) is
 /// [`Error::Decode`] naming the head's stream sequence.
 pub fn seal(
     prefix: &str,
@@ -108,8 +140,8 @@ pub fn seal(
 ) -> Result<Vec<SealedEvent>> {
     let mut prev = head.map(|h| h.cid);
     // No version comes after u64::MAX. No real chain gets there (it takes 2^64 events), so
-    // a head that leaves no room for the events is a foreign writer's, and its version
-    // header is what is wrong with it.
+    // a head that leaves no room for the events is a foreign writer's, and its version is
+    // what is wrong with it.
     let first = head.map_or(Some(1), |h| h.version.checked_add(1));
     let last = first.and_then(|first| first.checked_add(events.len().saturating_sub(1) as u64));
     let (Some(first), Some(last)) = (first, last) else {
@@ -140,7 +172,7 @@ pub fn seal(
         out.push(SealedEvent {
             subject: event_subject(prefix, aggregate_id, &block.event_type),
             block,
-            bytes,
+            bytes: bytes.into(),
             cid,
         });
     }
@@ -149,9 +181,9 @@ pub fn seal(
 
 /// Checks what every store checks before an append: a safe aggregate id, and between one
 /// and [`MAX_BATCH`] events.
-pub fn check_append(aggregate_id: &str, events: &[NewEvent]) -> Result<()> {
+pub(crate) fn check_append(aggregate_id: &str, count: usize) -> Result<()> {
     validate_token(TokenKind::AggregateId, aggregate_id)?;
-    match events.len() {
+    match count {
         0 => Err(Error::EmptyAppend),
         count if count > MAX_BATCH => Err(Error::BatchTooLarge {
             count,
@@ -162,7 +194,7 @@ pub fn check_append(aggregate_id: &str, events: &[NewEvent]) -> Result<()> {
 }
 
 /// Rejects events whose encoding exceeds `max` bytes, before anything is stored.
-pub fn check_sizes(sealed: &[SealedEvent], max: usize) -> Result<()> {
+pub(crate) fn check_sizes(sealed: &[SealedEvent], max: usize) -> Result<()> {
     match sealed.iter().find(|s| s.bytes.len() > max) {
         Some(s) => Err(Error::EventTooLarge {
             event_type: s.block.event_type.clone(),

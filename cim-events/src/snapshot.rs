@@ -10,8 +10,9 @@ use cid::Cid;
 use crate::error::Result;
 use crate::payload::{self, PayloadError, PayloadProblem};
 
-/// An aggregate's state after the event at `version`, whose CID is `head`. A snapshot is
-/// only trusted if the stored event at `version` still has that CID.
+/// An aggregate's state after the event at `version`, whose CID is `head`, stored at
+/// stream sequence `sequence`. A snapshot is only trusted if the stored message at
+/// `sequence` is still that event; a load then reads only the messages after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     /// Aggregate type.
@@ -22,6 +23,8 @@ pub struct Snapshot {
     pub version: u64,
     /// CID of that event.
     pub head: Cid,
+    /// Stream sequence of that event.
+    pub sequence: u64,
     /// The state, DAG-CBOR encoded.
     pub state: Bytes,
 }

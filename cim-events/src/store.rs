@@ -4,22 +4,31 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use cid::Cid;
-use futures::Stream;
+use futures::{Stream, StreamExt, TryStreamExt};
 
-use crate::error::Result;
+use crate::block::EventBlock;
+use crate::chain::{Follower, Step};
+use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::expected::ExpectedVersion;
 use crate::head::Head;
 use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
+use crate::prepared::PreparedAppend;
 use crate::record::{RawRecord, RecordedEvent};
-use crate::seal::{NewEvent, prepare};
+use crate::seal::SealedEvent;
 use crate::subject::{TokenKind, aggregate_filter, validate_token};
-use crate::verify::{ChainReport, verify_records};
+use crate::tail::Tail;
+use crate::verify::{ChainReport, Verifier};
 
 /// A stream of stored events, in stream order. Errors (a malformed message, a lost
 /// connection) are items too; the stream goes on after a decode error.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<RecordedEvent>> + Send>>;
+
+/// A stream of stored messages exactly as stored, in stream order: what a read of one
+/// aggregate yields before decoding, one message at a time, so that memory stays flat on
+/// long aggregates.
+pub type RawStream = Pin<Box<dyn Stream<Item = Result<RawRecord>> + Send>>;
 
 /// Where a subscription starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,6 +44,48 @@ pub enum StartFrom {
     /// Only events stored after the subscription starts.
     #[default]
     Now,
+}
+
+/// What became of a [`publish`](EventStore::publish).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Published {
+    /// Every event is stored, consecutively, the last at this stream sequence.
+    Stored {
+        /// Stream sequence of the last event.
+        last_sequence: u64,
+    },
+    /// Something was stored on the aggregate's subjects after the tail the events were
+    /// sealed on: nothing of this publish is stored.
+    Refused,
+}
+
+/// How the shared append pipeline retries on a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How many times an append re-reads the tail and seals again after a refusal
+    /// ([`ExpectedVersion::Any`], or a tail that was stale only in its last message).
+    pub conflicts: u32,
+    /// How many times an unknown outcome (a transient error) is looked into and retried
+    /// before the error is returned.
+    pub transient: u32,
+    /// Jittered exponential backoff between refusals: from the first duration, doubling,
+    /// up to the second. Zero: yield to other tasks once instead of sleeping.
+    pub conflict_backoff: (std::time::Duration, std::time::Duration),
+    /// The same between transient failures.
+    pub transient_backoff: (std::time::Duration, std::time::Duration),
+}
+
+impl Default for RetryPolicy {
+    /// 100 refusals with no sleep; no transient retries (a store that has none).
+    fn default() -> Self {
+        RetryPolicy {
+            conflicts: 100,
+            transient: 0,
+            conflict_backoff: (std::time::Duration::ZERO, std::time::Duration::ZERO),
+            transient_backoff: (std::time::Duration::ZERO, std::time::Duration::ZERO),
+        }
+    }
 }
 
 /// An event store: appends chained events, loads and verifies them, and streams them.
@@ -64,21 +115,36 @@ pub trait EventStore: Send + Sync {
     /// The subject prefix events are stored under (default `events`).
     fn subject_prefix(&self) -> &str;
 
-    /// Appends prepared events to one aggregate atomically: all are stored, chained after
-    /// the head, or none is. Fails with a conflict if the head does not match `expected`.
-    async fn append_prepared(
+    /// The largest encoded event this store accepts; larger ones are
+    /// [`Error::EventTooLarge`](crate::Error::EventTooLarge) before anything is stored.
+    fn max_event_size(&self) -> usize;
+
+    /// The end of the aggregate's history: its chain's head and the sequence of its last
+    /// message. With `fresh`, as the authority holds it now (on a replicated stream, the
+    /// leader). Without, it may come from what this handle last wrote or read, and be
+    /// stale: [`publish`](EventStore::publish) refuses to build on a stale tail.
+    async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail>;
+
+    /// Stores `events` (sealed after `after.head`, for `aggregate_id`) atomically — all or
+    /// none — if nothing was stored on the aggregate's subjects after
+    /// `after.last_sequence`; otherwise stores nothing and answers
+    /// [`Published::Refused`]. A transient error means the outcome is unknown.
+    ///
+    /// This is all a store implements to append: checks, sealing, size limits, retries
+    /// and the resolution of unknown outcomes are the shared pipeline of
+    /// [`append_prepared`](EventStore::append_prepared).
+    async fn publish(
         &self,
         aggregate_id: &str,
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> Result<Vec<EventMetadata>>;
+        events: &[SealedEvent],
+        after: &Tail,
+    ) -> Result<Published>;
 
-    /// The stored messages of one aggregate whose version is at least `from_version`,
-    /// exactly as stored, in stream order.
-    async fn read_raw(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RawRecord>>;
-
-    /// The aggregate's head, `None` if it has no events.
-    async fn head(&self, aggregate_id: &str) -> Result<Option<Head>>;
+    /// Every message stored on the aggregate's subjects after stream sequence
+    /// `after_sequence` (0: all of them), exactly as stored — events or not — in stream
+    /// order, streamed. A read after a known head (`head.sequence`) costs only the newer
+    /// messages.
+    async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream>;
 
     /// Streams the events whose subjects match `filter` (e.g. `events.>`,
     /// `events.order-1.>`, `events.*.OrderCreated`), from `start`, then live, each once and
@@ -87,6 +153,30 @@ pub trait EventStore: Send + Sync {
 
     /// The ids of every aggregate with at least one event.
     async fn aggregate_ids(&self) -> Result<Vec<String>>;
+
+    /// How [`append_prepared`](EventStore::append_prepared) retries on this store.
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy::default()
+    }
+
+    /// The aggregate's head, `None` if it has no events: its newest event as the
+    /// authority holds it now.
+    async fn head(&self, aggregate_id: &str) -> Result<Option<Head>> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        Ok(self.tail(aggregate_id, true).await?.head)
+    }
+
+    /// Appends prepared events to their aggregate atomically: all are stored, chained
+    /// after the head, or none is. Fails with a conflict if the head does not match
+    /// `expected`. Appending the same [`PreparedAppend`] again after a transient error
+    /// never stores its events twice.
+    async fn append_prepared(
+        &self,
+        prepared: &PreparedAppend,
+        expected: ExpectedVersion,
+    ) -> Result<Vec<EventMetadata>> {
+        crate::append::append(self, prepared, expected).await
+    }
 
     /// Appends one event after the current head (`previous_cid: None`) or only if the head
     /// is `previous_cid`.
@@ -134,37 +224,79 @@ pub trait EventStore: Send + Sync {
         header: EventHeader,
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
-        if events.is_empty() {
-            return Err(crate::Error::EmptyAppend);
-        }
-        let prepared = prepare(aggregate_id, &events, &header)?;
-        self.append_prepared(aggregate_id, prepared, expected).await
+        let prepared = PreparedAppend::new(aggregate_id, &events, &header)?;
+        self.append_prepared(&prepared, expected).await
     }
 
-    /// Every event of the aggregate, decoded, in order.
+    /// The stored messages of one aggregate, exactly as stored, in stream order, less the
+    /// events whose block holds a version below `from_version` (messages that are not
+    /// events are kept). Collected in memory: prefer [`load`](EventStore::load),
+    /// [`verify_chain`](EventStore::verify_chain) or
+    /// [`read_messages`](EventStore::read_messages) on long aggregates.
+    async fn read_raw(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RawRecord>> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        let records: Vec<RawRecord> = self
+            .read_messages(aggregate_id, 0)
+            .await?
+            .try_collect()
+            .await?;
+        if from_version <= 1 {
+            return Ok(records);
+        }
+        Ok(records
+            .into_iter()
+            .filter(|r| EventBlock::decode(&r.data).map_or(true, |b| b.seq >= from_version))
+            .collect())
+    }
+
+    /// The stored messages of one aggregate after `after` (a head this store returned:
+    /// from an append, a load, or a snapshot), exactly as stored, in stream order. It
+    /// reads from the head's stream sequence on, so it costs only the newer messages.
+    async fn read_raw_after(&self, aggregate_id: &str, after: &Head) -> Result<Vec<RawRecord>> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        self.read_messages(aggregate_id, after.sequence)
+            .await?
+            .try_collect()
+            .await
+    }
+
+    /// Every event of the aggregate's chain, decoded, in order. Messages on its subjects
+    /// that are not part of the chain (see [`chain`](crate::ChainReport#which-events-count))
+    /// are stepped over and logged; [`verify_chain`](EventStore::verify_chain) locates
+    /// them.
     async fn load(&self, aggregate_id: &str) -> Result<Vec<RecordedEvent>> {
         self.load_from(aggregate_id, 1).await
     }
 
-    /// The aggregate's events from version `from_version` on.
+    /// The events of the aggregate's chain from version `from_version` on.
     async fn load_from(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
-        self.read_raw(aggregate_id, from_version)
-            .await?
-            .into_iter()
-            .map(RecordedEvent::from_raw)
-            .collect()
+        let mut messages = self.read_messages(aggregate_id, 0).await?;
+        let mut chain = Follower::new(aggregate_id, None);
+        let mut events = Vec::new();
+        while let Some(message) = messages.next().await {
+            match chain.step(message?) {
+                Step::Extends(event) if event.version() >= from_version => events.push(event),
+                Step::Extends(_) => {}
+                Step::Stepped(fault) => {
+                    tracing::warn!(aggregate_id, %fault, "message stepped over: not part of the chain");
+                }
+            }
+        }
+        chain.tail().map_err(Error::BrokenChain)?;
+        Ok(events)
     }
 
-    /// Verifies the aggregate's whole chain and reports every fault.
+    /// Verifies the aggregate's whole chain and reports every fault. Reads the messages
+    /// once, as a stream: memory stays flat however long the chain.
     async fn verify_chain(&self, aggregate_id: &str) -> Result<ChainReport> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
-        let records = self.read_raw(aggregate_id, 1).await?;
-        Ok(verify_records(
-            self.subject_prefix(),
-            aggregate_id,
-            &records,
-        ))
+        let mut messages = self.read_messages(aggregate_id, 0).await?;
+        let mut verifier = Verifier::new(self.subject_prefix(), aggregate_id);
+        while let Some(message) = messages.next().await {
+            verifier.check(&message?);
+        }
+        Ok(verifier.finish())
     }
 
     /// Whether the aggregate's chain is intact: the seed API's short form of

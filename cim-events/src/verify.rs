@@ -1,15 +1,24 @@
-//! Chain verification: a pure function over stored records that locates every fault.
+//! Chain verification: pure functions over stored records that locate every fault.
 
 use std::fmt;
 
 use cid::Cid;
 
 use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::chain::{claimed_cid, header_faults};
 use crate::record::RawRecord;
-use crate::subject::event_subject;
-use crate::wire_headers as h;
 
 /// The outcome of verifying one aggregate's chain.
+///
+/// # Which events count
+///
+/// An aggregate's chain is read from its messages in stream order: a message extends it
+/// when its block decodes, belongs to the aggregate, hashes to the CID its headers claim,
+/// holds the next version and links to the chain's head. Every other message is a located
+/// [`ChainFault`] — stepped over by loads and replays, never the base of an append, and
+/// reported here. A header that disagrees with its block is a fault too, but the block is
+/// the truth. Without signatures a well-formed block that links correctly cannot be told
+/// from an honest one: anyone allowed to publish on an aggregate's subjects can extend it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChainReport {
     /// The aggregate verified.
@@ -140,7 +149,18 @@ impl fmt::Display for ChainFault {
     }
 }
 
-/// Verifies the records of one aggregate, in stream order, stored under subject `prefix`.
+/// Verifies the records of one aggregate, in stream order, stored under subject `prefix`:
+/// [`Verifier`] over a slice.
+pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -> ChainReport {
+    let mut verifier = Verifier::new(prefix, aggregate_id);
+    for record in records {
+        verifier.check(record);
+    }
+    verifier.finish()
+}
+
+/// Verifies one aggregate's records as they stream by, in stream order, holding only the
+/// faults and a few positions: memory stays flat however long the chain.
 ///
 /// Each record is hashed as stored and checked against its headers, its predecessor and
 /// the aggregate. A fault is reported once, where it shows, and the events after it are
@@ -157,16 +177,39 @@ impl fmt::Display for ChainFault {
 ///   chain's tip, so the event that follows the original is fine;
 /// - after a [`FaultKind::SequenceGap`] the missing events explain a `prev` that points
 ///   elsewhere, so no [`FaultKind::BrokenLink`] is added there.
-pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -> ChainReport {
-    let mut faults = Vec::new();
-    // The last event accepted into the chain.
-    let mut tip: Option<Position> = None;
-    // An undecodable record after the tip, which may be a damaged event the next links to.
-    let mut damaged: Option<Position> = None;
-    let mut head = None;
-    for record in records {
+#[derive(Debug, Clone)]
+pub struct Verifier {
+    prefix: String,
+    aggregate_id: String,
+    faults: Vec<ChainFault>,
+    /// The last event accepted into the chain.
+    tip: Option<Position>,
+    /// An undecodable record after the tip, which may be a damaged event the next links to.
+    damaged: Option<Position>,
+    head: Option<Cid>,
+    events: u64,
+}
+
+impl Verifier {
+    /// A verifier of `aggregate_id`'s chain stored under `prefix`.
+    pub fn new(prefix: &str, aggregate_id: &str) -> Verifier {
+        Verifier {
+            prefix: prefix.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            faults: Vec::new(),
+            tip: None,
+            damaged: None,
+            head: None,
+            events: 0,
+        }
+    }
+
+    /// Checks the next record in stream order.
+    pub fn check(&mut self, record: &RawRecord) {
+        self.events += 1;
         let actual = cid_of(&record.data);
-        head = Some(actual);
+        self.head = Some(actual);
+        let faults = &mut self.faults;
         let mut fault = |version, kind| {
             faults.push(ChainFault {
                 sequence: record.sequence,
@@ -174,7 +217,7 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 kind,
             })
         };
-        let claimed = record.header(h::CIM_CID).or(record.header(h::NATS_MSG_ID));
+        let claimed = claimed_cid(record);
         let claimed_cid = claimed.and_then(|c| c.parse::<Cid>().ok());
         let block = match EventBlock::decode(&record.data) {
             Ok(block) => block,
@@ -182,24 +225,24 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 fault(None, FaultKind::Undecodable(e));
                 let version = record
                     .version_from_headers()
-                    .unwrap_or_else(|| tip.map_or(1, |t| t.version.saturating_add(1)));
-                damaged = Some(Position {
+                    .unwrap_or_else(|| self.tip.map_or(1, |t| t.version.saturating_add(1)));
+                self.damaged = Some(Position {
                     actual,
                     claimed: claimed_cid,
                     version,
                 });
-                continue;
+                return;
             }
         };
         let version = Some(block.seq);
-        if block.aggregate_id != aggregate_id {
+        if block.aggregate_id != self.aggregate_id {
             fault(
                 version,
                 FaultKind::WrongAggregate {
                     found: block.aggregate_id.clone(),
                 },
             );
-            continue;
+            return;
         }
         if let Some(claimed) = claimed {
             if claimed_cid != Some(actual) {
@@ -212,9 +255,12 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 );
             }
         }
-        let predecessor = match damaged.take() {
-            Some(d) if d.is(block.prev) => Some(d),
-            _ => tip,
+        // A damaged (undecodable) message the block links to is its predecessor — unless
+        // the block links to the tip itself: then the undecodable message only claimed an
+        // event already in the chain.
+        let predecessor = match self.damaged.take() {
+            Some(d) if d.is(block.prev) && !self.tip.is_some_and(|t| t.is(block.prev)) => Some(d),
+            _ => self.tip,
         };
         let expected_seq = predecessor.map_or(1, |p| p.version.saturating_add(1));
         // No version follows u64::MAX: after a (forged) event there, anything repeats.
@@ -246,36 +292,26 @@ pub fn verify_records(prefix: &str, aggregate_id: &str, records: &[RawRecord]) -
                 },
             );
         }
-        for (header, block_value) in expected_headers(prefix, record, &block, actual) {
-            let header_value = if header == "subject" {
-                Some(record.subject.as_str())
-            } else {
-                record.header(header)
-            };
-            if header_value != block_value.as_deref() {
-                fault(
-                    version,
-                    FaultKind::HeaderMismatch {
-                        header,
-                        header_value: header_value.map(str::to_owned),
-                        block_value: block_value.unwrap_or_else(|| "<absent>".to_owned()),
-                    },
-                );
-            }
+        for kind in header_faults(&self.prefix, record, &block, actual) {
+            fault(version, kind);
         }
         if extends_chain {
-            tip = Some(Position {
+            self.tip = Some(Position {
                 actual,
                 claimed: claimed_cid,
                 version: block.seq,
             });
         }
     }
-    ChainReport {
-        aggregate_id: aggregate_id.to_owned(),
-        events: records.len() as u64,
-        head,
-        faults,
+
+    /// The report on every record checked.
+    pub fn finish(self) -> ChainReport {
+        ChainReport {
+            aggregate_id: self.aggregate_id,
+            events: self.events,
+            head: self.head,
+            faults: self.faults,
+        }
     }
 }
 
@@ -295,36 +331,4 @@ impl Position {
     fn is(&self, prev: Option<Cid>) -> bool {
         prev.is_some() && (prev == Some(self.actual) || prev == self.claimed)
     }
-}
-
-/// What each header (and the subject) must say, given the block. A claimed CID that
-/// differs from the bytes is reported as a hash mismatch, so the CID headers are only
-/// checked for presence and for agreeing with each other.
-fn expected_headers(
-    prefix: &str,
-    record: &RawRecord,
-    block: &EventBlock,
-    actual: Cid,
-) -> [(&'static str, Option<String>); 9] {
-    let cid = record
-        .header(h::CIM_CID)
-        .map_or_else(|| actual.to_string(), str::to_owned);
-    [
-        (
-            "subject",
-            Some(event_subject(
-                prefix,
-                &block.aggregate_id,
-                &block.event_type,
-            )),
-        ),
-        (h::CIM_CID, Some(cid.clone())),
-        (h::NATS_MSG_ID, Some(cid)),
-        (h::CIM_SEQ, Some(block.seq.to_string())),
-        (h::CIM_PREV, block.prev.map(|c| c.to_string())),
-        (h::CIM_AGGREGATE_TYPE, Some(block.aggregate_type.clone())),
-        (h::CIM_EVENT_TYPE, Some(block.event_type.clone())),
-        (h::CIM_CORRELATION_ID, Some(block.correlation_id.clone())),
-        (h::CIM_CAUSATION_ID, block.causation_id.clone()),
-    ]
 }

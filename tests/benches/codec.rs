@@ -8,10 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use cim_events::block::{EventBlock, cid_of};
-use cim_events::verify::verify_records;
-use cim_events::{EventHeader, RawRecord, RecordedEvent, seal};
+use cim_events::test_util::seal_after;
+use cim_events::{EventHeader, RawRecord, RecordedEvent, verify_records};
 use tests::domain::Noted;
 
 /// Events per measured run: one long aggregate.
@@ -26,10 +25,8 @@ fn main() {
             ..Noted::new("bench-1", n)
         })
         .collect();
-    let sealed = || {
-        let prepared = seal::prepare("bench-1", &events, &EventHeader::default()).expect("prepare");
-        seal::seal("events", "bench-1", None, &prepared).expect("seal")
-    };
+    let sealed =
+        || seal_after("events", "bench-1", None, &events, &EventHeader::default()).expect("seal");
     let blocks = sealed();
     let records: Vec<RawRecord> = blocks
         .iter()
@@ -42,7 +39,7 @@ fn main() {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
-            data: Bytes::from(s.bytes.clone()),
+            data: s.bytes.clone(),
         })
         .collect();
     println!(

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use cim_events::Ipld;
 use cim_events::payload::to_ipld;
-use cim_events::seal::{NewEvent, seal};
+use cim_events::test_util::{NewEvent, seal};
 use serde::ser::{SerializeMap, SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
@@ -224,7 +224,7 @@ fn seal_payload(index: usize, payload: Ipld) -> (String, Vec<u8>) {
     let sealed = seal("events", &format!("ap-{index}"), None, &[event])
         .expect("seal")
         .remove(0);
-    (sealed.cid.to_string(), sealed.bytes)
+    (sealed.cid.to_string(), sealed.bytes.to_vec())
 }
 
 /// Float bits, so that -0.0 and 0.0 count as different (`Ipld`'s `==` does not).

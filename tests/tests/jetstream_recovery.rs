@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use cim_events::{Error, EventStore, JetStreamEventStore};
+use cim_events::{
+    Error, EventHeader, EventStore, ExpectedVersion, JetStreamEventStore, PreparedAppend,
+};
 use tests::domain::Noted;
 use tests::nats::{NatsServer, connect, unique_names};
 
@@ -30,9 +32,12 @@ async fn a_vanished_server_gives_transient_errors_and_the_store_recovers() {
         .await
         .expect("1");
     server.kill();
-    let append = store
-        .append_event("nb-1", Noted::new("nb-1", 2), None)
-        .await;
+    // Prepared once, so that a retry re-sends the very same event: while the server is
+    // gone the client may buffer the publish and deliver it once the server is back, so
+    // a failed append can still land (its outcome is unknown, not "not stored").
+    let prepared = PreparedAppend::new("nb-1", &[Noted::new("nb-1", 2)], &EventHeader::default())
+        .expect("prepare");
+    let append = store.append_prepared(&prepared, ExpectedVersion::Any).await;
     assert!(
         matches!(
             append,
@@ -57,12 +62,9 @@ async fn a_vanished_server_gives_transient_errors_and_the_store_recovers() {
     server.restart().await;
     let mut second = None;
     for _ in 0..50 {
-        match store
-            .append_event("nb-1", Noted::new("nb-1", 2), None)
-            .await
-        {
-            Ok(meta) => {
-                second = Some(meta);
+        match store.append_prepared(&prepared, ExpectedVersion::Any).await {
+            Ok(mut meta) => {
+                second = meta.pop();
                 break;
             }
             Err(e) if e.is_transient() => tokio::time::sleep(Duration::from_millis(100)).await,
@@ -71,6 +73,7 @@ async fn a_vanished_server_gives_transient_errors_and_the_store_recovers() {
     }
     let second = second.expect("appends work again after the restart");
     assert_eq!(second.previous_cid, Some(first.cid));
+    assert_eq!(Some(second.event_id.as_str()), prepared.event_ids().next());
     let loaded = store.load("nb-1").await.expect("load");
     assert_eq!(
         loaded.iter().map(|e| e.cid).collect::<Vec<_>>(),

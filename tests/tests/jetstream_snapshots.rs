@@ -262,6 +262,7 @@ async fn snapshots_never_move_backwards() {
         aggregate_id: "acc-1".into(),
         version,
         head,
+        sequence: version,
         state: Snapshot::encode_state(&Account::default()).expect("encode"),
     };
     let snapshots = case.snapshots().await;

@@ -173,21 +173,25 @@ async fn bad_settings_are_refused() {
     assert!(matches!(err, Error::InvalidToken(_)), "{err:?}");
 }
 
-/// A message that is not an event, published straight onto an aggregate subject, is a
-/// decode error naming its sequence for loads and a fault for verification — no panic.
+/// A message that is not an event, published straight onto an aggregate subject, is
+/// stepped over by loads, never the base of an append, and a located fault for
+/// verification — no panic. The next append's concurrency check names the foreign
+/// message's sequence (the server checks the subject's last message), and its `prev` the
+/// real head.
 #[tokio::test]
-async fn foreign_messages_are_decode_errors_and_faults() {
+async fn foreign_messages_are_stepped_over_and_reported() {
     let fixture = fresh().await;
     let store = &fixture.store;
-    store
+    let first = store
         .append_event("nb-1", Noted::new("nb-1", 1), None)
         .await
         .expect("1");
     let foreign = publish_foreign(store, "nb-1").await;
-    match store.load("nb-1").await {
-        Err(Error::Decode { sequence, .. }) => assert_eq!(sequence, foreign),
-        other => panic!("expected a decode error, got {other:?}"),
-    }
+    let loaded = store.load("nb-1").await.expect("load");
+    assert_eq!(
+        loaded.iter().map(|e| e.cid).collect::<Vec<_>>(),
+        [first.cid]
+    );
     let report = store
         .verify_chain("nb-1")
         .await
@@ -196,9 +200,33 @@ async fn foreign_messages_are_decode_errors_and_faults() {
     assert_eq!(report.faults.len(), 1);
     assert_eq!(report.faults[0].sequence, foreign);
     assert!(matches!(report.faults[0].kind, FaultKind::Undecodable(_)));
-    assert!(
-        matches!(store.head("nb-1").await, Err(Error::Decode { sequence, .. }) if sequence == foreign)
+    assert_eq!(store.head("nb-1").await.expect("head"), Some(first.head()));
+    let tail = store.tail("nb-1", true).await.expect("tail");
+    assert_eq!(
+        (tail.head, tail.last_sequence),
+        (Some(first.head()), foreign)
     );
+    // Appended by a fresh handle (nothing cached) and by this one (its cache is stale:
+    // the server refuses, the store reads the tail and tries again).
+    for (n, handle) in [(2, reopen(store).await), (3, store.clone())] {
+        let next = handle
+            .append_event("nb-1", Noted::new("nb-1", n), None)
+            .await
+            .expect("append after the foreign message");
+        assert_eq!(next.version, n);
+    }
+    let events = store.load("nb-1").await.expect("load");
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[1].block.prev, Some(first.cid));
+}
+
+/// Another handle on the same stream, with nothing cached.
+async fn reopen(store: &JetStreamEventStore) -> JetStreamEventStore {
+    JetStreamEventStore::builder(store.context().clone(), store.stream_name())
+        .prefix(store.subject_prefix())
+        .build()
+        .await
+        .expect("reopen")
 }
 
 /// Publishes a message that is not an event straight onto an aggregate's subject, as a
@@ -222,10 +250,14 @@ async fn publish_foreign(store: &JetStreamEventStore, aggregate_id: &str) -> u64
 async fn a_resent_event_is_stored_once() {
     let fixture = fresh().await;
     let store = &fixture.store;
-    let prepared = cim_events::seal::prepare("nb-1", &[Noted::new("nb-1", 1)], &Default::default())
-        .expect("prepare");
-    let sealed =
-        cim_events::seal::seal(store.subject_prefix(), "nb-1", None, &prepared).expect("seal");
+    let sealed = cim_events::test_util::seal_after(
+        store.subject_prefix(),
+        "nb-1",
+        None,
+        &[Noted::new("nb-1", 1)],
+        &Default::default(),
+    )
+    .expect("seal");
     let mut acks = Vec::new();
     for _ in 0..2 {
         let mut headers = async_nats::HeaderMap::new();
@@ -234,11 +266,7 @@ async fn a_resent_event_is_stored_once() {
         }
         let ack = store
             .context()
-            .publish_with_headers(
-                sealed[0].subject.clone(),
-                headers,
-                sealed[0].bytes.clone().into(),
-            )
+            .publish_with_headers(sealed[0].subject.clone(), headers, sealed[0].bytes.clone())
             .await
             .expect("publish")
             .await
@@ -459,10 +487,11 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
         .await
         .expect("other aggregate");
     assert_eq!(next().await.expect("event of nb-2").aggregate_id(), "nb-2");
-    // The damaged aggregate's head is the foreign message, so appends to it are refused
-    // with the same typed error rather than chained onto something unverifiable.
-    assert!(matches!(
-        store.append_event("nb-1", Noted::new("nb-1", 2), None).await,
-        Err(Error::Decode { sequence, .. }) if sequence == foreign
-    ));
+    // The foreign message is not part of nb-1's chain: the next append follows its head.
+    let second = store
+        .append_event("nb-1", Noted::new("nb-1", 2), None)
+        .await
+        .expect("2");
+    assert_eq!(second.version, 2);
+    assert!(second.sequence > foreign);
 }

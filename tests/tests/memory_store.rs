@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use cim_events::block::DecodeError;
 use cim_events::{Error, EventStore, MemoryEventStore, StartFrom};
 use futures::StreamExt;
 use tests::domain::Noted;
@@ -42,11 +41,13 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
         items[1]
     );
     assert_eq!(items[2].as_ref().expect("event").aggregate_id(), "nb-2");
-    // Loads of the damaged aggregate name the foreign message; they never panic.
-    assert!(matches!(
-        store.load("nb-1").await,
-        Err(Error::Decode { sequence, .. }) if sequence == foreign
-    ));
+    // Loads step over the foreign message; verification names it.
+    assert_eq!(store.load("nb-1").await.expect("load").len(), 1);
+    let report = store.verify_chain("nb-1").await.expect("verify");
+    assert_eq!(
+        report.faults.iter().map(|f| f.sequence).collect::<Vec<_>>(),
+        [foreign]
+    );
 }
 
 /// A subscription from a stream sequence the store has not reached yet starts there: the
@@ -82,11 +83,12 @@ async fn a_subscription_from_a_future_sequence_skips_the_events_before_it() {
     assert_eq!(first.sequence, 3);
 }
 
-/// A foreign head that claims the last possible version leaves no version for the next
-/// event: the append is refused with a decode error naming that message, never a panic
-/// or a wrapped-around version.
+/// A foreign message that claims the last possible version in its headers is not the
+/// aggregate's head: headers are hints, the block is the truth. The next append follows
+/// the real head, with no panic or wrapped-around version, and verification names the
+/// foreign message.
 #[tokio::test]
-async fn an_append_after_a_forged_head_at_the_last_version_is_refused() {
+async fn a_forged_head_at_the_last_version_is_never_the_base_of_an_append() {
     let store = MemoryEventStore::new();
     let first = store
         .append_event("nb-1", Noted::new("nb-1", 1), None)
@@ -100,16 +102,60 @@ async fn an_append_after_a_forged_head_at_the_last_version_is_refused() {
         ],
         Bytes::from_static(b"forged"),
     );
-    let refused = store
+    let second = store
         .append_event("nb-1", Noted::new("nb-1", 2), None)
-        .await;
-    assert!(
-        matches!(
-            &refused,
-            Err(Error::Decode { sequence, source: DecodeError::Header("Cim-Seq") }) if *sequence == forged
-        ),
-        "{refused:?}"
+        .await
+        .expect("2");
+    assert_eq!((second.version, second.previous_cid), (2, Some(first.cid)));
+    assert_eq!(second.sequence, forged + 1);
+    assert_eq!(store.load("nb-1").await.expect("load").len(), 2);
+    let report = store.verify_chain("nb-1").await.expect("verify");
+    assert_eq!(
+        report.faults.iter().map(|f| f.sequence).collect::<Vec<_>>(),
+        [forged]
     );
-    // Nothing was stored: the aggregate still holds its event and the forged message.
-    assert_eq!(store.read_raw("nb-1", 1).await.expect("read").len(), 2);
+}
+
+/// Defect: one raw message with a forged `Cim-Seq: 0` header on an aggregate's subject
+/// made `load` return nothing and `verify_chain` report "valid, 0 events", and the next
+/// append started a second chain at version 1. The block is the truth: the aggregate
+/// still loads, the next append continues its chain, and the intruder is a located fault.
+#[tokio::test]
+async fn a_forged_version_header_neither_hides_an_aggregate_nor_forks_it() {
+    let store = MemoryEventStore::new();
+    let mut stored = Vec::new();
+    for n in 1..=3 {
+        stored.push(
+            store
+                .append_event("nb-1", Noted::new("nb-1", n), None)
+                .await
+                .expect("append"),
+        );
+    }
+    // The intruder: a copy of the first event's bytes with a `Cim-Seq: 0` header, and a
+    // headerless garbage message.
+    let raw = store.read_raw("nb-1", 1).await.expect("read").remove(0);
+    let mut headers = raw.headers.clone();
+    headers.retain(|(k, _)| k != "Cim-Seq");
+    headers.push(("Cim-Seq".to_owned(), "0".to_owned()));
+    let copy = store.insert_raw("events.nb-1.Noted", headers, raw.data.clone());
+    let garbage = store.insert_raw("events.nb-1.Noted", vec![], Bytes::from_static(b"\xff"));
+
+    let loaded = store.load("nb-1").await.expect("load");
+    assert_eq!(loaded.len(), 3);
+    let head = store.head("nb-1").await.expect("head").expect("a head");
+    assert_eq!((head.version, head.cid), (3, stored[2].cid));
+    let next = store
+        .append_event("nb-1", Noted::new("nb-1", 4), None)
+        .await
+        .expect("append");
+    assert_eq!((next.version, next.previous_cid), (4, Some(stored[2].cid)));
+    let report = store.verify_chain("nb-1").await.expect("verify");
+    let faulty: Vec<u64> = report.faults.iter().map(|f| f.sequence).collect();
+    assert!(
+        faulty.contains(&copy) && faulty.contains(&garbage),
+        "{report:?}"
+    );
+    assert!(!faulty.contains(&next.sequence), "{report:?}");
+    assert_eq!(store.load("nb-1").await.expect("load").len(), 4);
 }

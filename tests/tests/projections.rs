@@ -10,10 +10,9 @@ use cim_events::projection::{
     Checkpoint, CheckpointStore, MemoryCheckpointStore, Projection, ProjectionError,
     ProjectionRunner, async_trait,
 };
-use cim_events::seal::NewEvent;
 use cim_events::{
-    Error, EventMetadata, EventStore, EventStream, ExpectedVersion, Head, MemoryEventStore,
-    RawRecord, StartFrom,
+    Error, EventStore, EventStream, MemoryEventStore, Published, RawStream, SealedEvent, StartFrom,
+    Tail,
 };
 use futures::StreamExt;
 use projection_suite::{Counter, Harness, Model, Options, Running, append, projection_suite};
@@ -81,25 +80,29 @@ impl EventStore for Hiccup {
         self.0.subject_prefix()
     }
 
-    async fn append_prepared(
-        &self,
-        aggregate_id: &str,
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> cim_events::Result<Vec<EventMetadata>> {
-        self.0.append_prepared(aggregate_id, events, expected).await
+    fn max_event_size(&self) -> usize {
+        self.0.max_event_size()
     }
 
-    async fn read_raw(
-        &self,
-        aggregate_id: &str,
-        from_version: u64,
-    ) -> cim_events::Result<Vec<RawRecord>> {
-        self.0.read_raw(aggregate_id, from_version).await
+    async fn tail(&self, aggregate_id: &str, fresh: bool) -> cim_events::Result<Tail> {
+        self.0.tail(aggregate_id, fresh).await
     }
 
-    async fn head(&self, aggregate_id: &str) -> cim_events::Result<Option<Head>> {
-        self.0.head(aggregate_id).await
+    async fn publish(
+        &self,
+        aggregate_id: &str,
+        events: &[SealedEvent],
+        after: &Tail,
+    ) -> cim_events::Result<Published> {
+        self.0.publish(aggregate_id, events, after).await
+    }
+
+    async fn read_messages(
+        &self,
+        aggregate_id: &str,
+        after_sequence: u64,
+    ) -> cim_events::Result<RawStream> {
+        self.0.read_messages(aggregate_id, after_sequence).await
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {

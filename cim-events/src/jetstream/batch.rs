@@ -8,8 +8,6 @@
 //! per-message round trip); only the commit waits for its acknowledgement. A lost staged
 //! message makes the commit fail as an incomplete batch, so nothing is stored.
 
-use bytes::Bytes;
-
 use crate::seal::SealedEvent;
 
 use super::append::event_headers;
@@ -24,19 +22,18 @@ const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
 const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 
 impl Inner {
-    /// Publishes `sealed` as one atomic batch (`bodies`: their blocks' bytes, in the same
-    /// order); returns the sequence of its last message.
+    /// Publishes `sealed` as one atomic batch; returns the sequence of its last message.
     pub(crate) async fn publish_batch(
         &self,
         aggregate_id: &str,
         sealed: &[SealedEvent],
-        bodies: Vec<Bytes>,
         expected_sequence: u64,
     ) -> Result<u64, PublishFailure> {
         let batch_id = uuid::Uuid::now_v7().simple().to_string();
         let client = self.context.client();
         let count = sealed.len();
-        for (index, (event, payload)) in sealed.iter().zip(bodies).enumerate() {
+        for (index, event) in sealed.iter().enumerate() {
+            let payload = event.bytes.clone();
             let mut headers = event_headers(event);
             headers.insert(BATCH_ID, batch_id.as_str());
             headers.insert(BATCH_SEQUENCE, (index + 1).to_string().as_str());

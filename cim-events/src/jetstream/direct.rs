@@ -27,6 +27,9 @@ const ADDED_HEADERS: [&str; 7] = [
     "Nats-UpTo-Sequence",
 ];
 
+/// The header of a batch's end marker counting the matches left after the batch.
+const NUM_PENDING: &str = "Nats-Num-Pending";
+
 /// The status of the message that ends a batch answer.
 const END_OF_BATCH: u16 = 204;
 
@@ -74,6 +77,16 @@ pub(crate) async fn last(
     }
 }
 
+/// One batch Direct Get answer.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The messages, in stream order.
+    pub(crate) records: Vec<RawRecord>,
+    /// How many more messages matched the filter when the server ended the batch
+    /// (`Nats-Num-Pending` of its end marker); `None` if it did not say.
+    pub(crate) pending: Option<u64>,
+}
+
 /// Up to `batch` messages matching `filter` from stream sequence `from` on (0: from the
 /// first message matching `filter`, which the server finds from its subject index), in
 /// stream order.
@@ -84,7 +97,7 @@ pub(crate) async fn next_batch(
     from: u64,
     batch: u64,
     timeout: Duration,
-) -> Result<Vec<RawRecord>> {
+) -> Result<Batch> {
     let request = Request {
         seq: (from > 0).then_some(from),
         next_by_subj: Some(filter),
@@ -108,10 +121,24 @@ pub(crate) async fn next_batch(
             .map_err(|_| backend("direct get", "timed out waiting for a batch", true))?
             .ok_or_else(|| backend("direct get", "connection closed", true))?;
         match reply.status {
-            // End of batch. Callers stop at a sequence they know, so the count of
-            // further matches it carries (`Nats-Num-Pending`) is not needed.
-            Some(status) if status.as_u16() == END_OF_BATCH => return Ok(out),
-            Some(StatusCode::NOT_FOUND) => return Ok(out),
+            // End of batch, with the count of further matches.
+            Some(status) if status.as_u16() == END_OF_BATCH => {
+                let pending = reply
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get(NUM_PENDING))
+                    .and_then(|v| v.as_str().parse().ok());
+                return Ok(Batch {
+                    records: out,
+                    pending,
+                });
+            }
+            Some(StatusCode::NOT_FOUND) => {
+                return Ok(Batch {
+                    records: out,
+                    pending: Some(0),
+                });
+            }
             Some(status) if status != StatusCode::OK => return Err(status_error(&reply)),
             _ => out.push(to_record(reply)?),
         }

@@ -13,9 +13,9 @@ use crate::block::DecodeError;
 use crate::error::{Error, Result};
 use crate::projection::{Checkpoint, CheckpointStore};
 
-use super::backoff;
 use super::errors::backend;
 use super::kv::{Fields, Value, encode_map, open_bucket, read_fresh};
+use crate::backoff;
 
 /// The checkpoint value format this store writes and reads.
 pub const CHECKPOINT_FORMAT_VERSION: u64 = 1;

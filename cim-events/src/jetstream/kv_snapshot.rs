@@ -16,12 +16,16 @@ use crate::error::{Error, Result};
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::subject::{TokenKind, validate_token};
 
-use super::backoff;
 use super::errors::backend;
 use super::kv::{Fields, Value, encode_map, open_bucket, read_any, read_fresh};
+use crate::backoff;
 
-/// The snapshot value format this store writes and reads.
-pub const SNAPSHOT_FORMAT_VERSION: u64 = 1;
+/// The snapshot value format this store writes and reads. Version 2 added the stream
+/// sequence of the head event, so that a load reads only the events after it. A value of
+/// another version (version 1 included) is never misread: it loads as
+/// [`Error::Malformed`](crate::Error::Malformed), the repository ignores it with a warning
+/// and replays the events, and the next snapshot saved replaces it.
+pub const SNAPSHOT_FORMAT_VERSION: u64 = 2;
 
 /// How many times a save re-reads and retries after losing a race on the key.
 const SAVE_ATTEMPTS: u32 = 10;
@@ -32,9 +36,10 @@ const SAVE_ATTEMPTS: u32 = 10;
 ///   escaped for the key alphabet: ASCII letters, digits, `-` and `_` stay as they are,
 ///   every other byte of the UTF-8 encoding becomes `=XX` (upper-case hex), so `acc-1`
 ///   stays `acc-1` and `ü` becomes `=C3=BC`. The escaping is reversible.
-/// - **Value**: a DAG-CBOR map `{v: 1, aggregate_type, aggregate_id, version, head, state}`
-///   with `head` a CID link to the event the state was taken after and `state` the
-///   DAG-CBOR bytes of the state (see [`encode`](Self::encode)).
+/// - **Value**: a DAG-CBOR map `{v: 2, aggregate_type, aggregate_id, version, head,
+///   sequence, state}` with `head` a CID link to the event the state was taken after,
+///   `sequence` that event's stream sequence and `state` the DAG-CBOR bytes of the state
+///   (see [`encode`](Self::encode)).
 /// - **Writes** check the key's revision: `create` when the key has no value, `update`
 ///   with the revision read otherwise. A writer that loses a race reads again and only
 ///   overwrites a snapshot of a lower version (or of the same version with another
@@ -124,8 +129,9 @@ impl JetStreamSnapshotStore {
         ))
     }
 
-    /// Encodes a snapshot as this store keeps it: a DAG-CBOR map with keys `v` (1),
-    /// `aggregate_type`, `aggregate_id`, `version`, `head` (a CID link) and `state` (bytes).
+    /// Encodes a snapshot as this store keeps it: a DAG-CBOR map with keys `v` (2),
+    /// `aggregate_type`, `aggregate_id`, `version`, `head` (a CID link), `sequence` and
+    /// `state` (bytes).
     pub fn encode(snapshot: &Snapshot) -> Result<Bytes> {
         let s = |v: &str| Ipld::String(v.to_owned());
         encode_map(BTreeMap::from([
@@ -137,6 +143,10 @@ impl JetStreamSnapshotStore {
             ("aggregate_id".to_owned(), s(&snapshot.aggregate_id)),
             ("version".to_owned(), Ipld::Integer(snapshot.version.into())),
             ("head".to_owned(), Ipld::Link(snapshot.head)),
+            (
+                "sequence".to_owned(),
+                Ipld::Integer(snapshot.sequence.into()),
+            ),
             ("state".to_owned(), Ipld::Bytes(snapshot.state.to_vec())),
         ]))
     }
@@ -150,6 +160,7 @@ impl JetStreamSnapshotStore {
             aggregate_id: fields.string("aggregate_id")?,
             version: fields.unsigned("version")?,
             head: fields.link("head")?,
+            sequence: fields.unsigned("sequence")?,
             state: Bytes::from(fields.bytes("state")?),
         };
         fields.finish()?;
@@ -269,8 +280,30 @@ mod tests {
             aggregate_id: "acc-1".into(),
             version: 7,
             head: cid_of(b"event 7"),
+            sequence: 42,
             state: Bytes::from_static(&[0xa0]),
         }
+    }
+
+    /// A snapshot written before the stream sequence was recorded is refused by its
+    /// format version, never read as one of this format.
+    #[test]
+    fn refuses_the_previous_format_version() {
+        let mut map = match serde_ipld_dagcbor::from_slice::<Ipld>(
+            &JetStreamSnapshotStore::encode(&snapshot()).unwrap(),
+        )
+        .unwrap()
+        {
+            Ipld::Map(map) => map,
+            _ => unreachable!(),
+        };
+        map.insert("v".into(), Ipld::Integer(1));
+        map.remove("sequence");
+        let v1 = serde_ipld_dagcbor::to_vec(&Ipld::Map(map)).unwrap();
+        assert_eq!(
+            JetStreamSnapshotStore::decode(&v1),
+            Err(DecodeError::UnsupportedVersion(1))
+        );
     }
 
     #[test]
@@ -311,12 +344,12 @@ mod tests {
             Err(DecodeError::UnknownKey("extra".into()))
         );
         map.remove("extra");
-        map.insert("v".into(), Ipld::Integer(2));
+        map.insert("v".into(), Ipld::Integer(3));
         assert_eq!(
             decode(&encode(&map)),
-            Err(DecodeError::UnsupportedVersion(2))
+            Err(DecodeError::UnsupportedVersion(3))
         );
-        map.insert("v".into(), Ipld::Integer(1));
+        map.insert("v".into(), Ipld::Integer(2));
         map.remove("state");
         assert_eq!(decode(&encode(&map)), Err(DecodeError::MissingKey("state")));
     }

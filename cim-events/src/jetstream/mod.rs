@@ -107,13 +107,13 @@
 //!   store needs to open).
 
 mod append;
-mod backoff;
 mod batch;
 mod builder;
 mod direct;
 mod errors;
 mod provision;
 mod read;
+mod reader;
 mod store;
 mod subscribe;
 
@@ -126,7 +126,7 @@ pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
 pub use projection_runner::JetStreamProjectionRunner;
 
-pub use builder::{HEADER_ROOM, JetStreamEventStoreBuilder};
+pub use builder::{DEFAULT_TAIL_CACHE, HEADER_ROOM, JetStreamEventStoreBuilder};
 pub use provision::MIN_SERVER_VERSION;
 pub use store::JetStreamEventStore;
 

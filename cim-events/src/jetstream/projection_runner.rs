@@ -19,11 +19,11 @@ use crate::projection::{
 use crate::record::RecordedEvent;
 use crate::store::EventStore;
 
-use super::backoff;
 use super::direct;
 use super::errors::{CLUSTER_NOT_AVAILABLE, backend};
 use super::read::consumer_record;
 use super::store::JetStreamEventStore;
+use crate::backoff;
 
 /// Server error code: consumer not found.
 const CONSUMER_NOT_FOUND: u64 = 10014;
@@ -363,7 +363,8 @@ impl Source {
                 1,
                 REQUEST_TIMEOUT,
             )
-            .await?;
+            .await?
+            .records;
             if let Some(first) = records.first() {
                 let found = Checkpoint {
                     sequence: first.sequence,

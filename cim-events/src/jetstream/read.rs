@@ -1,5 +1,5 @@
-//! Reads: the head of an aggregate, its events from a version, and the list of
-//! aggregates.
+//! Reads: the tail of an aggregate (its head and last message), and the list of
+//! aggregates. Reading an aggregate's messages is [`reader`](super::reader).
 //!
 //! Where a filtered read spends its time (nats-server 2.15 file store; figures in
 //! BENCHMARKS.md): the server keeps a per-subject index (first and last block of each
@@ -13,47 +13,69 @@
 //! lie between them in the same 8 MB block: bounded per event by one block, not by the
 //! stream. No request shape avoids that walk (a start sequence only moves its start), so
 //! a load asks for the whole aggregate in as few requests as possible, from sequence 0
-//! (the index finds the first event), and stops at the head's sequence; reads that
-//! resume after a known head ([`read_raw_after`](super::JetStreamEventStore::read_raw_after))
-//! start at that head's sequence instead of the first event.
+//! (the index finds the first event); reads that resume after a known head
+//! ([`read_raw_after`](crate::EventStore::read_raw_after), a snapshot, the repository's
+//! cache) start at that head's sequence instead of the first event.
 
-use std::time::Duration;
+use std::sync::Arc;
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
 use async_nats::jetstream::stream::LastRawMessageErrorKind;
+use cid::Cid;
 use futures::StreamExt;
 
+use crate::block::{EventBlock, cid_of};
+use crate::chain::{Follower, Step, claimed_cid, header_faults};
 use crate::error::{Error, Result};
 use crate::head::Head;
 use crate::record::RawRecord;
 use crate::subject::{TokenKind, aggregate_filter, validate_token};
+use crate::tail::Tail;
 
 use super::direct::{self, stored_headers};
 use super::errors::{api_code, backend, is_stream_not_found};
 use super::store::Inner;
 
-/// The most messages asked for in one batch Direct Get.
-const DIRECT_BATCH: u64 = 1000;
-/// How many times a read waits for a lagging replica before giving up.
-const LAGGING_REPLICA_RETRIES: u32 = 50;
-
 impl Inner {
-    /// The aggregate's head from any replica: exact on R1, possibly a little behind on a
-    /// replicated stream right after a write.
-    pub(crate) async fn quick_head(&self, aggregate_id: &str) -> Result<Option<Head>> {
-        self.last_record(aggregate_id, false)
-            .await?
-            .map(|record| record.head_from_headers())
-            .transpose()
+    /// The aggregate's tail. Without `fresh`, the one this handle cached when it last
+    /// wrote or read the aggregate, if any. Otherwise its last message, from the leader
+    /// with `fresh` on a replicated stream: when that message is an event of the
+    /// aggregate whose headers agree with its block, it is the head; anything else (a
+    /// foreign writer's message) makes the tail come from following the whole chain.
+    pub(crate) async fn tail(self: &Arc<Self>, aggregate_id: &str, fresh: bool) -> Result<Tail> {
+        if !fresh {
+            if let Some(tail) = self.cached_tail(aggregate_id) {
+                return Ok(tail);
+            }
+        }
+        let tail = match self.last_record(aggregate_id, fresh).await? {
+            None => Tail::default(),
+            Some(last) => match head_of(&self.prefix, aggregate_id, &last) {
+                Some(tail) => tail,
+                None => self.follow(aggregate_id).await?,
+            },
+        };
+        self.remember(aggregate_id, &tail);
+        Ok(tail)
     }
 
-    /// The aggregate's head as the stream leader sees it: never behind a write that was
-    /// acknowledged.
-    pub(crate) async fn fresh_head(&self, aggregate_id: &str) -> Result<Option<Head>> {
-        self.last_record(aggregate_id, true)
+    /// The tail by the chain rule, reading every message of the aggregate.
+    async fn follow(self: &Arc<Self>, aggregate_id: &str) -> Result<Tail> {
+        let mut messages = self.read_messages(aggregate_id, 0).await?;
+        let mut chain = Follower::new(aggregate_id, None);
+        while let Some(message) = messages.next().await {
+            if let Step::Stepped(fault) = chain.step(message?) {
+                tracing::warn!(aggregate_id, %fault, "message stepped over: not part of the chain");
+            }
+        }
+        Ok(chain.tail().map_err(Error::BrokenChain)?.clone())
+    }
+
+    /// The stream sequence of the aggregate's last message, from the leader.
+    pub(crate) async fn last_message_sequence(&self, aggregate_id: &str) -> Result<Option<u64>> {
+        Ok(self
+            .last_record(aggregate_id, true)
             .await?
-            .map(|record| record.head_from_headers())
-            .transpose()
+            .map(|record| record.sequence))
     }
 
     /// The newest message on the aggregate's subjects, whatever it holds. With `fresh`
@@ -119,148 +141,6 @@ impl Inner {
         }
     }
 
-    /// The aggregate's stored messages with version `from_version` or later.
-    pub(crate) async fn read(
-        &self,
-        aggregate_id: &str,
-        from_version: u64,
-    ) -> Result<Vec<RawRecord>> {
-        let Some(last) = self.last_record(aggregate_id, true).await? else {
-            return Ok(Vec::new());
-        };
-        // The newest message may not be an event at all (a foreign writer): then its
-        // version is unknown, the read goes up to it anyway, and decoding reports it.
-        let version = last.head_from_headers().ok().map(|h| h.version);
-        if version.is_some_and(|v| from_version > v) {
-            return Ok(Vec::new());
-        }
-        let filter = aggregate_filter(&self.prefix, aggregate_id);
-        let records = match version {
-            Some(v) if v <= self.settings.direct_read_limit => {
-                self.read_direct(&filter, 0, last.sequence).await?
-            }
-            _ => self.read_ordered(&filter, None, last.sequence).await?,
-        };
-        // A record whose headers do not parse is kept: decoding reports it by sequence.
-        Ok(records
-            .into_iter()
-            .filter(|r| {
-                r.head_from_headers()
-                    .map_or(true, |h| h.version >= from_version)
-            })
-            .collect())
-    }
-
-    /// The aggregate's stored messages after `after`, read from its stream sequence on.
-    pub(crate) async fn read_after(
-        &self,
-        aggregate_id: &str,
-        after: &Head,
-    ) -> Result<Vec<RawRecord>> {
-        let Some(head) = self.fresh_head(aggregate_id).await? else {
-            return Ok(Vec::new());
-        };
-        if head.sequence <= after.sequence {
-            return Ok(Vec::new());
-        }
-        let filter = aggregate_filter(&self.prefix, aggregate_id);
-        let from = after.sequence + 1;
-        if head.version.saturating_sub(after.version) <= self.settings.direct_read_limit {
-            self.read_direct(&filter, from, head.sequence).await
-        } else {
-            self.read_ordered(&filter, Some(from), head.sequence).await
-        }
-    }
-
-    /// Batch Direct Gets from `from` (0: the first match) up to and including stream
-    /// sequence `up_to`, which must be a stored message matching `filter`. A replica that
-    /// has not yet applied `up_to` is asked again until it has.
-    pub(crate) async fn read_direct(
-        &self,
-        filter: &str,
-        from: u64,
-        up_to: u64,
-    ) -> Result<Vec<RawRecord>> {
-        let client = self.context.client();
-        let mut out = Vec::new();
-        let mut next = from;
-        let mut lagging = 0;
-        loop {
-            let records = direct::next_batch(
-                &client,
-                &self.stream_name,
-                filter,
-                next,
-                DIRECT_BATCH,
-                self.settings.request_timeout,
-            )
-            .await?;
-            let progressed = !records.is_empty();
-            for record in records {
-                if record.sequence > up_to {
-                    return Ok(out);
-                }
-                next = record.sequence + 1;
-                out.push(record);
-                if next > up_to {
-                    return Ok(out);
-                }
-            }
-            if !progressed {
-                // The replica that answered is behind the head we read from the leader.
-                lagging += 1;
-                if lagging > LAGGING_REPLICA_RETRIES {
-                    return Err(backend(
-                        "load",
-                        format!("no replica served stream sequence {up_to} in time"),
-                        true,
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(lagging))).await;
-            }
-        }
-    }
-
-    /// An ordered consumer from `from` (`None`: the first match) up to and including
-    /// stream sequence `up_to`.
-    pub(crate) async fn read_ordered(
-        &self,
-        filter: &str,
-        from: Option<u64>,
-        up_to: u64,
-    ) -> Result<Vec<RawRecord>> {
-        let config = OrderedConfig {
-            filter_subject: filter.to_owned(),
-            deliver_policy: from.map_or(DeliverPolicy::All, |start_sequence| {
-                DeliverPolicy::ByStartSequence { start_sequence }
-            }),
-            ..OrderedConfig::default()
-        };
-        let consumer = self
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| backend("load", &e, true))?;
-        let mut messages = consumer
-            .messages()
-            .await
-            .map_err(|e| backend("load", &e, true))?;
-        let mut out = Vec::new();
-        loop {
-            let message = tokio::time::timeout(self.settings.request_timeout, messages.next())
-                .await
-                .map_err(|_| backend("load", "timed out waiting for events", true))?
-                .ok_or_else(|| backend("load", "consumer closed", true))?
-                .map_err(|e| backend("load", &e, true))?;
-            let record = consumer_record(&message)?;
-            let done = record.sequence >= up_to;
-            out.push(record);
-            if done {
-                return Ok(out);
-            }
-        }
-    }
-
     /// Every aggregate id with at least one message under the prefix.
     pub(crate) async fn aggregate_ids(&self) -> Result<Vec<String>> {
         let mut subjects = self
@@ -284,6 +164,25 @@ impl Inner {
         ids.dedup();
         Ok(ids)
     }
+}
+
+/// The tail that `last` makes when it is an event of `aggregate_id` that hashes to the
+/// CID its headers claim and whose headers agree with its block; `None` otherwise.
+fn head_of(prefix: &str, aggregate_id: &str, last: &RawRecord) -> Option<Tail> {
+    let block = EventBlock::decode(&last.data).ok()?;
+    let actual = cid_of(&last.data);
+    if block.aggregate_id != aggregate_id
+        || claimed_cid(last).and_then(|c| c.parse::<Cid>().ok()) != Some(actual)
+        || !header_faults(prefix, last, &block, actual).is_empty()
+    {
+        return None;
+    }
+    let head = Head {
+        version: block.seq,
+        cid: actual,
+        sequence: last.sequence,
+    };
+    Some(Tail::at(head, block.aggregate_type))
 }
 
 /// A message delivered by a consumer, as stored.

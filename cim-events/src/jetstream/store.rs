@@ -1,20 +1,18 @@
 //! `JetStreamEventStore`: the handle users hold, its settings, and the `EventStore`
 //! implementation, which delegates to one file per concern.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream::Stream};
 use async_trait::async_trait;
 
+use crate::cache::Lru;
 use crate::error::Result;
-use crate::expected::ExpectedVersion;
-use crate::head::Head;
-use crate::metadata::EventMetadata;
-use crate::record::RawRecord;
-use crate::seal::NewEvent;
-use crate::store::{EventStore, EventStream, StartFrom};
+use crate::seal::SealedEvent;
+use crate::store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 use crate::subject::{TokenKind, validate_token};
+use crate::tail::Tail;
 
 use super::builder::JetStreamEventStoreBuilder;
 
@@ -35,6 +33,9 @@ pub(crate) struct Inner {
     pub(crate) stream_name: String,
     pub(crate) prefix: String,
     pub(crate) settings: Settings,
+    /// The tails this handle last wrote or read, per aggregate: where an append starts
+    /// without reading (the server's check catches a stale one).
+    pub(crate) tails: Mutex<Lru<String, Tail>>,
 }
 
 /// Settings resolved at build time.
@@ -55,6 +56,43 @@ pub(crate) struct Settings {
     pub(crate) direct_read_limit: u64,
     /// How long one server request may take.
     pub(crate) request_timeout: Duration,
+    /// How many aggregates' tails are cached.
+    pub(crate) tail_cache: usize,
+}
+
+/// Backoff between attempts of `Any` after a lost race.
+const CONFLICT_BACKOFF: (Duration, Duration) =
+    (Duration::from_millis(1), Duration::from_millis(50));
+/// Backoff between attempts after a transient failure (covers a leader election).
+const TRANSIENT_BACKOFF: (Duration, Duration) = (Duration::from_millis(50), Duration::from_secs(2));
+
+impl Inner {
+    /// The cached tail of `aggregate_id`, if any.
+    pub(crate) fn cached_tail(&self, aggregate_id: &str) -> Option<Tail> {
+        self.lock_tails().get(aggregate_id).cloned()
+    }
+
+    /// Caches `tail` unless a newer one is cached already (concurrent appends of one
+    /// handle may finish out of order).
+    pub(crate) fn remember(&self, aggregate_id: &str, tail: &Tail) {
+        let mut tails = self.lock_tails();
+        match tails.get(aggregate_id) {
+            Some(cached) if cached.last_sequence > tail.last_sequence => {}
+            _ => tails.insert(aggregate_id.to_owned(), tail.clone()),
+        }
+    }
+
+    /// Drops the cached tail of `aggregate_id`.
+    pub(crate) fn forget(&self, aggregate_id: &str) {
+        self.lock_tails().remove(aggregate_id);
+    }
+
+    fn lock_tails(&self) -> std::sync::MutexGuard<'_, Lru<String, Tail>> {
+        // Every update is a single insert or remove: a poisoned lock holds a whole map.
+        self.tails
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl JetStreamEventStore {
@@ -95,15 +133,6 @@ impl JetStreamEventStore {
     pub fn max_event_size(&self) -> usize {
         self.inner.settings.max_event_size
     }
-
-    /// The events of one aggregate stored after `after` (a head this store returned
-    /// earlier, e.g. the one a snapshot covers), read from its stream sequence on. Cheaper
-    /// than [`load_from`](EventStore::load_from) on long aggregates because the read starts
-    /// at the right place instead of at the aggregate's first event.
-    pub async fn read_raw_after(&self, aggregate_id: &str, after: &Head) -> Result<Vec<RawRecord>> {
-        validate_token(TokenKind::AggregateId, aggregate_id)?;
-        self.inner.read_after(aggregate_id, after).await
-    }
 }
 
 #[async_trait]
@@ -112,23 +141,27 @@ impl EventStore for JetStreamEventStore {
         &self.inner.prefix
     }
 
-    async fn append_prepared(
+    fn max_event_size(&self) -> usize {
+        self.inner.settings.max_event_size
+    }
+
+    async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        self.inner.tail(aggregate_id, fresh).await
+    }
+
+    async fn publish(
         &self,
         aggregate_id: &str,
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> Result<Vec<EventMetadata>> {
-        self.inner.append(aggregate_id, events, expected).await
+        events: &[SealedEvent],
+        after: &Tail,
+    ) -> Result<Published> {
+        self.inner.publish(aggregate_id, events, after).await
     }
 
-    async fn read_raw(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RawRecord>> {
+    async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
-        self.inner.read(aggregate_id, from_version).await
-    }
-
-    async fn head(&self, aggregate_id: &str) -> Result<Option<Head>> {
-        validate_token(TokenKind::AggregateId, aggregate_id)?;
-        self.inner.fresh_head(aggregate_id).await
+        self.inner.read_messages(aggregate_id, after_sequence).await
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
@@ -137,6 +170,15 @@ impl EventStore for JetStreamEventStore {
 
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         self.inner.aggregate_ids().await
+    }
+
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            conflicts: self.inner.settings.any_retries,
+            transient: self.inner.settings.transient_retries,
+            conflict_backoff: CONFLICT_BACKOFF,
+            transient_backoff: TRANSIENT_BACKOFF,
+        }
     }
 }
 

@@ -72,7 +72,7 @@ mod tests {
                     sequence: i as u64 + 1,
                     subject: sealed.subject,
                     headers: Vec::new(),
-                    data: sealed.bytes.into(),
+                    data: sealed.bytes,
                 })
                 .unwrap()
             })

@@ -1,12 +1,7 @@
 //! What loading an aggregate or running a command can fail with.
 
-use std::fmt;
-
-use cid::Cid;
-
+pub use crate::chain::BrokenChain;
 use crate::error::{ConflictError, Error};
-use crate::head::Head;
-use crate::record::RecordedEvent;
 
 /// Why an aggregate could not be loaded.
 ///
@@ -37,56 +32,6 @@ pub enum LoadError {
     /// from a history that is not the aggregate's.
     #[error(transparent)]
     BrokenChain(Box<BrokenChain>),
-}
-
-/// Where an aggregate's stored events stop forming one chain.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "the history of aggregate `{aggregate_id}` is broken at stream sequence {sequence}: \
-     expected version {expected_version} linked to {}, found version {found_version} linked to {}",
-    describe_link(expected_prev),
-    describe_link(found_prev)
-)]
-#[non_exhaustive]
-pub struct BrokenChain {
-    /// The aggregate being loaded.
-    pub aggregate_id: String,
-    /// Stream sequence of the first event that does not fit.
-    pub sequence: u64,
-    /// The version the next event should have.
-    pub expected_version: u64,
-    /// The CID the next event should link to (`None`: none, it should be the first).
-    pub expected_prev: Option<Cid>,
-    /// The version the event has.
-    pub found_version: u64,
-    /// The CID it links to.
-    pub found_prev: Option<Cid>,
-}
-
-impl BrokenChain {
-    /// Checks that `event` comes right after `head` (`None`: it must be the first event)
-    /// of `aggregate_id`: the next version, linked to the head's CID. The one rule both
-    /// replays and projection runners apply.
-    pub(crate) fn check_follows(
-        aggregate_id: &str,
-        head: Option<&Head>,
-        event: &RecordedEvent,
-    ) -> Result<(), Box<BrokenChain>> {
-        // `None` after u64::MAX (a forged head): no event can follow it.
-        let next_version = head.map_or(Some(1), |h| h.version.checked_add(1));
-        let expected_prev = head.map(|h| h.cid);
-        if next_version == Some(event.version()) && event.block.prev == expected_prev {
-            return Ok(());
-        }
-        Err(Box::new(BrokenChain {
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: event.sequence,
-            expected_version: next_version.unwrap_or(u64::MAX),
-            expected_prev,
-            found_version: event.version(),
-            found_prev: event.block.prev,
-        }))
-    }
 }
 
 /// Why a command did not run to completion.
@@ -169,17 +114,4 @@ impl<E> From<LoadError> for CommandError<E> {
             LoadError::BrokenChain(broken) => CommandError::BrokenChain(broken),
         }
     }
-}
-
-fn describe_link(link: &Option<Cid>) -> impl fmt::Display + '_ {
-    struct Link<'a>(&'a Option<Cid>);
-    impl fmt::Display for Link<'_> {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            match self.0 {
-                Some(cid) => write!(f, "{cid}"),
-                None => f.write_str("nothing"),
-            }
-        }
-    }
-    Link(link)
 }

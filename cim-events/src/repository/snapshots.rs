@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::aggregate::Aggregate;
-use crate::block::cid_of;
+use crate::block::{EventBlock, cid_of};
 use crate::head::Head;
 use crate::payload::PayloadError;
 use crate::record::RawRecord;
@@ -121,6 +121,8 @@ pub(crate) struct Candidate<A> {
     pub state: A,
     pub version: u64,
     pub head: Cid,
+    /// Stream sequence of the head event: the load reads from there.
+    pub sequence: u64,
 }
 
 impl<A> Clone for Snapshots<A> {
@@ -191,20 +193,25 @@ impl<A: Aggregate> Snapshots<A> {
             state,
             version: snapshot.version,
             head: snapshot.head,
+            sequence: snapshot.sequence,
         }))
     }
 
     /// Saves a snapshot if the policy asks for one after a command moved the version from
-    /// `before` to `head.version`. A failure is logged, never returned: the events are
-    /// stored, and a missing snapshot only makes the next load replay more.
+    /// `before` to `head.version`, or if `rebuild` (the stored snapshot was ignored: an old
+    /// format, or damaged). A failure is logged, never returned: the events are stored, and
+    /// a missing snapshot only makes the next load replay more.
     pub(crate) async fn after_command(
         &self,
         aggregate_id: &str,
         before: u64,
         head: Head,
         state: &A,
+        rebuild: bool,
     ) {
-        if !self.policy.should_snapshot(before, head.version) {
+        let due = self.policy != SnapshotPolicy::Never
+            && (rebuild || self.policy.should_snapshot(before, head.version));
+        if !due {
             return;
         }
         let state = match (self.encode)(state) {
@@ -225,6 +232,7 @@ impl<A: Aggregate> Snapshots<A> {
             aggregate_id: aggregate_id.to_owned(),
             version: head.version,
             head: head.cid,
+            sequence: head.sequence,
             state,
         };
         if let Err(error) = self.store.save_snapshot(&snapshot).await {
@@ -240,18 +248,22 @@ impl<A: Aggregate> Snapshots<A> {
 }
 
 impl<A> Candidate<A> {
-    /// Checks the snapshot against `first`, the first stored record at or after its
-    /// version: it must be the event at exactly that version, and hash to the snapshot's
-    /// head CID. Returns that event's head.
+    /// Checks the snapshot against `first`, the first stored message at or after the
+    /// snapshot's stream sequence: it must be there, the event at exactly the snapshot's
+    /// version, hashing to the snapshot's head CID. Returns that event's head, where the
+    /// replay continues.
     #[allow(clippy::result_large_err)]
     pub(crate) fn check(&self, first: Option<&RawRecord>) -> Result<Head, SnapshotRejection> {
-        let found = first.and_then(|record| {
-            let head = record.head_from_headers().ok()?;
-            (head.version == self.version).then(|| Head {
-                cid: cid_of(&record.data),
-                ..head
-            })
-        });
+        let found = first
+            .filter(|record| record.sequence == self.sequence)
+            .and_then(|record| {
+                let block = EventBlock::decode(&record.data).ok()?;
+                (block.seq == self.version).then(|| Head {
+                    version: block.seq,
+                    cid: cid_of(&record.data),
+                    sequence: record.sequence,
+                })
+            });
         match found {
             Some(head) if head.cid == self.head => Ok(head),
             other => Err(SnapshotRejection::HeadMismatch {

@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
-use cim_events::seal::{NewEvent, SealedEvent, seal};
+use cim_events::SealedEvent;
+use cim_events::test_util::{NewEvent, seal};
 use cim_events::{Ipld, MemoryEventStore, payload};
 use serde::Serialize;
 
@@ -134,7 +134,7 @@ pub fn headers_of(event: &SealedEvent) -> Vec<(String, String)> {
 pub fn insert_sealed(store: &MemoryEventStore, events: &[SealedEvent]) -> Vec<u64> {
     events
         .iter()
-        .map(|e| store.insert_raw(&e.subject, headers_of(e), Bytes::from(e.bytes.clone())))
+        .map(|e| store.insert_raw(&e.subject, headers_of(e), e.bytes.clone()))
         .collect()
 }
 

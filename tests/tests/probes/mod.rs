@@ -1,18 +1,19 @@
 //! Test doubles for the repository tests: an event store that stages races and counts
 //! reads, and a snapshot store that records saves and can fail. The tests crate has no
-//! `async-trait` dependency, so the impls spell out the signatures `#[async_trait]`
-//! generates.
+//! `async-trait` dependency of its own: the store uses the crate's re-export, and the
+//! snapshot store spells out the signatures `#[async_trait]` generates.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use cim_events::seal::NewEvent;
+use cim_events::projection::async_trait;
 use cim_events::{
-    Error, EventMetadata, EventStore, EventStream, ExpectedVersion, Head, MemoryEventStore,
-    MemorySnapshotStore, RawRecord, Snapshot, SnapshotStore, StartFrom,
+    Error, EventStore, EventStream, ExpectedVersion, MemoryEventStore, MemorySnapshotStore,
+    Published, RawStream, SealedEvent, Snapshot, SnapshotStore, StartFrom, Tail,
 };
+use futures::StreamExt;
 
 use crate::bank::{AccountEvent, deposited};
 
@@ -51,95 +52,68 @@ pub fn closed(id: &str) -> AccountEvent {
     }
 }
 
+#[async_trait]
 impl EventStore for ProbeStore {
     fn subject_prefix(&self) -> &str {
         self.inner.subject_prefix()
     }
 
-    fn append_prepared<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        aggregate_id: &'life1 str,
-        events: Vec<NewEvent>,
-        expected: ExpectedVersion,
-    ) -> BoxFuture<'async_trait, cim_events::Result<Vec<EventMetadata>>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            self.appends.fetch_add(1, Ordering::SeqCst);
-            let race = self
-                .races
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-            let competitor = *self.competitor.lock().expect("no panic while racing");
-            if let (true, Some(competitor)) = (race, competitor) {
-                self.inner
-                    .append_events(
-                        aggregate_id,
-                        vec![competitor(aggregate_id)],
-                        ExpectedVersion::Any,
-                    )
-                    .await?;
-            }
+    fn max_event_size(&self) -> usize {
+        self.inner.max_event_size()
+    }
+
+    async fn tail(&self, aggregate_id: &str, fresh: bool) -> cim_events::Result<Tail> {
+        self.inner.tail(aggregate_id, fresh).await
+    }
+
+    /// Counts the attempt, and lets the competitor append first if a race is staged: the
+    /// inner store then refuses this publish, as a server refuses a lost race.
+    async fn publish(
+        &self,
+        aggregate_id: &str,
+        events: &[SealedEvent],
+        after: &Tail,
+    ) -> cim_events::Result<Published> {
+        self.appends.fetch_add(1, Ordering::SeqCst);
+        let race = self
+            .races
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        let competitor = *self.competitor.lock().expect("no panic while racing");
+        if let (true, Some(competitor)) = (race, competitor) {
             self.inner
-                .append_prepared(aggregate_id, events, expected)
-                .await
-        })
+                .append_events(
+                    aggregate_id,
+                    vec![competitor(aggregate_id)],
+                    ExpectedVersion::Any,
+                )
+                .await?;
+        }
+        self.inner.publish(aggregate_id, events, after).await
     }
 
-    fn read_raw<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        aggregate_id: &'life1 str,
-        from_version: u64,
-    ) -> BoxFuture<'async_trait, cim_events::Result<Vec<RawRecord>>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        Box::pin(async move {
-            let records = self.inner.read_raw(aggregate_id, from_version).await?;
-            self.records_read
-                .fetch_add(records.len() as u64, Ordering::SeqCst);
-            Ok(records)
-        })
+    /// Counts every message read.
+    async fn read_messages(
+        &self,
+        aggregate_id: &str,
+        after_sequence: u64,
+    ) -> cim_events::Result<RawStream> {
+        let counter = Arc::clone(&self.records_read);
+        let messages = self
+            .inner
+            .read_messages(aggregate_id, after_sequence)
+            .await?;
+        Ok(Box::pin(messages.inspect(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        })))
     }
 
-    fn head<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        aggregate_id: &'life1 str,
-    ) -> BoxFuture<'async_trait, cim_events::Result<Option<Head>>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.head(aggregate_id)
+    async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {
+        self.inner.subscribe(filter, start).await
     }
 
-    fn subscribe<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        filter: &'life1 str,
-        start: StartFrom,
-    ) -> BoxFuture<'async_trait, cim_events::Result<EventStream>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.subscribe(filter, start)
-    }
-
-    fn aggregate_ids<'life0, 'async_trait>(
-        &'life0 self,
-    ) -> BoxFuture<'async_trait, cim_events::Result<Vec<String>>>
-    where
-        'life0: 'async_trait,
-        Self: 'async_trait,
-    {
-        self.inner.aggregate_ids()
+    async fn aggregate_ids(&self) -> cim_events::Result<Vec<String>> {
+        self.inner.aggregate_ids().await
     }
 }
 

@@ -553,25 +553,28 @@ pub async fn filter_selects_events(h: &impl Harness) {
 pub async fn broken_chain_stops_at_its_sequence(h: &impl Harness) {
     let store = h.store();
     let good = append(store, 0, 4, 2).await; // a-0: 1st and 3rd, a-1: 2nd and 4th
-    let prepared = cim_events::seal::prepare("a-0", &[Noted::new("a-0", 99)], &Default::default())
-        .expect("prepare");
     // Version 3 of a-0, linked to its version 1 instead of its version 2.
     let wrong_head = Head {
         version: 2,
         cid: good[0].1,
         sequence: good[0].0,
     };
-    let forged =
-        cim_events::seal::seal(store.subject_prefix(), "a-0", Some(&wrong_head), &prepared)
-            .expect("seal")
-            .remove(0);
+    let forged = cim_events::test_util::seal_after(
+        store.subject_prefix(),
+        "a-0",
+        Some(&wrong_head),
+        &[Noted::new("a-0", 99)],
+        &Default::default(),
+    )
+    .expect("seal")
+    .remove(0);
     let headers = forged
         .headers()
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
     let sequence = h
-        .forge(forged.subject.clone(), headers, forged.bytes.clone())
+        .forge(forged.subject.clone(), headers, forged.bytes.to_vec())
         .await;
     let model = Arc::new(Mutex::new(Model::default()));
     let options = Options {

@@ -21,6 +21,22 @@ pub(crate) async fn sleep(attempt: u32, base: Duration, cap: Duration) {
     tokio::time::sleep(delay(attempt, base, cap)).await;
 }
 
+/// Lets other tasks run once before a retry, so that writers racing for one aggregate
+/// interleave instead of one of them spinning. Needs no timer, so it works on any runtime.
+pub(crate) async fn yield_now() {
+    let mut yielded = false;
+    std::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
 /// A random number from the standard library's per-hasher random keys: good enough to
 /// decorrelate retries, with no extra dependency.
 fn random() -> u64 {

@@ -1,0 +1,319 @@
+//! The append pipeline every store shares: check the expectation, seal after the tail,
+//! size-check, publish, and resolve every failure into "stored exactly once" or a typed
+//! error. A store implements only [`EventStore::tail`] and [`EventStore::publish`].
+//!
+//! - **Known head, one request.** [`ExpectedVersion::After`] names the head the caller
+//!   knows; otherwise the store's [`tail`](EventStore::tail) may answer from what this
+//!   handle last wrote or read. Either way the events are sealed and published at once,
+//!   and the server's check ("nothing stored on the aggregate since this sequence") is the
+//!   authority: a stale tail is refused, never forked, and only then is the aggregate read.
+//! - **Refusals.** After a refusal the tail is read from the authority. `Any`, and an
+//!   expectation that still holds (the tail was stale only in its last message: a foreign
+//!   message after the head), seal again on it, a bounded number of times with jittered
+//!   backoff; other expectations report the conflict with the actual head.
+//! - **Unknown outcomes.** A transient error after the request went out (a timeout, a lost
+//!   connection) may hide a stored append. The pipeline reads the tail to find out, and
+//!   seals any retry on the tail that showed the events missing, so an attempt landing late
+//!   has the same CIDs and is deduplicated (`Nats-Msg-Id` is the CID). When the retry
+//!   budget runs out, the error is returned and the [`PreparedAppend`] remembers where it
+//!   was sealed, so that appending it again first looks for it.
+
+use crate::backoff;
+use crate::block::cid_of;
+use crate::error::{ConflictError, Error, Result};
+use crate::expected::ExpectedVersion;
+use crate::head::Head;
+use crate::metadata::EventMetadata;
+use crate::prepared::PreparedAppend;
+use crate::seal::{SealedEvent, check_append, check_sizes, seal};
+use crate::store::{EventStore, Published};
+use crate::tail::Tail;
+
+/// Appends `prepared` if the aggregate's head satisfies `expected`.
+pub(crate) async fn append<S: EventStore + ?Sized>(
+    store: &S,
+    prepared: &PreparedAppend,
+    expected: ExpectedVersion,
+) -> Result<Vec<EventMetadata>> {
+    let id = prepared.aggregate_id();
+    check_append(id, prepared.len())?;
+    let policy = store.retry_policy();
+    let mut attempts = Attempts::default();
+    if let Some(base) = prepared.uncertain() {
+        // An earlier attempt of these very events ended with an unknown outcome.
+        let sealed = seal(
+            store.subject_prefix(),
+            id,
+            base.head.as_ref(),
+            prepared.events(),
+        )?;
+        let now = store.tail(id, true).await?;
+        if let Landed::Stored(stored) = landed(store, &sealed, &now).await? {
+            prepared.set_uncertain(None);
+            return Ok(stored);
+        }
+    }
+    let (mut tail, mut fresh) = match expected.known_head() {
+        Some(head) => (known(head), false),
+        None => (store.tail(id, false).await?, false),
+    };
+    loop {
+        if !expected.matches(tail.head.as_ref()) {
+            if fresh {
+                return Err(conflict(id, expected, tail.head));
+            }
+            // A cached or given tail may be behind: ask the authority before refusing.
+            tail = store.tail(id, true).await?;
+            fresh = true;
+            continue;
+        }
+        check_type(id, &tail, prepared)?;
+        let sealed = seal(
+            store.subject_prefix(),
+            id,
+            tail.head.as_ref(),
+            prepared.events(),
+        )?;
+        check_sizes(&sealed, store.max_event_size())?;
+        match store.publish(id, &sealed, &tail).await {
+            Ok(Published::Stored { last_sequence }) => {
+                prepared.set_uncertain(None);
+                return metadata(&sealed, last_sequence);
+            }
+            Ok(Published::Refused) => {
+                let actual = store.tail(id, true).await?;
+                if !expected.matches(actual.head.as_ref()) || attempts.conflicts >= policy.conflicts
+                {
+                    return Err(conflict(id, expected, actual.head));
+                }
+                attempts.conflicts += 1;
+                pause(attempts.conflicts, policy.conflict_backoff).await;
+                (tail, fresh) = (actual, true);
+            }
+            Err(error) if error.is_transient() => {
+                prepared.set_uncertain(Some(tail.clone()));
+                match resolve_unknown(store, &sealed, error, &mut attempts).await? {
+                    Landed::Stored(stored) => {
+                        prepared.set_uncertain(None);
+                        return Ok(stored);
+                    }
+                    // Sealed again on the tail that showed the append missing, the events
+                    // get the same CIDs if the head has not moved: should the first attempt
+                    // still land, the resend is deduplicated instead of stored after it.
+                    Landed::Missing(now) => (tail, fresh) = (now, true),
+                }
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// The tail of a head the caller knows.
+fn known(head: Head) -> Tail {
+    Tail {
+        head: Some(head),
+        last_sequence: head.sequence,
+        aggregate_type: None,
+    }
+}
+
+/// Refuses events of one aggregate type on the chain of another.
+fn check_type(aggregate_id: &str, tail: &Tail, prepared: &PreparedAppend) -> Result<()> {
+    match &tail.aggregate_type {
+        Some(chain) if chain != prepared.aggregate_type() => Err(Error::AggregateTypeMismatch {
+            aggregate_id: aggregate_id.to_owned(),
+            chain: chain.clone(),
+            event: prepared.aggregate_type().to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// After an unknown outcome, reads the tail until it is known whether `sealed` landed.
+async fn resolve_unknown<S: EventStore + ?Sized>(
+    store: &S,
+    sealed: &[SealedEvent],
+    mut error: Error,
+    attempts: &mut Attempts,
+) -> Result<Landed> {
+    let policy = store.retry_policy();
+    loop {
+        if attempts.transient >= policy.transient {
+            return Err(error);
+        }
+        attempts.transient += 1;
+        pause(attempts.transient, policy.transient_backoff).await;
+        let outcome = match store.tail(sealed_id(sealed), true).await {
+            Ok(now) => landed(store, sealed, &now).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Err(e) if e.is_transient() => error = e,
+            other => return other,
+        }
+    }
+}
+
+fn sealed_id(sealed: &[SealedEvent]) -> &str {
+    sealed.first().map_or("", |s| s.block.aggregate_id.as_str())
+}
+
+/// Whether `sealed` is stored, given the aggregate's tail `now`: its first event at its
+/// version in the chain, found by the CID of the stored bytes.
+async fn landed<S: EventStore + ?Sized>(
+    store: &S,
+    sealed: &[SealedEvent],
+    now: &Tail,
+) -> Result<Landed> {
+    let (Some(first), Some(last), Some(current)) = (sealed.first(), sealed.last(), &now.head)
+    else {
+        return Ok(Landed::Missing(now.clone()));
+    };
+    if current.cid == last.cid {
+        return metadata(sealed, current.sequence).map(Landed::Stored);
+    }
+    if current.version < last.block.seq {
+        return Ok(Landed::Missing(now.clone()));
+    }
+    // Someone appended after us, or another event took our version: look.
+    let records = store
+        .read_raw(&first.block.aggregate_id, first.block.seq)
+        .await?;
+    let found: Vec<u64> = sealed
+        .iter()
+        .filter_map(|event| {
+            records
+                .iter()
+                .find(|r| cid_of(&r.data) == event.cid)
+                .map(|r| r.sequence)
+        })
+        .collect();
+    match found.len() {
+        0 => Ok(Landed::Missing(now.clone())),
+        n if n == sealed.len() => Ok(Landed::Stored(
+            sealed
+                .iter()
+                .zip(found)
+                .map(|(event, sequence)| event.metadata(sequence))
+                .collect(),
+        )),
+        _ => Err(Error::Backend {
+            operation: "append",
+            message: "part of an atomic batch is missing".to_owned(),
+            transient: false,
+        }),
+    }
+}
+
+/// What the chain shows after an unknown outcome.
+#[derive(Debug)]
+enum Landed {
+    /// The append is stored, at these positions.
+    Stored(Vec<EventMetadata>),
+    /// Nothing of it is stored; the tail as it was read.
+    Missing(Tail),
+}
+
+/// Retries spent by one append.
+#[derive(Debug, Default)]
+struct Attempts {
+    conflicts: u32,
+    transient: u32,
+}
+
+/// Waits before retry `attempt`: a jittered backoff, or, with a zero backoff (a store
+/// whose refusals are resolved in memory), one yield to the other tasks.
+async fn pause(attempt: u32, (base, cap): (std::time::Duration, std::time::Duration)) {
+    if base.is_zero() {
+        backoff::yield_now().await;
+    } else {
+        backoff::sleep(attempt, base, cap).await;
+    }
+}
+
+/// Metadata of sealed events stored consecutively, the last at `last_sequence` (as the
+/// store acknowledged it: a sequence too small to hold them all is an error, not an
+/// overflow).
+pub(crate) fn metadata(sealed: &[SealedEvent], last_sequence: u64) -> Result<Vec<EventMetadata>> {
+    let before_last = u64::try_from(sealed.len().saturating_sub(1)).unwrap_or(u64::MAX);
+    let first = last_sequence
+        .checked_sub(before_last)
+        .filter(|&first| first > 0)
+        .ok_or_else(|| Error::Backend {
+            operation: "append",
+            message: format!(
+                "the store acknowledged {} events ending at stream sequence {last_sequence}",
+                sealed.len()
+            ),
+            transient: false,
+        })?;
+    Ok(sealed
+        .iter()
+        .zip(first..)
+        .map(|(event, sequence)| event.metadata(sequence))
+        .collect())
+}
+
+fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>) -> Error {
+    ConflictError {
+        aggregate_id: aggregate_id.to_owned(),
+        expected,
+        actual,
+    }
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::header::EventHeader;
+    use crate::seal::prepare;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Ping {
+        id: String,
+    }
+
+    impl crate::Event for Ping {
+        fn event_type(&self) -> &str {
+            "Ping"
+        }
+        fn aggregate_id(&self) -> &str {
+            &self.id
+        }
+    }
+
+    fn sealed(count: usize) -> Vec<SealedEvent> {
+        let pings: Vec<Ping> = (0..count).map(|_| Ping { id: "a".into() }).collect();
+        let prepared = prepare("a", &pings, &EventHeader::default()).expect("prepare");
+        seal("events", "a", None, &prepared).expect("seal")
+    }
+
+    #[test]
+    fn metadata_counts_back_from_the_acknowledged_sequence() {
+        let sequences: Vec<u64> = metadata(&sealed(3), 7)
+            .expect("fits")
+            .iter()
+            .map(|m| m.sequence)
+            .collect();
+        assert_eq!(sequences, [5, 6, 7]);
+    }
+
+    /// An acknowledgement naming a sequence that cannot end the batch (a broken or
+    /// hostile server) is an error, not an arithmetic overflow.
+    #[test]
+    fn an_impossible_acknowledged_sequence_is_an_error() {
+        for (count, sequence) in [(3, 1), (3, 2), (1, 0)] {
+            assert!(
+                matches!(
+                    metadata(&sealed(count), sequence),
+                    Err(Error::Backend {
+                        transient: false,
+                        ..
+                    })
+                ),
+                "{count} events ending at {sequence}"
+            );
+        }
+    }
+}

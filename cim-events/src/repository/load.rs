@@ -1,0 +1,98 @@
+//! Loading an aggregate in the repository: from a snapshot when one is configured and
+//! still matches, otherwise from its first event; and catching up after a lost race.
+
+use crate::aggregate::Aggregate;
+use crate::error::Error;
+use crate::store::EventStore;
+use crate::subject::{TokenKind, validate_token};
+
+use super::Repository;
+use super::error::LoadError;
+use super::outcome::Loaded;
+use super::replay::replay;
+use super::snapshots::{SnapshotUse, Snapshots};
+
+impl<A: Aggregate, S: EventStore> Repository<A, S> {
+    /// Rebuilds the aggregate's state from its stored events, starting from a snapshot
+    /// when one is configured and valid. An aggregate with no events loads as
+    /// `A::default()` at version 0.
+    pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
+        validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
+        let mut snapshot = SnapshotUse::Absent;
+        if let Some(snapshots) = &self.snapshots {
+            match self.load_from_snapshot(snapshots, aggregate_id).await? {
+                Ok(loaded) => return Ok(loaded),
+                Err(SnapshotUse::Ignored(reason)) => {
+                    tracing::warn!(
+                        aggregate_type = A::AGGREGATE_TYPE,
+                        aggregate_id,
+                        %reason,
+                        "snapshot ignored; replaying the aggregate from its first event"
+                    );
+                    snapshot = SnapshotUse::Ignored(reason);
+                }
+                Err(_) => {}
+            }
+        }
+        let mut state = A::default();
+        let messages = self.store.read_messages(aggregate_id, 0).await?;
+        let replayed = replay(&mut state, aggregate_id, messages, None).await?;
+        Ok(Loaded {
+            state,
+            version: replayed.version(),
+            head: replayed.head,
+            replayed: replayed.count,
+            snapshot,
+        })
+    }
+
+    /// Loads from the snapshot if it is there and valid, reading only the messages from
+    /// the snapshot's stream sequence on; otherwise says why not.
+    async fn load_from_snapshot(
+        &self,
+        snapshots: &Snapshots<A>,
+        aggregate_id: &str,
+    ) -> Result<Result<Loaded<A>, SnapshotUse>, LoadError> {
+        let candidate = match snapshots.candidate(aggregate_id).await {
+            Ok(Some(candidate)) => candidate,
+            Ok(None) => return Ok(Err(SnapshotUse::Absent)),
+            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
+        };
+        let mut messages = self
+            .store
+            .read_messages(aggregate_id, candidate.sequence.saturating_sub(1))
+            .await?;
+        let first = futures::StreamExt::next(&mut messages).await.transpose()?;
+        let start = match candidate.check(first.as_ref()) {
+            Ok(head) => head,
+            Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
+        };
+        let version = candidate.version;
+        let mut state = candidate.state;
+        let replayed = replay(&mut state, aggregate_id, messages, Some(start)).await?;
+        Ok(Ok(Loaded {
+            state,
+            version: replayed.version(),
+            head: replayed.head,
+            replayed: replayed.count,
+            snapshot: SnapshotUse::Used { version },
+        }))
+    }
+
+    /// Applies the events stored since `loaded` was loaded, reading only the messages
+    /// after its head. Events are facts and `apply` is deterministic, so this gives the
+    /// same state as a fresh load, for the cost of the new events only.
+    pub(super) async fn catch_up(
+        &self,
+        aggregate_id: &str,
+        loaded: &mut Loaded<A>,
+    ) -> Result<(), LoadError> {
+        let after = loaded.head.map_or(0, |head| head.sequence);
+        let messages = self.store.read_messages(aggregate_id, after).await?;
+        let replayed = replay(&mut loaded.state, aggregate_id, messages, loaded.head).await?;
+        loaded.version = replayed.version();
+        loaded.head = replayed.head;
+        loaded.replayed += replayed.count;
+        Ok(())
+    }
+}
