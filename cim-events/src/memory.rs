@@ -256,6 +256,10 @@ impl EventStore for MemoryEventStore {
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         Ok(self.lock().aggregates.keys().cloned().collect())
     }
+
+    async fn last_sequence(&self) -> Result<u64> {
+        Ok(self.lock().log.len() as u64)
+    }
 }
 
 /// A subscription's position in the log. It reads the log itself, so a slow consumer

@@ -88,6 +88,21 @@ pub trait EventStore: Send + Sync {
     /// The ids of every aggregate with at least one event.
     async fn aggregate_ids(&self) -> Result<Vec<String>>;
 
+    /// The stream sequence of the newest stored message, 0 when the store is empty: with a
+    /// projection's checkpoint, its lag (`last_sequence - checkpoint.sequence` messages at
+    /// most). One request on JetStream (stream info), the log length in memory. The
+    /// provided implementation, for stores that do not override it, takes the newest
+    /// head of every aggregate, which costs one read per aggregate.
+    async fn last_sequence(&self) -> Result<u64> {
+        let mut last = 0;
+        for id in self.aggregate_ids().await? {
+            if let Some(head) = self.head(&id).await? {
+                last = last.max(head.sequence);
+            }
+        }
+        Ok(last)
+    }
+
     /// Appends one event after the current head (`previous_cid: None`) or only if the head
     /// is `previous_cid`.
     async fn append_event<E: Event>(

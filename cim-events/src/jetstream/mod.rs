@@ -19,7 +19,16 @@
 //!
 //! The store provisions (or checks) its stream: file storage, deny delete, deny purge, no
 //! rollup, direct get, atomic publish, a duplicate window, no discarding limits. It refuses
-//! a stream or server that cannot keep those guarantees with [`Error::Config`](crate::Error::Config).
+//! a stream or server that cannot keep those guarantees with [`Error::Config`](crate::Error::Config):
+//! any setting under which the server itself deletes, replaces or adds messages on the
+//! store's subjects (`max_age`, `max_msgs`/`max_bytes` with discard `old`,
+//! `max_msgs_per_subject` unless with discard `new` and `discard_new_per_subject`,
+//! rollups, deletes, purges, subject transforms, sources, delete markers). Limits that
+//! only refuse new writes are allowed; a write they refuse fails with
+//! [`Error::LimitReached`](crate::Error::LimitReached). Republishing is allowed: it
+//! copies events elsewhere and changes nothing stored. The settings are checked again
+//! periodically and after every reconnect; while they are unsafe, appends fail with
+//! `Error::Config`.
 //!
 //! ```no_run
 //! use cim_events::jetstream::{JetStreamEventStore, async_nats};
@@ -110,8 +119,10 @@ mod append;
 mod backoff;
 mod batch;
 mod builder;
+mod config_watch;
 mod direct;
 mod errors;
+mod position;
 mod provision;
 mod read;
 mod store;

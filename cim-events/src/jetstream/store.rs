@@ -35,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) stream_name: String,
     pub(crate) prefix: String,
     pub(crate) settings: Settings,
+    /// Whether the stream's settings were safe when last checked (see `config_watch`).
+    pub(crate) health: super::config_watch::ConfigHealth,
 }
 
 /// Settings resolved at build time.
@@ -118,6 +120,7 @@ impl EventStore for JetStreamEventStore {
         events: Vec<NewEvent>,
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
+        self.inner.health.check()?;
         self.inner.append(aggregate_id, events, expected).await
     }
 
@@ -137,6 +140,10 @@ impl EventStore for JetStreamEventStore {
 
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         self.inner.aggregate_ids().await
+    }
+
+    async fn last_sequence(&self) -> Result<u64> {
+        self.inner.last_sequence().await
     }
 }
 
