@@ -16,7 +16,8 @@ use crate::record::{RawRecord, RecordedEvent};
 use crate::seal::{NewEvent, check_append, check_sizes, seal};
 use crate::store::{EventStore, EventStream, StartFrom};
 use crate::subject::{
-    DEFAULT_PREFIX, TokenKind, subject_matches, validate_filter, validate_prefix, validate_token,
+    DEFAULT_PREFIX, TokenKind, subject_matches, validate_prefix, validate_subscription,
+    validate_token,
 };
 
 /// The default largest encoded event, matching nats-server's default `max_payload`.
@@ -233,7 +234,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_filter(filter)?;
+        validate_subscription(&self.shared.prefix, filter)?;
         let first = match start {
             StartFrom::Beginning | StartFrom::Version(_) => 1,
             StartFrom::Sequence(s) => s.max(1),

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use crate::error::Result;
 use crate::record::RecordedEvent;
 use crate::store::{EventStream, StartFrom};
-use crate::subject::validate_filter;
+use crate::subject::validate_subscription;
 
 use super::errors::backend;
 use super::read::consumer_record;
@@ -23,7 +23,7 @@ use super::store::Inner;
 impl Inner {
     /// Streams the events matching `filter` from `start`, then live.
     pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_filter(filter)?;
+        validate_subscription(&self.prefix, filter)?;
         let deliver_policy = match start {
             StartFrom::Beginning | StartFrom::Version(_) => DeliverPolicy::All,
             StartFrom::Sequence(s) => DeliverPolicy::ByStartSequence {
