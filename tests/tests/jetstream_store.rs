@@ -12,6 +12,7 @@ use tests::domain::Noted;
 use tests::nats::{JetStreamFixture, NatsServer, connect, unique_names};
 
 mod stream_settings;
+mod subscription_consumers;
 
 async fn fresh() -> JetStreamFixture {
     JetStreamFixture::new(vec![NatsServer::shared().await.addr()], 1).await

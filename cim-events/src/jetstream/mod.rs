@@ -15,7 +15,8 @@
 //!   batch Direct Gets for short aggregates and an ordered consumer for long ones.
 //! - **Subscriptions**: an ordered pull consumer per subscription, which delivers each
 //!   stored message once, in order, from history into live with no gap, and pulls only as
-//!   fast as the caller reads.
+//!   fast as the caller reads. The store manages it itself: dropping the subscription
+//!   deletes it, and a 5 s inactive threshold removes it should that delete be lost.
 //!
 //! The store provisions (or checks) its stream: file storage, deny delete, deny purge, no
 //! rollup, direct get, atomic publish, a duplicate window, no discarding limits. It refuses
@@ -122,6 +123,7 @@ mod builder;
 mod config_watch;
 mod direct;
 mod errors;
+mod ordered;
 mod position;
 mod provision;
 mod read;
