@@ -68,9 +68,6 @@ impl Drop for ConsumerGuard {
 /// once, in stream order, across recreations.
 pub(crate) struct OrderedConsumer {
     filter: String,
-    /// Name of the consumers, each suffixed with its serial number.
-    base: String,
-    serial: u64,
     /// Where the first consumer starts.
     initial: DeliverPolicy,
     /// The stream sequence a recreated consumer starts at, once known.
@@ -93,8 +90,6 @@ impl OrderedConsumer {
     ) -> Result<Self> {
         let mut consumer = OrderedConsumer {
             filter: filter.to_owned(),
-            base: format!("cim-sub-{}", uuid::Uuid::now_v7().simple()),
-            serial: 0,
             initial,
             next_sequence: None,
             last_delivery: 0,
@@ -121,16 +116,15 @@ impl OrderedConsumer {
             // Not found or not answered: its inactive threshold removes it.
             let _ = tokio::time::timeout(DELETE_TIMEOUT, delete).await;
         }
-        self.serial += 1;
-        let name = format!("{}-{}", self.base, self.serial);
         let deliver_policy = match self.next_sequence {
             Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
             None => self.initial,
         };
-        // Named before it exists, so that a drop while it is being created deletes it.
-        self.guard.name = Some(name.clone());
+        // Unnamed, so that it needs no more permissions than async-nats' ordered consumer
+        // (`$JS.API.CONSUMER.CREATE.<stream>`, see docs/security.md): the server names it.
+        // A subscription dropped while its consumer is being created leaves that one to
+        // the inactive threshold.
         let config = pull::Config {
-            name: Some(name),
             description: Some("cim-events subscription".to_owned()),
             deliver_policy,
             ack_policy: AckPolicy::None,
@@ -146,6 +140,7 @@ impl OrderedConsumer {
             .create_consumer_on_stream(config, &stream_name)
             .await
             .map_err(|e| backend("subscribe", &e, true))?;
+        self.guard.name = Some(consumer.cached_info().name.clone());
         // With `DeliverPolicy::New` the start is known only now.
         let start = consumer.cached_info().delivered.stream_sequence + 1;
         self.next_sequence.get_or_insert(start);

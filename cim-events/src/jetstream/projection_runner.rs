@@ -63,7 +63,7 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// ```no_run
 /// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore, async_nats};
 /// use cim_events::projection::{Checkpoint, Projection};
-/// use cim_events::RecordedEvent;
+/// use cim_events::{EventStore, RecordedEvent};
 ///
 /// /// Counts events per type.
 /// #[derive(Default)]

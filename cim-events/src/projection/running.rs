@@ -74,11 +74,16 @@ pub struct RunningProjection<R, E: std::error::Error + Send + Sync + 'static> {
 #[derive(Debug)]
 enum State<R, E: std::error::Error + Send + Sync + 'static> {
     Running(JoinHandle<Finished<R, E>>),
-    Ended {
-        runner: Option<R>,
-        /// What the runner returned; an error is taken out when first returned.
-        result: Option<Result<Progress, ProjectionError<E>>>,
-    },
+    /// Boxed: the runner and an error are much larger than a task handle.
+    Ended(Box<Ended<R, E>>),
+}
+
+/// How the runner's task ended.
+#[derive(Debug)]
+struct Ended<R, E: std::error::Error + Send + Sync + 'static> {
+    runner: Option<R>,
+    /// What the runner returned; an error is taken out when first returned.
+    result: Option<Result<Progress, ProjectionError<E>>>,
 }
 
 impl<R: Send + 'static, E: std::error::Error + Send + Sync + 'static> RunningProjection<R, E> {
@@ -116,7 +121,7 @@ impl<R: Send + 'static, E: std::error::Error + Send + Sync + 'static> RunningPro
     pub fn is_finished(&self) -> bool {
         match &self.state {
             State::Running(task) => task.is_finished(),
-            State::Ended { .. } => true,
+            State::Ended(_) => true,
         }
     }
 
@@ -149,7 +154,8 @@ impl<R: Send + 'static, E: std::error::Error + Send + Sync + 'static> RunningPro
                     };
                     self.ended(joined);
                 }
-                State::Ended { result, .. } => {
+                State::Ended(ended) => {
+                    let result = &mut ended.result;
                     return match result.take() {
                         Some(Ok(last)) => {
                             *result = Some(Ok(last));
@@ -215,7 +221,7 @@ impl<R: Send + 'static, E: std::error::Error + Send + Sync + 'static> RunningPro
         let last = self.current();
         let stopped = self.stopped(last);
         match self.state {
-            State::Ended { runner, result } => (result.unwrap_or(Err(stopped)), runner),
+            State::Ended(ended) => (ended.result.unwrap_or(Err(stopped)), ended.runner),
             State::Running(_) => (Err(stopped), None),
         }
     }
@@ -223,17 +229,17 @@ impl<R: Send + 'static, E: std::error::Error + Send + Sync + 'static> RunningPro
     /// Records the end of the task.
     fn ended(&mut self, joined: Result<Finished<R, E>, JoinError>) {
         self.state = match joined {
-            Ok((runner, result)) => State::Ended {
+            Ok((runner, result)) => State::Ended(Box::new(Ended {
                 runner: Some(runner),
                 result: Some(result),
-            },
-            Err(e) => State::Ended {
+            })),
+            Err(e) => State::Ended(Box::new(Ended {
                 runner: None,
                 result: Some(Err(ProjectionError::Panicked {
                     projection: self.projection.clone(),
                     message: panic_message(e),
                 })),
-            },
+            })),
         };
     }
 
