@@ -166,6 +166,34 @@ pub enum Error {
         problem: String,
     },
 
+    /// The store refused a write because one of its limits is reached: on JetStream a
+    /// stream limit enforced with `discard: new` (`max_msgs`, `max_bytes`, or
+    /// `max_msgs_per_subject` with `discard_new_per_subject`; server error code 10077).
+    /// Nothing was stored, and the same write fails until the limit is raised: it is not
+    /// transient.
+    #[error("the store is full: `{limit}` is reached ({message}); nothing was stored")]
+    LimitReached {
+        /// The limit's setting: `max_msgs`, `max_bytes` or `max_msgs_per_subject`.
+        limit: String,
+        /// What the server said.
+        message: String,
+    },
+
+    /// A subscription filter that cannot match any event of this store. Events are
+    /// stored under `{prefix}.{aggregate_id}.{event_type}` and a store reads only its own
+    /// prefix, so a filter must begin with the prefix's tokens, written out (a wildcard
+    /// in their place is refused, not narrowed), followed by exactly two tokens or by
+    /// `>`. Nothing was subscribed.
+    #[error("subscription filter `{filter}` matches no event under prefix `{prefix}`: {problem}")]
+    FilterOutsidePrefix {
+        /// The filter given.
+        filter: String,
+        /// The store's subject prefix.
+        prefix: String,
+        /// Why it matches nothing the store holds.
+        problem: String,
+    },
+
     /// A stored record that is not in the format this crate writes: a snapshot or a
     /// checkpoint another writer damaged. Nothing was overwritten.
     #[error("{what} `{key}` is malformed: {problem}")]

@@ -63,14 +63,13 @@
 //!
 //! let total = Arc::new(Mutex::new(0));
 //! let checkpoints = MemoryCheckpointStore::new();
-//! let mut runner = ProjectionRunner::new(store.clone(), Total(total.clone()), checkpoints.clone());
-//! let (shutdown, mut progress) = (runner.shutdown_handle(), runner.progress());
-//! let running = tokio::spawn(async move { runner.run().await });
+//! let runner = ProjectionRunner::new(store.clone(), Total(total.clone()), checkpoints.clone());
+//! let mut running = runner.spawn();
 //!
-//! // Wait until the projection has caught up with the third event, then stop it.
-//! progress.wait_for(|p| p.checkpoint.is_some_and(|c| c.sequence == 3)).await.unwrap();
-//! shutdown.shutdown();
-//! let stopped = running.await.unwrap()?;
+//! // Wait until the projection has caught up with the store, then stop it. Had the
+//! // runner failed meanwhile, `wait_until_sequence` would return its error.
+//! running.wait_until_sequence(store.last_sequence().await?).await?;
+//! let stopped = running.stop().await?;
 //! assert_eq!((*total.lock().unwrap(), stopped.applied), (60, 3));
 //! assert_eq!(checkpoints.load_checkpoint("total").await?, stopped.checkpoint);
 //! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
@@ -83,11 +82,13 @@ mod checkpoint;
 mod control;
 mod error;
 mod runner;
+mod running;
 
 pub use checkpoint::{Checkpoint, CheckpointStore, MemoryCheckpointStore};
 pub use control::{Progress, ShutdownHandle};
 pub use error::ProjectionError;
 pub use runner::ProjectionRunner;
+pub use running::RunningProjection;
 
 /// The attribute [`Projection`] and [`CheckpointStore`] impls are written with, re-exported
 /// so that implementing them needs no extra dependency.

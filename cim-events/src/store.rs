@@ -178,6 +178,19 @@ pub trait EventStore: Send + Sync {
         crate::append::append(self, prepared, expected).await
     }
 
+    /// The stream sequence of the newest stored message, 0 when the store is empty: with a
+    /// projection's checkpoint, its lag (`last_sequence - checkpoint.sequence` messages at
+    /// most). One request on JetStream (stream info), the log length in memory. The
+    /// provided implementation, for stores that do not override it, takes the last
+    /// message of every aggregate, which costs one read per aggregate.
+    async fn last_sequence(&self) -> Result<u64> {
+        let mut last = 0;
+        for id in self.aggregate_ids().await? {
+            last = last.max(self.tail(&id, true).await?.last_sequence);
+        }
+        Ok(last)
+    }
+
     /// Appends one event after the current head (`previous_cid: None`) or only if the head
     /// is `previous_cid`.
     async fn append_event<E: Event>(

@@ -151,6 +151,66 @@ pub fn validate_filter(filter: &str) -> Result<(), TokenError> {
     Ok(())
 }
 
+/// Checks a subscription filter of a store with subject prefix `prefix`: a valid filter
+/// (see [`validate_filter`]) that can match events of this store, whose subjects are
+/// `{prefix}.{aggregate_id}.{event_type}`. Both stores' `subscribe` call it.
+///
+/// The prefix's tokens must be written out: a store holds (and its JetStream stream
+/// binds) only its own prefix, so a wildcard in their place, such as `>` or `*.>`, is
+/// refused rather than narrowed — it would say "everything" and silently mean "this
+/// store's events". After the prefix come exactly two tokens (literal or `*`, the second
+/// may be `>`) or a single `>`.
+///
+/// ```
+/// use cim_events::subject::validate_subscription;
+/// assert!(validate_subscription("events", "events.>").is_ok());
+/// assert!(validate_subscription("events", "events.*.Opened").is_ok());
+/// assert!(validate_subscription("events", "other.>").is_err());
+/// assert!(validate_subscription("events", "events2.>").is_err());
+/// assert!(validate_subscription("events", ">").is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`Error::InvalidToken`](crate::Error::InvalidToken) for a malformed filter,
+/// [`Error::FilterOutsidePrefix`](crate::Error::FilterOutsidePrefix) for one that matches
+/// no event of the store.
+pub fn validate_subscription(prefix: &str, filter: &str) -> Result<(), crate::Error> {
+    validate_filter(filter)?;
+    let outside = |problem: String| {
+        Err(crate::Error::FilterOutsidePrefix {
+            filter: filter.to_owned(),
+            prefix: prefix.to_owned(),
+            problem,
+        })
+    };
+    let tokens: Vec<&str> = filter.split('.').collect();
+    for (i, wanted) in prefix.split('.').enumerate() {
+        match tokens.get(i).copied() {
+            Some(token) if token == wanted => {}
+            Some(wildcard @ ("*" | ">")) => {
+                return outside(format!(
+                    "`{wildcard}` stands where the prefix has `{wanted}`; write the prefix out \
+                     (`{prefix}.>` for every event)"
+                ));
+            }
+            Some(token) => {
+                return outside(format!("`{token}` stands where the prefix has `{wanted}`"));
+            }
+            None => return outside("it is shorter than the prefix".to_owned()),
+        }
+    }
+    let rest = &tokens[prefix.split('.').count()..];
+    match rest {
+        [">"] | [_, _] => Ok(()),
+        _ => outside(
+            "events are `{prefix}.{aggregate_id}.{event_type}`: after the prefix come \
+             exactly two tokens, or `>`"
+                .to_owned(),
+        ),
+    }
+}
+
 /// The subject an event is published on: `{prefix}.{aggregate_id}.{event_type}`.
 /// The parts must already be validated.
 pub fn event_subject(prefix: &str, aggregate_id: &str, event_type: &str) -> String {
@@ -227,6 +287,35 @@ mod tests {
         assert!(validate_prefix("tenant-1.events").is_ok());
         assert!(validate_prefix("events.").is_err());
         assert!(validate_prefix("ev*").is_err());
+    }
+
+    #[test]
+    fn subscriptions_stay_inside_the_prefix() {
+        for ok in ["t.ev.>", "t.ev.*.X", "t.ev.a.>", "t.ev.a.*", "t.ev.*.*"] {
+            assert!(validate_subscription("t.ev", ok).is_ok(), "{ok}");
+        }
+        for outside in [
+            ">",
+            "*.>",
+            "t.>",
+            "t.*.>",
+            "t.ev",
+            "t.ev2.>",
+            "other.>",
+            "t.ev.a",
+            "t.ev.a.b.c",
+        ] {
+            let err = validate_subscription("t.ev", outside).unwrap_err();
+            assert!(
+                matches!(&err, crate::Error::FilterOutsidePrefix { filter, prefix, .. }
+                    if filter == outside && prefix == "t.ev"),
+                "{outside}: {err:?}"
+            );
+        }
+        assert!(matches!(
+            validate_subscription("t.ev", "t.ev..x"),
+            Err(crate::Error::InvalidToken(_))
+        ));
     }
 
     #[test]

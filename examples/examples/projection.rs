@@ -12,14 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, async_nats};
 use cim_events::projection::{
-    Checkpoint, MemoryCheckpointStore, Progress, Projection, ProjectionError, ProjectionRunner,
-    ShutdownHandle, async_trait,
+    Checkpoint, MemoryCheckpointStore, Projection, ProjectionRunner, RunningProjection, async_trait,
 };
 use cim_events::{Event, EventStore, MemoryEventStore, RecordedEvent, StartFrom};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 /// Everything that can happen to an account. Each variant is stored as its own event
 /// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id.
@@ -80,13 +77,6 @@ impl Projection for BalancesProjection {
     }
 }
 
-/// A projection runner started in a task, whichever runner it is.
-struct Running {
-    shutdown: ShutdownHandle,
-    progress: watch::Receiver<Progress>,
-    task: JoinHandle<Result<Progress, ProjectionError<Infallible>>>,
-}
-
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let balances = Balances::default();
@@ -103,12 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "store: JetStream at {url} (stream PROJECTION_EXAMPLE, prefix bank); \
                  projection on durable consumer `balances`"
             );
-            let mut runner = JetStreamProjectionRunner::new(&store, projection, checkpoints);
-            let running = Running {
-                shutdown: runner.shutdown_handle(),
-                progress: runner.progress(),
-                task: tokio::spawn(async move { runner.run().await }),
-            };
+            let running = JetStreamProjectionRunner::new(&store, projection, checkpoints).spawn();
             // The stream outlives this run: new accounts each time.
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
             demo(&store, running, &balances, &format!("{}", now.as_millis())).await
@@ -116,20 +101,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => {
             let store = MemoryEventStore::builder().prefix("bank").build()?;
             println!("store: in-memory (no server)");
-            let mut runner = ProjectionRunner::new(store.clone(), projection, checkpoints);
-            let running = Running {
-                shutdown: runner.shutdown_handle(),
-                progress: runner.progress(),
-                task: tokio::spawn(async move { runner.run().await }),
-            };
+            let running = ProjectionRunner::new(store.clone(), projection, checkpoints).spawn();
             demo(&store, running, &balances, "1").await
         }
     }
 }
 
-async fn demo<S: EventStore>(
+async fn demo<S: EventStore, R: Send + 'static>(
     store: &S,
-    mut running: Running,
+    mut running: RunningProjection<R, Infallible>,
     balances: &Balances,
     run: &str,
 ) -> Result<(), Box<dyn std::error::Error>> {
@@ -188,11 +168,12 @@ async fn demo<S: EventStore>(
         }
     }
 
-    // Wait until the projection has applied the last event, then read the model.
-    running
-        .progress
-        .wait_for(|p| p.checkpoint.is_some_and(|c| c.sequence >= last))
-        .await?;
+    // Wait until the projection has applied the last event, then read the model. A runner
+    // that fails meanwhile makes this return its error (a `ProjectionError`), not a closed
+    // channel. The lag is what the store holds beyond the checkpoint.
+    let caught_up = running.wait_until_sequence(last).await?;
+    let lag = store.last_sequence().await? - caught_up.checkpoint.map_or(0, |c| c.sequence);
+    println!("projection caught up (lag {lag})");
     {
         let balances = balances.lock().unwrap_or_else(|p| p.into_inner());
         for account in [&alice, &bob] {
@@ -203,8 +184,7 @@ async fn demo<S: EventStore>(
         }
     }
 
-    running.shutdown.shutdown();
-    let progress = running.task.await??;
+    let progress = running.stop().await?;
     if let Some(checkpoint) = progress.checkpoint {
         println!(
             "projection `balances` stopped after applying {} events; checkpoint: stream sequence {} ({})",

@@ -63,6 +63,8 @@ macro_rules! conformance_suite {
             invalid_aggregate_ids_are_rejected,
             invalid_event_types_are_rejected,
             invalid_subscription_filters_are_rejected,
+            subscriptions_outside_the_prefix_are_refused,
+            last_sequence_is_the_newest_stored_message,
             aggregate_mismatch_is_rejected,
             non_ipld_payloads_are_rejected,
             oversized_event_is_rejected,
@@ -678,6 +680,67 @@ pub async fn invalid_subscription_filters_are_rejected<S: EventStore>(store: &S)
             .map(|_| ());
         expect_invalid_token(r, TokenKind::Filter);
     }
+}
+
+/// A filter that cannot match this store's events (another prefix, a longer prefix, a
+/// wildcard in the prefix's place, the wrong number of tokens) is refused with a typed
+/// error instead of a subscription that never delivers.
+pub async fn subscriptions_outside_the_prefix_are_refused<S: EventStore>(store: &S) {
+    append_n(store, "nb-1", 1, 1).await;
+    let prefix = store.subject_prefix().to_owned();
+    for outside in [
+        "other.>".to_owned(),
+        format!("{prefix}2.>"),
+        ">".to_owned(),
+        "*.>".to_owned(),
+        prefix.clone(),
+        format!("{prefix}.nb-1"),
+        format!("{prefix}.nb-1.Noted.x"),
+    ] {
+        match store.subscribe(&outside, StartFrom::Beginning).await {
+            Err(Error::FilterOutsidePrefix {
+                filter, prefix: p, ..
+            }) => {
+                assert_eq!(
+                    (filter.as_str(), p.as_str()),
+                    (outside.as_str(), prefix.as_str())
+                );
+            }
+            other => panic!(
+                "{outside}: expected FilterOutsidePrefix, got {:?}",
+                other.map(|_| ())
+            ),
+        }
+    }
+    // Filters inside the prefix still deliver.
+    for inside in [
+        format!("{prefix}.>"),
+        format!("{prefix}.nb-1.>"),
+        format!("{prefix}.*.Noted"),
+    ] {
+        let mut sub = store
+            .subscribe(&inside, StartFrom::Beginning)
+            .await
+            .unwrap_or_else(|e| panic!("{inside}: {e}"));
+        assert_eq!(counters(&take(&mut sub, 1).await), vec![1], "{inside}");
+    }
+}
+
+/// `last_sequence` is 0 on an empty store and the newest message's stream sequence after
+/// appends to several aggregates, so that a projection's lag needs one call.
+pub async fn last_sequence_is_the_newest_stored_message<S: EventStore>(store: &S) {
+    assert_eq!(store.last_sequence().await.expect("empty"), 0);
+    append_n(store, "nb-1", 1, 3).await;
+    append_n(store, "nb-2", 1, 2).await;
+    let newest = store
+        .head("nb-2")
+        .await
+        .expect("head")
+        .expect("head")
+        .sequence;
+    assert_eq!(store.last_sequence().await.expect("last"), newest);
+    append_n(store, "nb-1", 4, 4).await;
+    assert_eq!(store.last_sequence().await.expect("last"), newest + 1);
 }
 
 /// An event appended to another aggregate's id is rejected.

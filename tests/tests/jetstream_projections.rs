@@ -358,3 +358,35 @@ async fn malformed_checkpoint_is_a_typed_error() {
         "{result:?}"
     );
 }
+
+/// Defect 12 on JetStream, for both runners: the waiter gets the runner's own error.
+#[tokio::test]
+async fn a_dead_runner_tells_its_waiter_why() {
+    for durable_runner in [true, false] {
+        let js = JetStream::fresh().await;
+        append(js.store(), 0, 5, 2).await;
+        let model = Arc::new(std::sync::Mutex::new(Model::default()));
+        let counter = Counter::new(&model).fail_at(3);
+        let checkpoints = js.kv_checkpoints().await;
+        if durable_runner {
+            let running = JetStreamProjectionRunner::new(js.store(), counter, checkpoints).spawn();
+            projection_suite::a_dead_runner_tells_its_waiter_why(running, 3, 5).await;
+        } else {
+            let running = ProjectionRunner::new(js.store().clone(), counter, checkpoints).spawn();
+            projection_suite::a_dead_runner_tells_its_waiter_why(running, 3, 5).await;
+        }
+        assert_eq!(model.lock().expect("model").applied.len(), 2);
+    }
+}
+
+/// A spawned durable runner catches up with the stream's last sequence.
+#[tokio::test]
+async fn a_spawned_runner_catches_up_with_the_last_sequence() {
+    let js = JetStream::fresh().await;
+    append(js.store(), 0, 7, 3).await;
+    let model = Arc::new(std::sync::Mutex::new(Model::default()));
+    let running =
+        JetStreamProjectionRunner::new(js.store(), Counter::new(&model), js.kv_checkpoints().await)
+            .spawn();
+    projection_suite::a_spawned_runner_catches_up_with_the_last_sequence(js.store(), running).await;
+}

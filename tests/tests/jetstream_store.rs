@@ -5,11 +5,14 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType};
+use async_nats::jetstream::stream::{Config, DiscardPolicy, StorageType, SubjectTransform};
 use cim_events::{Error, EventStore, ExpectedVersion, FaultKind, JetStreamEventStore, StartFrom};
 use futures::StreamExt;
 use tests::domain::Noted;
 use tests::nats::{JetStreamFixture, NatsServer, connect, unique_names};
+
+mod stream_settings;
+mod subscription_consumers;
 
 async fn fresh() -> JetStreamFixture {
     JetStreamFixture::new(vec![NatsServer::shared().await.addr()], 1).await
@@ -111,6 +114,33 @@ async fn unsafe_existing_streams_are_refused_naming_the_setting() {
         ("discard", |c| Config {
             max_messages: 1000,
             discard: DiscardPolicy::Old,
+            ..c
+        }),
+        ("max_age", |c| Config {
+            max_age: Duration::from_secs(3600),
+            ..c
+        }),
+        ("max_msgs_per_subject", |c| Config {
+            max_messages_per_subject: 10,
+            discard: DiscardPolicy::Old,
+            ..c
+        }),
+        ("max_msgs_per_subject", |c| Config {
+            max_messages_per_subject: 10,
+            discard: DiscardPolicy::New,
+            discard_new_per_subject: false,
+            ..c
+        }),
+        ("discard", |c| Config {
+            max_bytes: 1 << 20,
+            discard: DiscardPolicy::Old,
+            ..c
+        }),
+        ("subject_transform", |c| Config {
+            subject_transform: Some(SubjectTransform {
+                source: c.subjects[0].clone(),
+                destination: format!("{}.moved.>", c.subjects[0].trim_end_matches(".>")),
+            }),
             ..c
         }),
         ("subjects", |c| Config {

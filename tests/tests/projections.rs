@@ -162,3 +162,73 @@ async fn a_transient_error_before_the_first_event_does_not_skip_the_checkpoint_p
     }
     assert!(model.lock().expect("model lock").applied.is_empty());
 }
+
+/// Defect 12 on the memory store: the waiter gets the runner's own error.
+#[tokio::test]
+async fn a_dead_runner_tells_its_waiter_why() {
+    let store = MemoryEventStore::new();
+    append(&store, 0, 5, 2).await;
+    let model = Arc::new(Mutex::new(Model::default()));
+    let running = ProjectionRunner::new(
+        store.clone(),
+        Counter::new(&model).fail_at(3),
+        MemoryCheckpointStore::new(),
+    )
+    .spawn();
+    projection_suite::a_dead_runner_tells_its_waiter_why(running, 3, 5).await;
+    assert_eq!(model.lock().expect("model").applied.len(), 2);
+}
+
+/// A spawned runner catches up with `last_sequence` and stops cleanly.
+#[tokio::test]
+async fn a_spawned_runner_catches_up_with_the_last_sequence() {
+    let store = MemoryEventStore::new();
+    append(&store, 0, 7, 3).await;
+    let model = Arc::new(Mutex::new(Model::default()));
+    let running = ProjectionRunner::new(
+        store.clone(),
+        Counter::new(&model),
+        MemoryCheckpointStore::new(),
+    )
+    .spawn();
+    projection_suite::a_spawned_runner_catches_up_with_the_last_sequence(&store, running).await;
+}
+
+/// A projection that panics.
+struct Panicky;
+
+#[async_trait]
+impl Projection for Panicky {
+    type Error = std::convert::Infallible;
+    fn name(&self) -> &str {
+        "panicky"
+    }
+    async fn apply(
+        &mut self,
+        _: &cim_events::RecordedEvent,
+        _: Checkpoint,
+    ) -> Result<(), Self::Error> {
+        panic!("the read model is corrupt");
+    }
+}
+
+/// A runner whose task panics reports the panic's message as a typed error.
+#[tokio::test]
+async fn a_panicking_runner_reports_the_panic() {
+    let store = MemoryEventStore::new();
+    append(&store, 0, 1, 1).await;
+    let mut running = ProjectionRunner::new(store, Panicky, MemoryCheckpointStore::new()).spawn();
+    let waited = tokio::time::timeout(Duration::from_secs(10), running.wait_until_sequence(1))
+        .await
+        .expect("no hang");
+    match waited {
+        Err(ProjectionError::Panicked {
+            projection,
+            message,
+        }) => assert_eq!(
+            (projection.as_str(), message.as_str()),
+            ("panicky", "the read model is corrupt")
+        ),
+        other => panic!("expected Panicked, got {other:?}"),
+    }
+}

@@ -10,6 +10,7 @@ use crate::cache::Lru;
 use crate::error::{Error, Result};
 use crate::subject::{DEFAULT_PREFIX, validate_prefix};
 
+use super::config_watch::{self, ConfigHealth};
 use super::errors::backend;
 use super::provision;
 use super::store::{Inner, JetStreamEventStore, Settings};
@@ -48,6 +49,7 @@ pub struct JetStreamEventStoreBuilder {
     direct_read_limit: u64,
     request_timeout: Option<Duration>,
     tail_cache: usize,
+    config_check_interval: Duration,
 }
 
 impl JetStreamEventStoreBuilder {
@@ -64,6 +66,7 @@ impl JetStreamEventStoreBuilder {
             direct_read_limit: 100,
             request_timeout: None,
             tail_cache: DEFAULT_TAIL_CACHE,
+            config_check_interval: Duration::from_secs(30),
         }
     }
 
@@ -139,6 +142,17 @@ impl JetStreamEventStoreBuilder {
         self
     }
 
+    /// How often the store checks the stream's settings again after opening it (default
+    /// 30 s; also right after every reconnect). Someone may update the stream at any time;
+    /// while its settings are unsafe (see [`build`](Self::build)) appends fail with
+    /// [`Error::Config`] naming the setting, and they resume once it is fixed. Each check is
+    /// one stream info request, made by a background task that ends when the last handle
+    /// to the store is dropped. `Duration::ZERO` turns the checks off.
+    pub fn config_check_interval(mut self, interval: Duration) -> Self {
+        self.config_check_interval = interval;
+        self
+    }
+
     /// Checks the server, creates the stream or checks the existing one, and returns the
     /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
     /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
@@ -199,15 +213,21 @@ impl JetStreamEventStoreBuilder {
             request_timeout,
             tail_cache: self.tail_cache,
         };
-        Ok(JetStreamEventStore {
-            inner: Arc::new(Inner {
-                context: self.context,
-                stream,
-                stream_name: self.stream_name,
-                prefix: self.prefix,
-                tails: Mutex::new(Lru::new(settings.tail_cache)),
-                settings,
-            }),
-        })
+        let inner = Arc::new(Inner {
+            context: self.context,
+            stream,
+            stream_name: self.stream_name,
+            prefix: self.prefix,
+            tails: Mutex::new(Lru::new(settings.tail_cache)),
+            settings,
+            health: ConfigHealth::default(),
+        });
+        if !self.config_check_interval.is_zero() {
+            tokio::spawn(config_watch::watch(
+                Arc::downgrade(&inner),
+                self.config_check_interval,
+            ));
+        }
+        Ok(JetStreamEventStore { inner })
     }
 }

@@ -25,6 +25,11 @@ const ATOMIC_INCOMPLETE_BATCH: u64 = 10176;
 const ATOMIC_DUPLICATE_MESSAGE: u64 = 10201;
 /// Server error code: too many atomic batches in flight.
 const ATOMIC_TOO_MANY_INFLIGHT: u64 = 10210;
+/// Server error code: storing the message failed (`JSStreamStoreFailedF`). With a
+/// description of `maximum messages exceeded`, `maximum bytes exceeded` or `maximum
+/// messages per subject exceeded` it is a stream limit under `discard: new` refusing the
+/// write: see [`limit_reached`].
+const STREAM_STORE_FAILED: u64 = 10077;
 /// Server error code: the stream has no leader (election in progress).
 pub(crate) const CLUSTER_NOT_AVAILABLE: u64 = 10008;
 /// Server error code: the stream is not the leader.
@@ -114,11 +119,38 @@ pub(crate) fn classify_publish(err: &PublishError) -> PublishFailure {
                 | CLUSTER_NOT_LEADER,
             ) => PublishFailure::Retry(error(true)),
             Some(ATOMIC_DUPLICATE_MESSAGE) => PublishFailure::Unknown(error(true)),
+            Some(STREAM_STORE_FAILED) => match limit_reached(err) {
+                Some(full) => PublishFailure::Fatal(full),
+                None => PublishFailure::Fatal(error(false)),
+            },
             Some(_) => PublishFailure::Fatal(error(false)),
             // A client-side failure to send (disconnected): the message may have gone out.
             None => PublishFailure::Unknown(error(true)),
         },
     }
+}
+
+/// The limit a store failure (code 10077) reports, as [`Error::LimitReached`], from the
+/// server's description (nats-server's `ErrMaxMsgs`, `ErrMaxBytes`,
+/// `ErrMaxMsgsPerSubject`); `None` for any other store failure.
+pub(crate) fn limit_reached(err: &(dyn StdError + 'static)) -> Option<Error> {
+    let message = err.to_string();
+    let lower = message.to_ascii_lowercase();
+    // Most specific first: the per-subject text contains the per-stream one.
+    let limit = [
+        (
+            "maximum messages per subject exceeded",
+            "max_msgs_per_subject",
+        ),
+        ("maximum messages exceeded", "max_msgs"),
+        ("maximum bytes exceeded", "max_bytes"),
+    ]
+    .into_iter()
+    .find_map(|(text, limit)| lower.contains(text).then_some(limit))?;
+    Some(Error::LimitReached {
+        limit: limit.to_owned(),
+        message,
+    })
 }
 
 /// Whether a JetStream API error code means the stream is gone.

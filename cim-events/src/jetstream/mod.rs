@@ -15,11 +15,21 @@
 //!   batch Direct Gets for short aggregates and an ordered consumer for long ones.
 //! - **Subscriptions**: an ordered pull consumer per subscription, which delivers each
 //!   stored message once, in order, from history into live with no gap, and pulls only as
-//!   fast as the caller reads.
+//!   fast as the caller reads. The store manages it itself: dropping the subscription
+//!   deletes it, and a 5 s inactive threshold removes it should that delete be lost.
 //!
 //! The store provisions (or checks) its stream: file storage, deny delete, deny purge, no
 //! rollup, direct get, atomic publish, a duplicate window, no discarding limits. It refuses
-//! a stream or server that cannot keep those guarantees with [`Error::Config`](crate::Error::Config).
+//! a stream or server that cannot keep those guarantees with [`Error::Config`](crate::Error::Config):
+//! any setting under which the server itself deletes, replaces or adds messages on the
+//! store's subjects (`max_age`, `max_msgs`/`max_bytes` with discard `old`,
+//! `max_msgs_per_subject` unless with discard `new` and `discard_new_per_subject`,
+//! rollups, deletes, purges, subject transforms, sources, delete markers). Limits that
+//! only refuse new writes are allowed; a write they refuse fails with
+//! [`Error::LimitReached`](crate::Error::LimitReached). Republishing is allowed: it
+//! copies events elsewhere and changes nothing stored. The settings are checked again
+//! periodically and after every reconnect; while they are unsafe, appends fail with
+//! `Error::Config`.
 //!
 //! ```no_run
 //! use cim_events::jetstream::{JetStreamEventStore, async_nats};
@@ -109,8 +119,11 @@
 mod append;
 mod batch;
 mod builder;
+mod config_watch;
 mod direct;
 mod errors;
+mod ordered;
+mod position;
 mod provision;
 mod read;
 mod reader;

@@ -14,7 +14,8 @@ use tokio::sync::watch;
 use crate::block::cid_of;
 use crate::error::{Error, Result};
 use crate::projection::{
-    Applier, Checkpoint, CheckpointStore, Progress, Projection, ProjectionError, ShutdownHandle,
+    Applier, Checkpoint, CheckpointStore, Progress, Projection, ProjectionError, RunningProjection,
+    ShutdownHandle,
 };
 use crate::record::RecordedEvent;
 use crate::store::EventStore;
@@ -62,7 +63,7 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// ```no_run
 /// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore, async_nats};
 /// use cim_events::projection::{Checkpoint, Projection};
-/// use cim_events::RecordedEvent;
+/// use cim_events::{EventStore, RecordedEvent};
 ///
 /// /// Counts events per type.
 /// #[derive(Default)]
@@ -82,15 +83,19 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// let jetstream = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
 /// let store = JetStreamEventStore::new(jetstream.clone(), "ORDERS").await?;
 /// let checkpoints = KvCheckpointStore::new(jetstream, "projections").await?;
-/// let mut runner = JetStreamProjectionRunner::new(&store, Counts::default(), checkpoints)
+/// let mut running = JetStreamProjectionRunner::new(&store, Counts::default(), checkpoints)
 ///     .filter("events.*.OrderCreated")
-///     .verify_chain(false);
-/// let shutdown = runner.shutdown_handle();
-/// let running = tokio::spawn(async move { runner.run().await.map(|progress| (progress, runner)) });
+///     .verify_chain(false)
+///     .spawn();
+/// // Wait until it caught up with the stream; a runner that fails meanwhile returns its error.
+/// running.wait_until_sequence(store.last_sequence().await?).await?;
 /// // … later:
-/// shutdown.shutdown();
-/// let (progress, runner) = running.await??;
-/// println!("{} applied, counts {:?}", progress.applied, runner.projection().0);
+/// running.shutdown_handle().shutdown();
+/// let (result, runner) = running.join_runner().await;
+/// let progress = result?;
+/// if let Some(runner) = runner {
+///     println!("{} applied, counts {:?}", progress.applied, runner.projection().0);
+/// }
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
@@ -226,6 +231,22 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// The projection, giving up the runner.
     pub fn into_projection(self) -> P {
         self.applier.into_projection()
+    }
+
+    /// Runs the runner on its own tokio task. The returned handle waits for progress and
+    /// reports the error that stopped the runner, if one does.
+    pub fn spawn(self) -> RunningProjection<Self, P::Error>
+    where
+        P: 'static,
+        C: 'static,
+    {
+        let name = self.applier.name().to_owned();
+        let (shutdown, progress) = (self.shutdown_handle(), self.progress());
+        let mut runner = self;
+        RunningProjection::spawn(name, shutdown, progress, async move {
+            let result = runner.run().await;
+            (runner, result)
+        })
     }
 
     /// Runs until the [`ShutdownHandle`] asks it to stop (`Ok` with the progress) or

@@ -197,18 +197,71 @@ pub(crate) fn check_existing(config: &Config, wanted: &Wanted<'_>) -> Result<()>
             "is zero; a retry after a timeout could store an event twice",
         );
     }
-    let limited = config.max_age > Duration::ZERO
-        || config.max_messages > 0
-        || config.max_bytes > 0
-        || config.max_messages_per_subject > 0;
-    if limited && config.discard == DiscardPolicy::Old {
-        return unsafe_setting(
-            "discard",
-            "is `old` with limits set; the server would drop old events from chains",
+    check_no_server_removal(config)
+}
+
+/// Refuses every setting under which the server itself deletes, replaces or adds messages
+/// on the store's subjects: expiry, limits that discard old messages, a per-subject limit
+/// that is not enforced by refusing the write, subject transforms and sources. Limits that
+/// only refuse new writes (`discard: new`, with `discard_new_per_subject` for a per-subject
+/// limit) are allowed; a write they refuse fails with
+/// [`Error::LimitReached`](crate::Error::LimitReached).
+fn check_no_server_removal(config: &Config) -> Result<()> {
+    let refuse = |setting: &str, problem: &str| {
+        Err(Error::Config {
+            setting: setting.to_owned(),
+            problem: problem.to_owned(),
+        })
+    };
+    if config.max_age > Duration::ZERO {
+        return refuse("max_age", "is set; the server would expire old events");
+    }
+    if config
+        .subject_delete_marker_ttl
+        .is_some_and(|ttl| !ttl.is_zero())
+    {
+        return refuse(
+            "subject_delete_marker_ttl",
+            "is set; the server would write delete markers onto aggregate subjects",
         );
     }
-    if config.max_age > Duration::ZERO {
-        return unsafe_setting("max_age", "is set; events would expire");
+    if config.max_messages_per_subject > 0 {
+        if config.discard == DiscardPolicy::Old {
+            return refuse(
+                "max_msgs_per_subject",
+                "is set with discard `old`; every append would delete its subject's oldest events",
+            );
+        }
+        if !config.discard_new_per_subject {
+            return refuse(
+                "max_msgs_per_subject",
+                "is set with discard `new` but without `discard_new_per_subject`; the server \
+                 would still delete each subject's oldest events instead of refusing the append",
+            );
+        }
+    }
+    if (config.max_messages > 0 || config.max_bytes > 0) && config.discard == DiscardPolicy::Old {
+        return refuse(
+            "discard",
+            "is `old` with max_msgs or max_bytes set; the server would drop old events from chains",
+        );
+    }
+    if config.subject_transform.is_some() {
+        return refuse(
+            "subject_transform",
+            "is set; events would be stored under other subjects than they were appended to",
+        );
+    }
+    if config
+        .sources
+        .as_ref()
+        .is_some_and(|sources| !sources.is_empty())
+    {
+        return refuse(
+            "sources",
+            "are set; messages copied from other streams would land on aggregate subjects \
+             without the chain check",
+        );
     }
     Ok(())
 }
@@ -275,5 +328,114 @@ mod tests {
         };
         let err = check_existing(&old, &wanted).unwrap_err();
         assert!(matches!(err, Error::Config { ref setting, .. } if setting == "discard"));
+    }
+
+    fn named(config: &Config) -> Option<String> {
+        let wanted = Wanted {
+            name: "S",
+            prefix: "events",
+            replicas: 1,
+            duplicate_window: Duration::from_secs(60),
+        };
+        match check_existing(config, &wanted) {
+            Ok(()) => None,
+            Err(Error::Config { setting, .. }) => Some(setting),
+            Err(other) => panic!("not a config error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn settings_under_which_the_server_removes_events_are_refused() {
+        let base = Wanted {
+            name: "S",
+            prefix: "events",
+            replicas: 1,
+            duplicate_window: Duration::from_secs(60),
+        }
+        .config();
+        let cases = [
+            (
+                "max_msgs_per_subject",
+                Config {
+                    max_messages_per_subject: 5,
+                    discard: DiscardPolicy::Old,
+                    ..base.clone()
+                },
+            ),
+            (
+                "max_msgs_per_subject",
+                Config {
+                    max_messages_per_subject: 5,
+                    discard: DiscardPolicy::New,
+                    discard_new_per_subject: false,
+                    ..base.clone()
+                },
+            ),
+            (
+                "discard",
+                Config {
+                    max_bytes: 1 << 20,
+                    discard: DiscardPolicy::Old,
+                    ..base.clone()
+                },
+            ),
+            (
+                "max_age",
+                Config {
+                    max_age: Duration::from_secs(3600),
+                    ..base.clone()
+                },
+            ),
+            (
+                "subject_delete_marker_ttl",
+                Config {
+                    subject_delete_marker_ttl: Some(Duration::from_secs(60)),
+                    ..base.clone()
+                },
+            ),
+            (
+                "subject_transform",
+                Config {
+                    subject_transform: Some(async_nats::jetstream::stream::SubjectTransform {
+                        source: "events.>".into(),
+                        destination: "other.>".into(),
+                    }),
+                    ..base.clone()
+                },
+            ),
+            (
+                "sources",
+                Config {
+                    sources: Some(vec![async_nats::jetstream::stream::Source {
+                        name: "OTHER".into(),
+                        ..Default::default()
+                    }]),
+                    ..base.clone()
+                },
+            ),
+        ];
+        for (setting, config) in cases {
+            assert_eq!(named(&config).as_deref(), Some(setting), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn limits_that_only_refuse_writes_are_allowed() {
+        let base = Wanted {
+            name: "S",
+            prefix: "events",
+            replicas: 1,
+            duplicate_window: Duration::from_secs(60),
+        }
+        .config();
+        let limited = Config {
+            max_messages: 1000,
+            max_bytes: 1 << 20,
+            max_messages_per_subject: 10,
+            discard: DiscardPolicy::New,
+            discard_new_per_subject: true,
+            ..base
+        };
+        assert_eq!(named(&limited), None);
     }
 }

@@ -1,8 +1,8 @@
 //! Reading one aggregate's messages as a stream, with no separate head read on R1: batch
 //! Direct Gets while the aggregate is short — each answer ends with the count of matches
-//! still pending, so the read knows when it is done — and, for a long aggregate, one pull
-//! consumer for the rest, deleted as soon as the read ends or is dropped (and expiring by
-//! itself a few seconds later should the delete be lost).
+//! still pending, so the read knows when it is done — and, for a long aggregate, one
+//! consumer for the rest ([`OrderedConsumer`]), deleted as soon as the read ends or is
+//! dropped (and expiring by itself a few seconds later should the delete be lost).
 //!
 //! On a replicated stream Direct Get may answer from a replica that is behind the leader,
 //! so there the read first asks the leader for the aggregate's last message and reads up
@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy};
-use futures::{StreamExt, TryStreamExt};
+use async_nats::jetstream::consumer::DeliverPolicy;
+use futures::TryStreamExt;
 
 use crate::error::Result;
 use crate::record::RawRecord;
@@ -21,6 +21,7 @@ use crate::subject::aggregate_filter;
 
 use super::direct;
 use super::errors::backend;
+use super::ordered::OrderedConsumer;
 use super::read::consumer_record;
 use super::store::Inner;
 
@@ -28,9 +29,6 @@ use super::store::Inner;
 const DIRECT_BATCH: u64 = 1000;
 /// How many times a read waits for a lagging replica before giving up.
 const LAGGING_REPLICA_RETRIES: u32 = 50;
-/// A read's consumer is deleted by the server this long after it was last used, in case
-/// its deletion request is lost.
-const CONSUMER_EXPIRY: Duration = Duration::from_secs(5);
 /// Messages a consumer read hands on at a time.
 const CHUNK: usize = 256;
 
@@ -79,15 +77,12 @@ struct Reader {
 }
 
 enum Phase {
-    Direct { lagging: u32 },
-    Consumer(Box<ConsumerRead>),
+    Direct {
+        lagging: u32,
+    },
+    /// The rest of a long aggregate, through a consumer deleted when the read ends.
+    Consumer(Box<OrderedConsumer>),
     Done,
-}
-
-/// A pull consumer reading the rest of a long aggregate.
-struct ConsumerRead {
-    messages: consumer::pull::Stream,
-    _guard: ConsumerGuard,
 }
 
 impl Reader {
@@ -140,23 +135,30 @@ impl Reader {
                         tokio::time::sleep(Duration::from_millis(5 * u64::from(*lagging))).await;
                         continue;
                     } else if pending.is_some_and(|p| p > self.inner.settings.direct_read_limit) {
-                        self.phase = Phase::Consumer(Box::new(self.consumer().await?));
+                        let consumer = OrderedConsumer::start(
+                            self.inner.context.clone(),
+                            &self.inner.stream_name,
+                            &self.filter,
+                            DeliverPolicy::ByStartSequence {
+                                start_sequence: self.next,
+                            },
+                        )
+                        .await?;
+                        self.phase = Phase::Consumer(Box::new(consumer));
                     }
                     if !records.is_empty() {
                         return Ok(Some(records));
                     }
                 }
-                Phase::Consumer(read) => {
+                Phase::Consumer(consumer) => {
                     let mut chunk = Vec::new();
                     while chunk.len() < CHUNK {
                         let message = tokio::time::timeout(
                             self.inner.settings.request_timeout,
-                            read.messages.next(),
+                            consumer.next(),
                         )
                         .await
-                        .map_err(|_| backend("load", "timed out waiting for events", true))?
-                        .ok_or_else(|| backend("load", "consumer closed", true))?
-                        .map_err(|e| backend("load", &e, true))?;
+                        .map_err(|_| backend("load", "timed out waiting for events", true))??;
                         let pending = message
                             .info()
                             .map(|info| info.pending)
@@ -178,62 +180,5 @@ impl Reader {
                 }
             }
         }
-    }
-
-    /// A pull consumer from `next` on, deleted when the read ends.
-    async fn consumer(&self) -> Result<ConsumerRead> {
-        let config = consumer::pull::Config {
-            filter_subject: self.filter.clone(),
-            deliver_policy: DeliverPolicy::ByStartSequence {
-                start_sequence: self.next,
-            },
-            ack_policy: AckPolicy::None,
-            inactive_threshold: CONSUMER_EXPIRY,
-            memory_storage: true,
-            num_replicas: 1,
-            ..Default::default()
-        };
-        let consumer = self
-            .inner
-            .stream
-            .create_consumer(config)
-            .await
-            .map_err(|e| backend("load", &e, true))?;
-        let guard = ConsumerGuard {
-            inner: Arc::clone(&self.inner),
-            name: consumer.cached_info().name.clone(),
-        };
-        let messages = consumer
-            .stream()
-            .max_messages_per_batch(CHUNK)
-            .messages()
-            .await
-            .map_err(|e| backend("load", &e, true))?;
-        Ok(ConsumerRead {
-            messages,
-            _guard: guard,
-        })
-    }
-}
-
-/// Deletes a read's consumer when the read ends, completed or dropped: consumers are a
-/// server resource (1000 per stream by default), never left behind per load.
-struct ConsumerGuard {
-    inner: Arc<Inner>,
-    name: String,
-}
-
-impl Drop for ConsumerGuard {
-    fn drop(&mut self) {
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            return; // no runtime to delete on: the server expires it shortly
-        };
-        let inner = Arc::clone(&self.inner);
-        let name = std::mem::take(&mut self.name);
-        runtime.spawn(async move {
-            if let Err(e) = inner.stream.delete_consumer(&name).await {
-                tracing::debug!(consumer = %name, error = %e, "read consumer not deleted; it expires by itself");
-            }
-        });
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     /// The tails this handle last wrote or read, per aggregate: where an append starts
     /// without reading (the server's check catches a stale one).
     pub(crate) tails: Mutex<Lru<String, Tail>>,
+    /// Whether the stream's settings were safe when last checked (see `config_watch`).
+    pub(crate) health: super::config_watch::ConfigHealth,
 }
 
 /// Settings resolved at build time.
@@ -156,6 +158,9 @@ impl EventStore for JetStreamEventStore {
         events: &[SealedEvent],
         after: &Tail,
     ) -> Result<Published> {
+        // The stream's settings are re-checked in the background: while they would let the
+        // server delete events, nothing is written.
+        self.inner.health.check()?;
         self.inner.publish(aggregate_id, events, after).await
     }
 
@@ -179,6 +184,10 @@ impl EventStore for JetStreamEventStore {
             conflict_backoff: CONFLICT_BACKOFF,
             transient_backoff: TRANSIENT_BACKOFF,
         }
+    }
+
+    async fn last_sequence(&self) -> Result<u64> {
+        self.inner.last_sequence().await
     }
 }
 

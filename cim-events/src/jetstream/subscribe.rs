@@ -1,4 +1,5 @@
-//! Subscriptions: one ordered pull consumer per subscription.
+//! Subscriptions: one ordered pull consumer per subscription, deleted when the
+//! subscription is dropped (see [`ordered`](super::ordered)).
 //!
 //! An ordered consumer delivers the stream's messages matching a filter in stream order,
 //! each once: it tracks the last stream sequence it handed out and, after any gap (a
@@ -8,22 +9,22 @@
 //! caller has read the previous one, so a slow reader holds the server back instead of
 //! losing events.
 
-use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use futures::StreamExt;
 
 use crate::error::Result;
 use crate::record::RecordedEvent;
 use crate::store::{EventStream, StartFrom};
-use crate::subject::validate_filter;
+use crate::subject::validate_subscription;
 
-use super::errors::backend;
+use super::ordered::OrderedConsumer;
 use super::read::consumer_record;
 use super::store::Inner;
 
 impl Inner {
     /// Streams the events matching `filter` from `start`, then live.
     pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_filter(filter)?;
+        validate_subscription(&self.prefix, filter)?;
         let deliver_policy = match start {
             StartFrom::Beginning | StartFrom::Version(_) => DeliverPolicy::All,
             StartFrom::Sequence(s) => DeliverPolicy::ByStartSequence {
@@ -35,24 +36,21 @@ impl Inner {
             StartFrom::Version(v) => v,
             _ => 0,
         };
-        let consumer = self
-            .stream
-            .create_consumer(OrderedConfig {
-                filter_subject: filter.to_owned(),
-                deliver_policy,
-                ..OrderedConfig::default()
-            })
-            .await
-            .map_err(|e| backend("subscribe", &e, true))?;
-        let messages = consumer
-            .messages()
-            .await
-            .map_err(|e| backend("subscribe", &e, true))?;
+        let consumer = OrderedConsumer::start(
+            self.context.clone(),
+            &self.stream_name,
+            filter,
+            deliver_policy,
+        )
+        .await?;
+        let messages = futures::stream::unfold(consumer, |mut consumer| async move {
+            let message = consumer.next().await;
+            Some((message, consumer))
+        });
         let events = messages.filter_map(move |message| {
-            let item = match message {
-                Ok(message) => consumer_record(&message).and_then(RecordedEvent::from_raw),
-                Err(e) => Err(backend("subscription", &e, true)),
-            };
+            let item = message
+                .and_then(|message| consumer_record(&message))
+                .and_then(RecordedEvent::from_raw);
             let keep = !matches!(&item, Ok(event) if event.version() < min_version);
             std::future::ready(keep.then_some(item))
         });

@@ -17,7 +17,7 @@ use crate::head::Head;
 use crate::record::RawRecord;
 use crate::seal::SealedEvent;
 use crate::store::{EventStore, EventStream, Published, RawStream, StartFrom};
-use crate::subject::{DEFAULT_PREFIX, validate_filter, validate_prefix};
+use crate::subject::{DEFAULT_PREFIX, validate_prefix, validate_subscription};
 use crate::tail::Tail;
 use cursor::Cursor;
 use log::Log;
@@ -202,7 +202,7 @@ impl EventStore for MemoryEventStore {
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_filter(filter)?;
+        validate_subscription(&self.shared.prefix, filter)?;
         let first = match start {
             StartFrom::Beginning | StartFrom::Version(_) => 1,
             StartFrom::Sequence(s) => s.max(1),
@@ -224,6 +224,10 @@ impl EventStore for MemoryEventStore {
 
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         Ok(self.lock().aggregate_ids())
+    }
+
+    async fn last_sequence(&self) -> Result<u64> {
+        Ok(self.lock().last_sequence())
     }
 }
 

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::repository::BrokenChain;
 
 use super::checkpoint::Checkpoint;
+use super::control::Progress;
 
 /// Why a projection runner stopped. In every case nothing after the last saved checkpoint
 /// was acknowledged: running again resumes from there.
@@ -109,6 +110,36 @@ pub enum ProjectionError<E: std::error::Error + Send + Sync + 'static> {
         #[source]
         source: Error,
     },
+
+    /// Waiting on a [`RunningProjection`](super::RunningProjection): the runner is no
+    /// longer running and has nothing else to report — it was shut down before the
+    /// progress waited for, or the error that stopped it was already returned by an
+    /// earlier call on the same handle.
+    #[error("projection `{projection}`: the runner stopped (checkpoint {})", describe_checkpoint(progress.checkpoint))]
+    Stopped {
+        /// The projection.
+        projection: String,
+        /// Its progress when it stopped.
+        progress: Progress,
+    },
+
+    /// The runner's task panicked (in the projection, its checkpoint store or the
+    /// store) or was cancelled with its runtime. Nothing after the last saved checkpoint
+    /// was acknowledged.
+    #[error("projection `{projection}`: the runner's task ended abnormally: {message}")]
+    Panicked {
+        /// The projection.
+        projection: String,
+        /// The panic's message.
+        message: String,
+    },
+}
+
+fn describe_checkpoint(checkpoint: Option<Checkpoint>) -> String {
+    checkpoint.map_or_else(
+        || "none".to_owned(),
+        |c| format!("at stream sequence {}", c.sequence),
+    )
 }
 
 fn describe_sequence(sequence: Option<u64>) -> String {

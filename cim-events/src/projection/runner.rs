@@ -11,6 +11,7 @@ use super::applier::Applier;
 use super::checkpoint::{Checkpoint, CheckpointStore};
 use super::control::{Progress, ShutdownHandle};
 use super::error::ProjectionError;
+use super::running::RunningProjection;
 
 /// How many subscriptions in a row may end before delivering anything before the runner
 /// gives up.
@@ -89,6 +90,23 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
     /// The projection, giving up the runner.
     pub fn into_projection(self) -> P {
         self.applier.into_projection()
+    }
+
+    /// Runs the runner on its own tokio task. The returned handle waits for progress and
+    /// reports the error that stopped the runner, if one does.
+    pub fn spawn(self) -> RunningProjection<Self, P::Error>
+    where
+        S: 'static,
+        P: 'static,
+        C: 'static,
+    {
+        let name = self.applier.name().to_owned();
+        let (shutdown, progress) = (self.shutdown_handle(), self.progress());
+        let mut runner = self;
+        RunningProjection::spawn(name, shutdown, progress, async move {
+            let result = runner.run().await;
+            (runner, result)
+        })
     }
 
     /// Runs until the [`ShutdownHandle`] asks it to stop (`Ok` with the progress) or

@@ -705,3 +705,51 @@ macro_rules! projection_suite {
     };
 }
 pub(crate) use projection_suite;
+
+/// Defect 12: a runner that dies while its owner waits on it hands the owner its own typed
+/// error (here the projection's `Refused` at the failing sequence), not a closed channel.
+/// `running` runs a [`Counter`] that fails at `fail_at`; the store holds events up to
+/// `last`, in sequences `1..=last`.
+pub async fn a_dead_runner_tells_its_waiter_why<R: Send + 'static>(
+    mut running: cim_events::projection::RunningProjection<R, Refused>,
+    fail_at: u64,
+    last: u64,
+) {
+    let waited = tokio::time::timeout(PATIENCE, running.wait_until_sequence(last))
+        .await
+        .expect("the waiter learns of the failure instead of hanging");
+    match waited {
+        Err(ProjectionError::Apply {
+            sequence, source, ..
+        }) => assert_eq!((sequence, source), (fail_at, Refused(fail_at))),
+        other => panic!("expected the projection's own error, got {other:?}"),
+    }
+    // The error is handed out once; afterwards the handle says the runner stopped, where.
+    match running.join().await {
+        Err(ProjectionError::Stopped { progress, .. }) => {
+            assert_eq!(progress.checkpoint.map(|c| c.sequence), Some(fail_at - 1));
+            assert_eq!(progress.applied, fail_at - 1);
+        }
+        other => panic!("expected Stopped after the error was returned, got {other:?}"),
+    }
+}
+
+/// A spawned runner that catches up reports no lag against the store's last sequence,
+/// and stops cleanly with its progress.
+pub async fn a_spawned_runner_catches_up_with_the_last_sequence<
+    S: EventStore,
+    R: Send + 'static,
+>(
+    store: &S,
+    mut running: cim_events::projection::RunningProjection<R, Refused>,
+) {
+    let last = store.last_sequence().await.expect("last sequence");
+    let progress = tokio::time::timeout(PATIENCE, running.wait_until_sequence(last))
+        .await
+        .expect("caught up in time")
+        .expect("runner alive");
+    let lag = last - progress.checkpoint.expect("checkpoint").sequence;
+    assert_eq!((lag, progress.applied), (0, last));
+    let stopped = running.stop().await.expect("graceful stop");
+    assert_eq!(stopped.applied, last);
+}
