@@ -430,4 +430,6 @@ impl serde::de::Error for Failure {
 }
 
 #[cfg(test)]
+mod depth_tests;
+#[cfg(test)]
 mod tests;

@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use cim_events::block::{EventBlock, cid_of};
+use cim_events::block::{BLOCK_MAX_DEPTH, EventBlock, check_canonical, cid_of};
 use cim_events::verify::verify_records;
 use cim_events::{EventHeader, RawRecord, RecordedEvent, seal};
 use tests::domain::Noted;
@@ -52,12 +52,38 @@ fn main() {
     report("prepare + seal (to IPLD, encode, hash)", || {
         std::hint::black_box(sealed());
     });
+    report("prepare only (payload to IPLD, ids, time)", || {
+        std::hint::black_box(
+            seal::prepare("bench-1", &events, &EventHeader::default()).expect("prepare"),
+        );
+    });
+    let prepared = seal::prepare("bench-1", &events, &EventHeader::default()).expect("prepare");
+    report("seal only (chain, encode, hash)", || {
+        std::hint::black_box(seal::seal("events", "bench-1", None, &prepared).expect("seal"));
+    });
+    report("encode only (EventBlock::encode)", || {
+        for s in &blocks {
+            std::hint::black_box(s.block.encode().expect("encode"));
+        }
+    });
+    // The encoder this crate used before writing blocks directly, for comparison.
+    report("encode, generic (to_ipld + serde_ipld_dagcbor)", || {
+        for s in &blocks {
+            let bytes = serde_ipld_dagcbor::to_vec(&s.block.to_ipld()).expect("encode");
+            std::hint::black_box(bytes);
+        }
+    });
     report("hash only (cid_of)", || {
         for r in &records {
             std::hint::black_box(cid_of(&r.data));
         }
     });
-    report("decode only (EventBlock::decode)", || {
+    report("canonical check only (check_canonical)", || {
+        for r in &records {
+            std::hint::black_box(check_canonical(&r.data, BLOCK_MAX_DEPTH).expect("canonical"));
+        }
+    });
+    report("decode (canonical check + EventBlock::decode)", || {
         for r in &records {
             std::hint::black_box(EventBlock::decode(&r.data).expect("decode"));
         }
@@ -84,5 +110,5 @@ fn report(name: &str, mut run: impl FnMut()) {
         .collect();
     times.sort();
     let per_event = times[RUNS / 2].as_secs_f64() * 1e6 / EVENTS as f64;
-    println!("{name:<42} {per_event:>7.2}");
+    println!("{name:<48} {per_event:>7.2}");
 }

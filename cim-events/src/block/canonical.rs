@@ -51,6 +51,9 @@ pub enum CanonicalProblem {
     ShortFloat,
     /// NaN or an infinity, which IPLD does not have.
     NonFiniteFloat,
+    /// The float -0.0, which DAG-CBOR encoders write as 0.0: it would not re-encode to the
+    /// same bytes.
+    NegativeZero,
     /// A simple value other than false, true and null (the byte after 0xf8, or the low
     /// five bits of the initial byte); 23 is `undefined`.
     SimpleValue(u8),
@@ -90,6 +93,7 @@ impl fmt::Display for CanonicalProblem {
             }
             CanonicalProblem::ShortFloat => f.write_str("float shorter than 64 bits"),
             CanonicalProblem::NonFiniteFloat => f.write_str("NaN or infinite float"),
+            CanonicalProblem::NegativeZero => f.write_str("the float -0.0, written as 0.0"),
             CanonicalProblem::SimpleValue(v) => {
                 write!(f, "simple value {v}; only false, true and null are allowed")
             }
@@ -301,7 +305,7 @@ fn utf8(text: &[u8], at: usize) -> Result<(), Fault> {
         .map_err(|_| (at, CanonicalProblem::InvalidUtf8))
 }
 
-/// Major type 7: only false, true, null and finite 64-bit floats.
+/// Major type 7: only false, true, null and finite 64-bit floats other than -0.0.
 fn simple_or_float(info: u8, arg: u64, at: usize) -> Result<(), Fault> {
     match info {
         20..=22 => Ok(()),
@@ -309,6 +313,7 @@ fn simple_or_float(info: u8, arg: u64, at: usize) -> Result<(), Fault> {
         // One-byte simple value; `arg` is that byte.
         24 => Err((at, CanonicalProblem::SimpleValue(arg as u8))),
         25 | 26 => Err((at, CanonicalProblem::ShortFloat)),
+        _ if arg == (-0.0f64).to_bits() => Err((at, CanonicalProblem::NegativeZero)),
         _ if f64::from_bits(arg).is_finite() => Ok(()),
         _ => Err((at, CanonicalProblem::NonFiniteFloat)),
     }

@@ -5,7 +5,7 @@
 //! canonical key order (shorter keys first, then bytewise). Only the payload and `meta` are
 //! general values; they go through [`write_ipld`], a small recursive encoder that applies the
 //! same rules as `serde_ipld_dagcbor`: map keys in canonical order, integers and lengths in
-//! their shortest form, floats always 64-bit, links as tag 42 around `0x00 ‖ binary CID`.
+//! their shortest form, floats always 64-bit (and -0.0 as 0.0), links as tag 42 around `0x00 ‖ binary CID`.
 //! The output is byte-identical to `serde_ipld_dagcbor::to_vec(&block.to_ipld())` (the golden
 //! test and the tests in `encode_tests.rs` hold it to that), except that what the block
 //! decoder would refuse (integers outside `i64::MIN..=u64::MAX`, non-finite floats, nesting
@@ -184,6 +184,9 @@ fn write_ipld(out: &mut Vec<u8>, value: &Ipld, level: usize) -> Result<(), Failu
             if !f.is_finite() {
                 return Err(Failure::new(PayloadProblem::NonFiniteFloat(*f)));
             }
+            // -0.0 equals 0.0 and is written as 0.0, as serde_ipld_dagcbor (the encoder of
+            // every block so far) does: one value, one encoding.
+            let f = if *f == 0.0 { 0.0 } else { *f };
             out.push(FLOAT_64);
             out.extend_from_slice(&f.to_bits().to_be_bytes());
         }

@@ -305,4 +305,8 @@ fn string(value: Ipld, key: &'static str) -> Result<String, DecodeError> {
 }
 
 #[cfg(test)]
+mod canonical_tests;
+#[cfg(test)]
+mod encode_tests;
+#[cfg(test)]
 mod tests;
