@@ -168,10 +168,13 @@ fn link(out: &mut Vec<u8>, cid: &Cid) {
 /// `meta`: strings only, written in canonical key order.
 fn write_meta(out: &mut Vec<u8>, meta: &BTreeMap<String, String>) {
     head(out, MAP, len(meta.len()));
-    for (key, value) in canonical_order(meta) {
+    let written: Result<(), std::convert::Infallible> = for_each_canonical(meta, |key, value| {
         text(out, key);
         text(out, value);
-    }
+        Ok(())
+    });
+    // Nothing above can fail.
+    let Ok(()) = written;
 }
 
 /// Writes `value`, which sits inside `level` lists and maps of the payload.
@@ -206,10 +209,10 @@ fn write_ipld(out: &mut Vec<u8>, value: &Ipld, level: usize) -> Result<(), Failu
         Ipld::Map(map) => {
             let inner = enter(level)?;
             head(out, MAP, len(map.len()));
-            for (key, item) in canonical_order(map) {
+            for_each_canonical(map, |key, item| {
                 text(out, key);
-                write_ipld(out, item, inner).map_err(|f| f.within(Segment::Key(key.clone())))?;
-            }
+                write_ipld(out, item, inner).map_err(|f| f.within(Segment::Key(key.clone())))
+            })?;
         }
     }
     Ok(())
@@ -244,26 +247,50 @@ fn integer(out: &mut Vec<u8>, i: i128) -> Result<(), Failure> {
     Ok(())
 }
 
-/// The entries of a string-keyed map in DAG-CBOR canonical order: shorter keys first, then
-/// bytewise. A `BTreeMap` already iterates bytewise, so a stable sort by length alone gives
-/// the canonical order; and when the lengths already never decrease (most small maps, every
-/// map with one entry) the map's own order is canonical and nothing is sorted.
-fn canonical_order<V>(map: &BTreeMap<String, V>) -> impl Iterator<Item = (&String, &V)> {
-    let mut keys = map.keys();
+/// Calls `write` on the entries of a string-keyed map in DAG-CBOR canonical order: shorter
+/// keys first, then bytewise.
+///
+/// A `BTreeMap` already iterates bytewise, so when key lengths never decrease along it
+/// (every map of one entry, many small ones) its own order is canonical. Otherwise small
+/// maps, the common case in event payloads, are walked by repeated selection of the next
+/// key, which needs no allocation; larger ones are sorted by length with a stable sort,
+/// which keeps the bytewise order among keys of equal length.
+fn for_each_canonical<V, E>(
+    map: &BTreeMap<String, V>,
+    mut write: impl FnMut(&String, &V) -> Result<(), E>,
+) -> Result<(), E> {
     let mut last = 0;
-    let sorted = keys.all(|k| {
-        let ordered = k.len() >= last;
+    let ordered = map.keys().all(|k| {
+        let longer = k.len() >= last;
         last = k.len();
-        ordered
+        longer
     });
-    let reordered = (!sorted).then(|| {
-        let mut entries: Vec<(&String, &V)> = map.iter().collect();
-        entries.sort_by_key(|(k, _)| k.len());
-        entries
-    });
-    let (direct, reordered) = match reordered {
-        Some(entries) => (None, Some(entries.into_iter())),
-        None => (Some(map.iter()), None),
-    };
-    direct.into_iter().flatten().chain(reordered.into_iter().flatten())
+    if ordered {
+        return map.iter().try_for_each(|(k, v)| write(k, v));
+    }
+    if map.len() <= SELECTION_MAX {
+        let mut previous: Option<(usize, &[u8])> = None;
+        for _ in 0..map.len() {
+            let next = map
+                .iter()
+                .filter(|(k, _)| previous.is_none_or(|p| canonical(k) > p))
+                .min_by(|(a, _), (b, _)| canonical(a).cmp(&canonical(b)));
+            // Keys are unique, so there is always a next one until all are written.
+            let Some((key, value)) = next else { break };
+            write(key, value)?;
+            previous = Some(canonical(key));
+        }
+        return Ok(());
+    }
+    let mut entries: Vec<(&String, &V)> = map.iter().collect();
+    entries.sort_by_key(|(k, _)| k.len());
+    entries.into_iter().try_for_each(|(k, v)| write(k, v))
 }
+
+/// A key's place in canonical order: its length, then its bytes.
+fn canonical(key: &str) -> (usize, &[u8]) {
+    (key.len(), key.as_bytes())
+}
+
+/// The largest map ordered by repeated selection (quadratic, but allocation-free).
+const SELECTION_MAX: usize = 16;

@@ -92,6 +92,17 @@ fn fixed_edge_cases_encode_exactly_as_the_generic_encoder() {
             ("日本", Ipld::Null),
         ]),
         Ipld::List((0..30).map(Ipld::Integer).collect()),
+        // Larger than the maps ordered without allocating.
+        Ipld::Map(
+            (0..40)
+                .map(|i| {
+                    (
+                        "k".repeat(40 - i) + &i.to_string(),
+                        Ipld::Integer(i as i128),
+                    )
+                })
+                .collect(),
+        ),
     ];
     for payload in cases {
         let block = block_with(payload.clone());
@@ -199,8 +210,15 @@ fn generated_payloads_encode_exactly_as_the_generic_encoder() {
             block.prev = None;
             block.causation_id = None;
         }
-        let bytes = block.encode().expect("a generated payload is within the limits");
-        assert_eq!(bytes, reference(&block), "round {round}: {:?}", block.payload);
+        let bytes = block
+            .encode()
+            .expect("a generated payload is within the limits");
+        assert_eq!(
+            bytes,
+            reference(&block),
+            "round {round}: {:?}",
+            block.payload
+        );
         // And what is written is read back as the same block.
         assert_eq!(EventBlock::decode(&bytes), Ok(block), "round {round}");
     }

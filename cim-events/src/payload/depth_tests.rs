@@ -84,7 +84,13 @@ fn one_level_more_is_too_deep_with_its_path() {
     // (counted from the inside, from 0) is an array when `l` is even; the outermost was
     // built last.
     let expected: String = (0..MAX_DEPTH)
-        .map(|i| if (MAX_DEPTH - i) % 2 == 0 { "[0]" } else { ".k" })
+        .map(|i| {
+            if (MAX_DEPTH - i) % 2 == 0 {
+                "[0]"
+            } else {
+                ".k"
+            }
+        })
         .collect();
     assert_eq!(err.path, format!("${expected}"));
 }
@@ -113,7 +119,9 @@ enum Tree {
     /// `{"Pair": [child, n]}`: two levels.
     Pair(Box<Tree>, u8),
     /// `{"Rec": {"child": child}}`: two levels.
-    Rec { child: Box<Tree> },
+    Rec {
+        child: Box<Tree>,
+    },
     /// A struct around an `Option`: `{"Wrap": {"inner": child}}`, two levels.
     Wrap(Holder),
 }
@@ -124,16 +132,18 @@ struct Holder {
 }
 
 fn tree(shapes: &[u8]) -> Tree {
-    shapes.iter().fold(Tree::Leaf, |child, shape| match shape % 4 {
-        0 => Tree::Node(Box::new(child)),
-        1 => Tree::Pair(Box::new(child), 7),
-        2 => Tree::Rec {
-            child: Box::new(child),
-        },
-        _ => Tree::Wrap(Holder {
-            inner: Some(Box::new(child)),
-        }),
-    })
+    shapes
+        .iter()
+        .fold(Tree::Leaf, |child, shape| match shape % 4 {
+            0 => Tree::Node(Box::new(child)),
+            1 => Tree::Pair(Box::new(child), 7),
+            2 => Tree::Rec {
+                child: Box::new(child),
+            },
+            _ => Tree::Wrap(Holder {
+                inner: Some(Box::new(child)),
+            }),
+        })
 }
 
 #[test]
@@ -154,7 +164,11 @@ fn variants_count_the_levels_they_are_stored_as() {
                     // The same value as plain IPLD (through the generic serializer) is
                     // indeed deeper than the limit.
                     let generic = ipld_core::serde::to_ipld(&value).expect("generic");
-                    assert!(depth(&generic) > MAX_DEPTH, "refused at {}", depth(&generic));
+                    assert!(
+                        depth(&generic) > MAX_DEPTH,
+                        "refused at {}",
+                        depth(&generic)
+                    );
                 }
             }
         }
