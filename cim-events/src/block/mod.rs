@@ -64,7 +64,9 @@ pub struct EventBlock {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
-    /// The bytes are not DAG-CBOR.
+    /// The DAG-CBOR reader refused bytes that passed the canonical check. Malformed and
+    /// non-canonical bytes are [`DecodeError::NotCanonical`], which locates the fault; this
+    /// remains for whatever else the reader refuses.
     #[error("not DAG-CBOR: {0}")]
     Cbor(String),
     /// The bytes are not canonical DAG-CBOR (which includes not being CBOR at all): a strict
