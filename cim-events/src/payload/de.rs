@@ -11,17 +11,30 @@ use ipld_core::ipld::Ipld;
 use serde::de::{self, Error as _, IntoDeserializer, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::{Failure, MAX_DEPTH, PayloadProblem, Segment};
+use super::{Failure, MAX_DEPTH, MAX_WRAPPERS, PayloadProblem, Segment};
 
 type Result<T> = std::result::Result<T, Failure>;
 
-/// Deserializes one IPLD value, inside `.1` lists and maps.
-pub(super) struct Deserializer(Ipld, usize);
+/// Deserializes one IPLD value, inside `.1` lists and maps and `.2` serde wrappers
+/// (`Some`, newtype structs) since the innermost of those.
+pub(super) struct Deserializer(Ipld, usize, usize);
 
 impl Deserializer {
     /// The deserializer of a whole payload.
     pub(super) fn root(value: Ipld) -> Self {
-        Deserializer(value, 0)
+        Deserializer(value, 0, 0)
+    }
+
+    /// The same value, one serde wrapper further in. Wrappers take no IPLD level, so only
+    /// this count stops a type that wraps itself (`struct Node(Option<Box<Node>>)`) from
+    /// recursing without end on a value that is not null.
+    fn unwrap_one(self) -> Result<Self> {
+        match self.2.checked_add(1) {
+            Some(wrappers) if wrappers <= MAX_WRAPPERS => {
+                Ok(Deserializer(self.0, self.1, wrappers))
+            }
+            _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_WRAPPERS })),
+        }
     }
 }
 
@@ -106,14 +119,14 @@ impl<'de> de::Deserializer<'de> for Deserializer {
                 Unexpected::Float(f),
                 &"a float that fits an f32 exactly",
             )),
-            other => Deserializer(other, self.1).deserialize_any(visitor),
+            other => Deserializer(other, self.1, self.2).deserialize_any(visitor),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.0 {
             Ipld::Null => visitor.visit_none(),
-            other => visitor.visit_some(Deserializer(other, self.1)),
+            other => visitor.visit_some(Deserializer(other, self.1, self.2).unwrap_one()?),
         }
     }
 
@@ -134,7 +147,7 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         visitor: V,
     ) -> Result<V::Value> {
         if name != CID_SERDE_PRIVATE_IDENTIFIER {
-            return visitor.visit_newtype_struct(self);
+            return visitor.visit_newtype_struct(self.unwrap_one()?);
         }
         match self.0 {
             Ipld::Link(cid) => visitor.visit_newtype_struct(CidDeserializer(cid)),
@@ -229,7 +242,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess {
         };
         let index = self.index;
         self.index += 1;
-        seed.deserialize(Deserializer(item, self.depth))
+        seed.deserialize(Deserializer(item, self.depth, 0))
             .map(Some)
             .map_err(|f| f.within(Segment::Index(index)))
     }
@@ -255,7 +268,7 @@ impl<'de> de::MapAccess<'de> for MapAccess {
             return Ok(None);
         };
         let parsed = seed
-            .deserialize(Deserializer(Ipld::String(key.clone()), self.depth))
+            .deserialize(Deserializer(Ipld::String(key.clone()), self.depth, 0))
             .map_err(|f| f.within(Segment::Key(key.clone())))?;
         self.value = Some((key, value));
         Ok(Some(parsed))
@@ -265,7 +278,7 @@ impl<'de> de::MapAccess<'de> for MapAccess {
         let Some((key, value)) = self.value.take() else {
             return Err(Failure::custom("a map value was read before its key"));
         };
-        seed.deserialize(Deserializer(value, self.depth))
+        seed.deserialize(Deserializer(value, self.depth, 0))
             .map_err(|f| f.within(Segment::Key(key)))
     }
 
@@ -311,7 +324,7 @@ impl VariantAccess {
     /// instead.
     fn value(self, expected: &str) -> Result<(String, Deserializer)> {
         match self.value {
-            Some((value, depth)) => Ok((self.variant, Deserializer(value, depth))),
+            Some((value, depth)) => Ok((self.variant, Deserializer(value, depth, 0))),
             None => Err(Failure::invalid_type(Unexpected::UnitVariant, &expected)),
         }
     }

@@ -244,3 +244,17 @@ fn cbor_100_000_levels_deep_is_refused_by_decode_not_a_stack_overflow() {
         );
     });
 }
+
+/// A type that wraps itself: on a value that is not null, serde would recurse forever.
+#[derive(Deserialize, Debug)]
+struct Loop(#[allow(dead_code)] Option<Box<Loop>>);
+
+#[test]
+fn a_type_that_wraps_itself_is_refused_on_read_not_a_stack_overflow() {
+    on_small_stack(|| {
+        let err = from_ipld::<Loop>(Ipld::Integer(1)).expect_err("no end");
+        assert_eq!(err.problem, PayloadProblem::TooDeep { max: MAX_WRAPPERS });
+        // Null ends it at once.
+        assert!(matches!(from_ipld::<Loop>(Ipld::Null), Ok(Loop(None))));
+    });
+}
