@@ -61,6 +61,26 @@ pub(crate) const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// The struct name serde_json gives `RawValue` (feature `raw_value`).
 pub(crate) const JSON_RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
 
+/// The deepest nesting of lists and maps a payload may have: a scalar has depth 0, `[1]`
+/// and `{"a": 1}` depth 1, `[[1]]` depth 2. An enum variant with data counts as the
+/// one-entry map it is stored as.
+///
+/// Everything that writes a payload ([`to_ipld`], [`normalize`], the block encoder) refuses
+/// a deeper one with [`PayloadProblem::TooDeep`], and the block decoder refuses deeper bytes,
+/// so a payload accepted on write is always read back. The value leaves room for the readers
+/// of the stored block: `serde_ipld_dagcbor` (used by the block decoder and by other IPLD
+/// tools built on it) stops at 256 recursion steps, and spends two per list or map (one to
+/// look at the item, one to enter it) plus one for the block's own map and one for the
+/// innermost scalar; 100 levels cost 202 of them. It is also below serde_json's own default
+/// limit of 128, so any payload that came from JSON text fits, and the recursion it allows
+/// stays far from the end of a 2 MiB thread stack in every (de)serializer on the path.
+pub const MAX_DEPTH: usize = 100;
+
+/// How many serde wrappers (`Some`, newtype structs) may sit between two lists or maps.
+/// They add no IPLD level, but each is a recursive call into the user's `Serialize` impl,
+/// so a chain of them (`struct Node(Option<Box<Node>>)`) must be cut off too.
+pub(crate) const MAX_WRAPPERS: usize = MAX_DEPTH;
+
 /// A payload that cannot be stored as IPLD, or stored IPLD that does not fit the requested
 /// Rust type.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -96,6 +116,12 @@ pub enum PayloadProblem {
     Serde(String),
     /// The stored payload does not match the Rust type it is decoded into.
     Mismatch(String),
+    /// Lists and maps nested deeper than `max` ([`MAX_DEPTH`]), or more than `max` serde
+    /// wrappers (`Some`, newtype structs) in a row; the path names the first value too deep.
+    TooDeep {
+        /// The limit that was exceeded.
+        max: usize,
+    },
 }
 
 /// An integer exactly as serde handed it over, wide enough for any `i128` or `u128`.
@@ -148,6 +174,10 @@ impl fmt::Display for PayloadProblem {
             PayloadProblem::Unsupported(m) => write!(f, "cannot be stored: {m}"),
             PayloadProblem::Serde(m) => write!(f, "cannot be serialized: {m}"),
             PayloadProblem::Mismatch(m) => write!(f, "does not match the target type: {m}"),
+            PayloadProblem::TooDeep { max } => write!(
+                f,
+                "is nested too deeply: more than {max} levels of lists and maps (or serde wrappers)"
+            ),
         }
     }
 }
@@ -165,7 +195,7 @@ impl fmt::Display for PayloadProblem {
 /// ```
 pub fn to_ipld<T: Serialize + ?Sized>(value: &T) -> Result<Ipld, PayloadError> {
     value
-        .serialize(ser::Serializer)
+        .serialize(ser::Serializer::root())
         .map_err(Failure::into_error)
 }
 
@@ -182,7 +212,7 @@ pub fn to_ipld<T: Serialize + ?Sized>(value: &T) -> Result<Ipld, PayloadError> {
 /// assert!(matches!(err.problem, PayloadProblem::Mismatch(_)));
 /// ```
 pub fn from_ipld<T: DeserializeOwned>(ipld: Ipld) -> Result<T, PayloadError> {
-    T::deserialize(de::Deserializer(ipld)).map_err(Failure::into_error)
+    T::deserialize(de::Deserializer::root(ipld)).map_err(Failure::into_error)
 }
 
 /// Checks an IPLD value (already in memory) for values DAG-CBOR cannot hold exactly, and
@@ -190,6 +220,11 @@ pub fn from_ipld<T: DeserializeOwned>(ipld: Ipld) -> Result<T, PayloadError> {
 /// leaves them: a one-entry map) into plain numbers. `path` is where `value` sits; pass
 /// `"$"` for a whole payload.
 pub fn normalize(value: Ipld, path: &mut String) -> Result<Ipld, PayloadError> {
+    normalize_at(value, path, 0)
+}
+
+/// [`normalize`] for a value inside `level` lists and maps.
+fn normalize_at(value: Ipld, path: &mut String, level: usize) -> Result<Ipld, PayloadError> {
     let at = |path: &str, problem| PayloadError {
         path: path.to_owned(),
         problem,
@@ -200,12 +235,15 @@ pub fn normalize(value: Ipld, path: &mut String) -> Result<Ipld, PayloadError> {
             path,
             PayloadProblem::IntegerOutOfRange(WideInteger::from(i)),
         )),
+        Ipld::List(_) if level >= MAX_DEPTH => {
+            Err(at(path, PayloadProblem::TooDeep { max: MAX_DEPTH }))
+        }
         Ipld::List(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.into_iter().enumerate() {
                 let len = path.len();
                 Segment::Index(index).render(path);
-                out.push(normalize(item, path)?);
+                out.push(normalize_at(item, path, level + 1)?);
                 path.truncate(len);
             }
             Ok(Ipld::List(out))
@@ -214,11 +252,14 @@ pub fn normalize(value: Ipld, path: &mut String) -> Result<Ipld, PayloadError> {
             if let (1, Some(Ipld::String(number))) = (map.len(), map.get(JSON_NUMBER_TOKEN)) {
                 return json_number_to_ipld(number).map_err(|problem| at(path, problem));
             }
+            if level >= MAX_DEPTH {
+                return Err(at(path, PayloadProblem::TooDeep { max: MAX_DEPTH }));
+            }
             let mut out = BTreeMap::new();
             for (key, item) in map {
                 let len = path.len();
                 Segment::Key(key.clone()).render(path);
-                out.insert(key, normalize(item, path)?);
+                out.insert(key, normalize_at(item, path, level + 1)?);
                 path.truncate(len);
             }
             Ok(Ipld::Map(out))
@@ -228,7 +269,7 @@ pub fn normalize(value: Ipld, path: &mut String) -> Result<Ipld, PayloadError> {
 }
 
 /// Whether an integer is within the range every IPLD implementation reads.
-fn integer_in_range(i: i128) -> bool {
+pub(crate) fn integer_in_range(i: i128) -> bool {
     (i128::from(i64::MIN)..=i128::from(u64::MAX)).contains(&i)
 }
 
@@ -305,7 +346,7 @@ fn json_number_syntax(text: &str) -> Option<bool> {
 
 /// A step in a payload path.
 #[derive(Debug, Clone, PartialEq)]
-enum Segment {
+pub(crate) enum Segment {
     /// A list index.
     Index(usize),
     /// A map key, struct field or enum variant.
@@ -336,14 +377,14 @@ fn is_plain_key(key: &str) -> bool {
 /// A rejection on its way out of the (de)serializer: each container it passes through
 /// adds its segment, so the success path never builds a path at all.
 #[derive(Debug)]
-struct Failure {
+pub(crate) struct Failure {
     /// Innermost segment first.
     segments: Vec<Segment>,
     problem: PayloadProblem,
 }
 
 impl Failure {
-    fn new(problem: PayloadProblem) -> Self {
+    pub(crate) fn new(problem: PayloadProblem) -> Self {
         Failure {
             segments: Vec::new(),
             problem,
@@ -351,12 +392,12 @@ impl Failure {
     }
 
     /// The same failure, one container further out.
-    fn within(mut self, segment: Segment) -> Self {
+    pub(crate) fn within(mut self, segment: Segment) -> Self {
         self.segments.push(segment);
         self
     }
 
-    fn into_error(self) -> PayloadError {
+    pub(crate) fn into_error(self) -> PayloadError {
         let mut path = String::from("$");
         for segment in self.segments.iter().rev() {
             segment.render(&mut path);
@@ -388,5 +429,7 @@ impl serde::de::Error for Failure {
     }
 }
 
+#[cfg(test)]
+mod depth_tests;
 #[cfg(test)]
 mod tests;

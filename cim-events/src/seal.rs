@@ -49,7 +49,7 @@ pub struct NewEvent {
 /// every token is safe and that the correlation and causation ids can travel in a message
 /// header, converts the payloads, and assigns ids, times and correlation. Nothing is
 /// stored if this fails.
-pub(crate) fn prepare<E: Event>(
+pub fn prepare<E: Event>(
     aggregate_id: &str,
     events: &[E],
     header: &EventHeader,

@@ -9,7 +9,7 @@ use crate::head::Head;
 use crate::header::EventHeader;
 use crate::seal::SealedEvent;
 
-pub use crate::seal::{NewEvent, seal};
+pub use crate::seal::{NewEvent, prepare, seal};
 pub use crate::wire_headers::*;
 
 /// Prepares `events` for `aggregate_id` and seals them after `head` (`None`: as a new

@@ -11,12 +11,43 @@ use ipld_core::ipld::Ipld;
 use serde::de::{self, Error as _, IntoDeserializer, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::{Failure, Segment};
+use super::{Failure, MAX_DEPTH, MAX_WRAPPERS, PayloadProblem, Segment};
 
 type Result<T> = std::result::Result<T, Failure>;
 
-/// Deserializes one IPLD value.
-pub(super) struct Deserializer(pub(super) Ipld);
+/// Deserializes one IPLD value, inside `.1` lists and maps and `.2` serde wrappers
+/// (`Some`, newtype structs) since the innermost of those.
+pub(super) struct Deserializer(Ipld, usize, usize);
+
+impl Deserializer {
+    /// The deserializer of a whole payload.
+    pub(super) fn root(value: Ipld) -> Self {
+        Deserializer(value, 0, 0)
+    }
+
+    /// The same value, one serde wrapper further in. Wrappers take no IPLD level, so only
+    /// this count stops a type that wraps itself (`struct Node(Option<Box<Node>>)`) from
+    /// recursing without end on a value that is not null.
+    fn unwrap_one(self) -> Result<Self> {
+        match self.2.checked_add(1) {
+            Some(wrappers) if wrappers <= MAX_WRAPPERS => {
+                Ok(Deserializer(self.0, self.1, wrappers))
+            }
+            _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_WRAPPERS })),
+        }
+    }
+}
+
+/// The depth of the items of a list or map that sits inside `depth` others, or
+/// [`PayloadProblem::TooDeep`] past [`MAX_DEPTH`]: [`from_ipld`](super::from_ipld) takes any
+/// IPLD, not only what the block decoder (which has the same limit) produced, and must not
+/// recurse without bound.
+fn enter(depth: usize) -> Result<usize> {
+    match depth.checked_add(1) {
+        Some(inner) if inner <= MAX_DEPTH => Ok(inner),
+        _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_DEPTH })),
+    }
+}
 
 /// How serde names an IPLD value in "invalid type" messages.
 fn unexpected(value: &Ipld) -> Unexpected<'_> {
@@ -54,8 +85,8 @@ impl<'de> de::Deserializer<'de> for Deserializer {
             Ipld::Float(f) => visitor.visit_f64(f),
             Ipld::String(s) => visitor.visit_string(s),
             Ipld::Bytes(b) => visitor.visit_byte_buf(b),
-            Ipld::List(items) => visit_seq(items, visitor),
-            Ipld::Map(map) => visit_map(map, visitor),
+            Ipld::List(items) => visit_seq(items, enter(self.1)?, visitor),
+            Ipld::Map(map) => visit_map(map, enter(self.1)?, visitor),
             Ipld::Link(cid) => visitor.visit_newtype_struct(CidDeserializer(cid)),
         }
     }
@@ -88,14 +119,14 @@ impl<'de> de::Deserializer<'de> for Deserializer {
                 Unexpected::Float(f),
                 &"a float that fits an f32 exactly",
             )),
-            other => Deserializer(other).deserialize_any(visitor),
+            other => Deserializer(other, self.1, self.2).deserialize_any(visitor),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self.0 {
             Ipld::Null => visitor.visit_none(),
-            other => visitor.visit_some(Deserializer(other)),
+            other => visitor.visit_some(Deserializer(other, self.1, self.2).unwrap_one()?),
         }
     }
 
@@ -116,7 +147,7 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         visitor: V,
     ) -> Result<V::Value> {
         if name != CID_SERDE_PRIVATE_IDENTIFIER {
-            return visitor.visit_newtype_struct(self);
+            return visitor.visit_newtype_struct(self.unwrap_one()?);
         }
         match self.0 {
             Ipld::Link(cid) => visitor.visit_newtype_struct(CidDeserializer(cid)),
@@ -131,13 +162,15 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         visitor: V,
     ) -> Result<V::Value> {
         let expected = "a variant name or a one-entry map {variant: value}";
+        let depth = self.1;
         let (variant, value) = match self.0 {
             Ipld::String(variant) => (variant, None),
             Ipld::Map(map) => {
+                let depth = enter(depth)?;
                 let len = map.len();
                 let mut entries = map.into_iter();
                 match (entries.next(), entries.next()) {
-                    (Some((variant, value)), None) => (variant, Some(value)),
+                    (Some((variant, value)), None) => (variant, Some((value, depth))),
                     _ => return Err(Failure::invalid_length(len, &expected)),
                 }
             }
@@ -156,11 +189,13 @@ impl<'de> de::Deserializer<'de> for Deserializer {
     }
 }
 
-fn visit_seq<'de, V: Visitor<'de>>(items: Vec<Ipld>, visitor: V) -> Result<V::Value> {
+/// Visits a list whose items are at `depth`.
+fn visit_seq<'de, V: Visitor<'de>>(items: Vec<Ipld>, depth: usize, visitor: V) -> Result<V::Value> {
     let len = items.len();
     let mut access = SeqAccess {
         items: items.into_iter(),
         index: 0,
+        depth,
     };
     let value = visitor.visit_seq(&mut access)?;
     match access.items.len() {
@@ -169,14 +204,17 @@ fn visit_seq<'de, V: Visitor<'de>>(items: Vec<Ipld>, visitor: V) -> Result<V::Va
     }
 }
 
+/// Visits a map whose values are at `depth`.
 fn visit_map<'de, V: Visitor<'de>>(
     map: std::collections::BTreeMap<String, Ipld>,
+    depth: usize,
     visitor: V,
 ) -> Result<V::Value> {
     let len = map.len();
     let mut access = MapAccess {
         entries: map.into_iter(),
         value: None,
+        depth,
     };
     let value = visitor.visit_map(&mut access)?;
     match access.entries.len() {
@@ -188,6 +226,8 @@ fn visit_map<'de, V: Visitor<'de>>(
 struct SeqAccess {
     items: std::vec::IntoIter<Ipld>,
     index: usize,
+    /// Lists and maps around the items.
+    depth: usize,
 }
 
 impl<'de> de::SeqAccess<'de> for SeqAccess {
@@ -202,7 +242,7 @@ impl<'de> de::SeqAccess<'de> for SeqAccess {
         };
         let index = self.index;
         self.index += 1;
-        seed.deserialize(Deserializer(item))
+        seed.deserialize(Deserializer(item, self.depth, 0))
             .map(Some)
             .map_err(|f| f.within(Segment::Index(index)))
     }
@@ -216,6 +256,8 @@ struct MapAccess {
     entries: btree_map::IntoIter<String, Ipld>,
     /// The value of the key just handed out, and that key for error paths.
     value: Option<(String, Ipld)>,
+    /// Lists and maps around the values.
+    depth: usize,
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess {
@@ -226,7 +268,7 @@ impl<'de> de::MapAccess<'de> for MapAccess {
             return Ok(None);
         };
         let parsed = seed
-            .deserialize(Deserializer(Ipld::String(key.clone())))
+            .deserialize(Deserializer(Ipld::String(key.clone()), self.depth, 0))
             .map_err(|f| f.within(Segment::Key(key.clone())))?;
         self.value = Some((key, value));
         Ok(Some(parsed))
@@ -236,7 +278,7 @@ impl<'de> de::MapAccess<'de> for MapAccess {
         let Some((key, value)) = self.value.take() else {
             return Err(Failure::custom("a map value was read before its key"));
         };
-        seed.deserialize(Deserializer(value))
+        seed.deserialize(Deserializer(value, self.depth, 0))
             .map_err(|f| f.within(Segment::Key(key)))
     }
 
@@ -247,7 +289,8 @@ impl<'de> de::MapAccess<'de> for MapAccess {
 
 struct EnumAccess {
     variant: String,
-    value: Option<Ipld>,
+    /// The variant's value and the lists and maps around it.
+    value: Option<(Ipld, usize)>,
 }
 
 impl<'de> de::EnumAccess<'de> for EnumAccess {
@@ -272,14 +315,16 @@ impl<'de> de::EnumAccess<'de> for EnumAccess {
 
 struct VariantAccess {
     variant: String,
-    value: Option<Ipld>,
+    /// The variant's value and the lists and maps around it.
+    value: Option<(Ipld, usize)>,
 }
 
 impl VariantAccess {
-    /// The variant's value, or an error naming what the type expected instead.
-    fn value(self, expected: &str) -> Result<(String, Ipld)> {
+    /// The variant's value as a deserializer, or an error naming what the type expected
+    /// instead.
+    fn value(self, expected: &str) -> Result<(String, Deserializer)> {
         match self.value {
-            Some(value) => Ok((self.variant, value)),
+            Some((value, depth)) => Ok((self.variant, Deserializer(value, depth, 0))),
             None => Err(Failure::invalid_type(Unexpected::UnitVariant, &expected)),
         }
     }
@@ -290,21 +335,21 @@ impl<'de> de::VariantAccess<'de> for VariantAccess {
 
     fn unit_variant(self) -> Result<()> {
         match self.value {
-            None | Some(Ipld::Null) => Ok(()),
-            Some(other) => Err(Failure::invalid_type(unexpected(&other), &"a unit variant")
+            None | Some((Ipld::Null, _)) => Ok(()),
+            Some((other, _)) => Err(Failure::invalid_type(unexpected(&other), &"a unit variant")
                 .within(Segment::Key(self.variant))),
         }
     }
 
     fn newtype_variant_seed<T: de::DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value> {
         let (variant, value) = self.value("a newtype variant")?;
-        seed.deserialize(Deserializer(value))
+        seed.deserialize(value)
             .map_err(|f| f.within(Segment::Key(variant)))
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value> {
         let (variant, value) = self.value("a tuple variant")?;
-        de::Deserializer::deserialize_seq(Deserializer(value), visitor)
+        de::Deserializer::deserialize_seq(value, visitor)
             .map_err(|f| f.within(Segment::Key(variant)))
     }
 
@@ -314,7 +359,7 @@ impl<'de> de::VariantAccess<'de> for VariantAccess {
         visitor: V,
     ) -> Result<V::Value> {
         let (variant, value) = self.value("a struct variant")?;
-        de::Deserializer::deserialize_map(Deserializer(value), visitor)
+        de::Deserializer::deserialize_map(value, visitor)
             .map_err(|f| f.within(Segment::Key(variant)))
     }
 }

@@ -10,14 +10,53 @@ use ipld_core::ipld::Ipld;
 use serde::ser::{self, Serialize};
 
 use super::{
-    Failure, JSON_NUMBER_TOKEN, JSON_RAW_VALUE_TOKEN, PayloadProblem, Segment, WideInteger,
-    integer_in_range, json_number_to_ipld,
+    Failure, JSON_NUMBER_TOKEN, JSON_RAW_VALUE_TOKEN, MAX_DEPTH, MAX_WRAPPERS, PayloadProblem,
+    Segment, WideInteger, integer_in_range, json_number_to_ipld,
 };
+
+mod key;
+
+use key::KeySerializer;
 
 type Result<T> = std::result::Result<T, Failure>;
 
-/// Serializes any value into [`Ipld`].
-pub(super) struct Serializer;
+/// Serializes any value into [`Ipld`], counting how deep it is so that a value nested too
+/// deeply is refused before the recursion (ours and the user's `Serialize` impl's) can
+/// exhaust the stack.
+#[derive(Clone, Copy)]
+pub(super) struct Serializer {
+    /// Lists and maps around the value being serialized.
+    depth: usize,
+    /// `Some`s and newtype structs since the innermost list or map.
+    wrappers: usize,
+}
+
+impl Serializer {
+    /// The serializer of a whole payload.
+    pub(super) fn root() -> Self {
+        Serializer {
+            depth: 0,
+            wrappers: 0,
+        }
+    }
+
+    /// The serializer for the items of a list or map built here: one level deeper, or
+    /// [`PayloadProblem::TooDeep`] past [`MAX_DEPTH`].
+    fn enter(self) -> Result<Serializer> {
+        match self.depth.checked_add(1) {
+            Some(depth) if depth <= MAX_DEPTH => Ok(Serializer { depth, wrappers: 0 }),
+            _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_DEPTH })),
+        }
+    }
+
+    /// The serializer for the value inside a `Some` or a newtype struct.
+    fn unwrap_one(self) -> Result<Serializer> {
+        match self.wrappers.checked_add(1) {
+            Some(wrappers) if wrappers <= MAX_WRAPPERS => Ok(Serializer { wrappers, ..self }),
+            _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_WRAPPERS })),
+        }
+    }
+}
 
 fn float(value: f64) -> Result<Ipld> {
     if value.is_finite() {
@@ -37,10 +76,14 @@ fn integer(value: i128) -> Result<Ipld> {
     }
 }
 
-/// Serializes `value` as the child `segment` of the container being built.
-fn child<T: Serialize + ?Sized>(value: &T, segment: impl FnOnce() -> Segment) -> Result<Ipld> {
+/// Serializes `value` with `serializer` as the child `segment` of the container being built.
+fn child<T: Serialize + ?Sized>(
+    value: &T,
+    serializer: Serializer,
+    segment: impl FnOnce() -> Segment,
+) -> Result<Ipld> {
     value
-        .serialize(Serializer)
+        .serialize(serializer)
         .map_err(|failure| failure.within(segment()))
 }
 
@@ -136,7 +179,7 @@ impl ser::Serializer for Serializer {
     }
 
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<Ipld> {
-        value.serialize(self)
+        value.serialize(self.unwrap_one()?)
     }
 
     fn serialize_unit(self) -> Result<Ipld> {
@@ -162,7 +205,7 @@ impl ser::Serializer for Serializer {
         value: &T,
     ) -> Result<Ipld> {
         if name != CID_SERDE_PRIVATE_IDENTIFIER {
-            return value.serialize(self);
+            return value.serialize(self.unwrap_one()?);
         }
         // `cid::Cid` serializes as this newtype around its binary form; IPLD makes it a
         // link, exactly as ipld-core does.
@@ -183,20 +226,20 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Ipld> {
-        let value = child(value, || Segment::Key(variant.to_owned()))?;
+        let value = child(value, self.enter()?, || Segment::Key(variant.to_owned()))?;
         Ok(tagged(variant, value))
     }
 
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqBuilder> {
-        Ok(SeqBuilder::with_capacity(len.unwrap_or(0)))
+        SeqBuilder::new(self, len.unwrap_or(0))
     }
 
     fn serialize_tuple(self, len: usize) -> Result<SeqBuilder> {
-        Ok(SeqBuilder::with_capacity(len))
+        SeqBuilder::new(self, len)
     }
 
     fn serialize_tuple_struct(self, _name: &'static str, len: usize) -> Result<SeqBuilder> {
-        Ok(SeqBuilder::with_capacity(len))
+        SeqBuilder::new(self, len)
     }
 
     fn serialize_tuple_variant(
@@ -206,23 +249,24 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         len: usize,
     ) -> Result<VariantBuilder<SeqBuilder>> {
-        Ok(VariantBuilder {
-            variant,
-            inner: SeqBuilder::with_capacity(len),
-        })
+        // `{variant: [..]}`: the list is one level inside the map.
+        let inner = SeqBuilder::new(self.enter()?, len)
+            .map_err(|f| f.within(Segment::Key(variant.to_owned())))?;
+        Ok(VariantBuilder { variant, inner })
     }
 
     fn serialize_map(self, _len: Option<usize>) -> Result<MapBuilder> {
-        Ok(MapBuilder::default())
+        MapBuilder::new(self)
     }
 
     fn serialize_struct(self, name: &'static str, _len: usize) -> Result<StructBuilder> {
         match name {
+            // Not a level: it becomes a plain number.
             JSON_NUMBER_TOKEN => Ok(StructBuilder::JsonNumber(None)),
             JSON_RAW_VALUE_TOKEN => Err(Failure::new(PayloadProblem::Unsupported(
                 "a serde_json RawValue is unparsed JSON text; convert it to a serde_json::Value",
             ))),
-            _ => Ok(StructBuilder::Map(MapBuilder::default())),
+            _ => Ok(StructBuilder::Map(MapBuilder::new(self)?)),
         }
     }
 
@@ -233,10 +277,10 @@ impl ser::Serializer for Serializer {
         variant: &'static str,
         _len: usize,
     ) -> Result<VariantBuilder<MapBuilder>> {
-        Ok(VariantBuilder {
-            variant,
-            inner: MapBuilder::default(),
-        })
+        // `{variant: {..}}`: the inner map is one level inside the outer one.
+        let inner = MapBuilder::new(self.enter()?)
+            .map_err(|f| f.within(Segment::Key(variant.to_owned())))?;
+        Ok(VariantBuilder { variant, inner })
     }
 
     /// Binary, as ipld-core's serializer says: types with two forms (e.g. `uuid::Uuid`)
@@ -249,19 +293,24 @@ impl ser::Serializer for Serializer {
 /// Builds a list.
 pub(super) struct SeqBuilder {
     items: Vec<Ipld>,
+    /// The serializer of the items: one level below the list.
+    items_serializer: Serializer,
 }
 
 impl SeqBuilder {
-    fn with_capacity(len: usize) -> Self {
+    /// A list built by `serializer`, for about `len` items.
+    fn new(serializer: Serializer, len: usize) -> Result<Self> {
         // A size hint comes from the user's type; don't let it reserve unbounded memory.
-        SeqBuilder {
+        Ok(SeqBuilder {
             items: Vec::with_capacity(len.min(4096)),
-        }
+            items_serializer: serializer.enter()?,
+        })
     }
 
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<()> {
         let index = self.items.len();
-        self.items.push(child(value, || Segment::Index(index))?);
+        let item = child(value, self.items_serializer, || Segment::Index(index))?;
+        self.items.push(item);
         Ok(())
     }
 }
@@ -306,13 +355,23 @@ impl ser::SerializeTupleStruct for SeqBuilder {
 }
 
 /// Builds a map, checking that every key is a string and appears once.
-#[derive(Default)]
 pub(super) struct MapBuilder {
     map: BTreeMap<String, Ipld>,
     next_key: Option<String>,
+    /// The serializer of the values: one level below the map.
+    values_serializer: Serializer,
 }
 
 impl MapBuilder {
+    /// A map built by `serializer`.
+    fn new(serializer: Serializer) -> Result<Self> {
+        Ok(MapBuilder {
+            map: BTreeMap::new(),
+            next_key: None,
+            values_serializer: serializer.enter()?,
+        })
+    }
+
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
         let key = key.serialize(KeySerializer)?;
         if self.map.contains_key(&key) {
@@ -328,7 +387,7 @@ impl MapBuilder {
                 "the Serialize impl wrote a map value before its key".to_owned(),
             )));
         };
-        let value = child(value, || Segment::Key(key.clone()))?;
+        let value = child(value, self.values_serializer, || Segment::Key(key.clone()))?;
         self.map.insert(key, value);
         Ok(())
     }
@@ -375,7 +434,7 @@ impl ser::SerializeStruct for StructBuilder {
         match self {
             StructBuilder::Map(map) => map.field(key, value),
             StructBuilder::JsonNumber(text @ None) if key == JSON_NUMBER_TOKEN => {
-                match value.serialize(Serializer)? {
+                match value.serialize(Serializer::root())? {
                     Ipld::String(s) => {
                         *text = Some(s);
                         Ok(())
@@ -443,183 +502,5 @@ impl ser::SerializeStructVariant for VariantBuilder<MapBuilder> {
 
     fn end(self) -> Result<Ipld> {
         Ok(tagged(self.variant, Ipld::Map(self.inner.map)))
-    }
-}
-
-/// Serializes a map key: only what is a string on the wire and reads back as the same
-/// key is accepted.
-struct KeySerializer;
-
-fn non_string_key<T>() -> Result<T> {
-    Err(Failure::new(PayloadProblem::NonStringKey))
-}
-
-impl ser::Serializer for KeySerializer {
-    type Ok = String;
-    type Error = Failure;
-    type SerializeSeq = ser::Impossible<String, Failure>;
-    type SerializeTuple = ser::Impossible<String, Failure>;
-    type SerializeTupleStruct = ser::Impossible<String, Failure>;
-    type SerializeTupleVariant = ser::Impossible<String, Failure>;
-    type SerializeMap = ser::Impossible<String, Failure>;
-    type SerializeStruct = ser::Impossible<String, Failure>;
-    type SerializeStructVariant = ser::Impossible<String, Failure>;
-
-    fn serialize_str(self, v: &str) -> Result<String> {
-        Ok(v.to_owned())
-    }
-
-    fn serialize_char(self, v: char) -> Result<String> {
-        Ok(v.to_string())
-    }
-
-    fn serialize_unit_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        variant: &'static str,
-    ) -> Result<String> {
-        Ok(variant.to_owned())
-    }
-
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        name: &'static str,
-        value: &T,
-    ) -> Result<String> {
-        if name == CID_SERDE_PRIVATE_IDENTIFIER {
-            return non_string_key();
-        }
-        value.serialize(self)
-    }
-
-    fn serialize_bool(self, _: bool) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_i8(self, _: i8) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_i16(self, _: i16) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_i32(self, _: i32) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_i64(self, _: i64) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_i128(self, _: i128) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_u8(self, _: u8) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_u16(self, _: u16) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_u32(self, _: u32) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_u64(self, _: u64) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_u128(self, _: u128) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_f32(self, _: f32) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_f64(self, _: f64) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_bytes(self, _: &[u8]) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_none(self) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_unit(self) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_unit_struct(self, _: &'static str) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String> {
-        non_string_key()
-    }
-
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq> {
-        non_string_key()
-    }
-
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple> {
-        non_string_key()
-    }
-
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct> {
-        non_string_key()
-    }
-
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant> {
-        non_string_key()
-    }
-
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap> {
-        non_string_key()
-    }
-
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct> {
-        non_string_key()
-    }
-
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant> {
-        non_string_key()
-    }
-
-    fn is_human_readable(&self) -> bool {
-        false
     }
 }
