@@ -124,7 +124,9 @@
 //! writer appended meanwhile, the server refuses the append and the repository reads only
 //! the events after the cached head. The cache holds one state per aggregate (its memory
 //! is the aggregates' in-memory size times the capacity); without `with_cache` there is
-//! none.
+//! none. A rejection or a no-op decided on a cached state is checked against the events
+//! stored since, if any, before it is returned: the cache never makes a command fail that
+//! the current state would accept.
 //!
 //! ## Retries
 //!
@@ -306,9 +308,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         A: Handle<C>,
         C: Clone,
     {
-        let mut loaded = match self.cached(aggregate_id) {
-            Some(loaded) => loaded,
-            None => self.load(aggregate_id).await?,
+        let (mut loaded, mut from_cache) = match self.cached(aggregate_id) {
+            Some(loaded) => (loaded, true),
+            None => (self.load(aggregate_id).await?, false),
         };
         let mut attempts = 0;
         loop {
@@ -318,7 +320,19 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 version: loaded.version,
                 header: &header,
             };
-            let events = match loaded.state.handle(command.clone(), &context) {
+            let decided = loaded.state.handle(command.clone(), &context);
+            if from_cache && !matches!(&decided, Ok(events) if !events.is_empty()) {
+                // A cached state may be behind other writers, and only an append lets the
+                // server say so: a rejection or a no-op decided on it is checked against
+                // the newer events, if any, before it is returned.
+                from_cache = false;
+                let before = loaded.head;
+                self.catch_up(aggregate_id, &mut loaded).await?;
+                if loaded.head != before {
+                    continue;
+                }
+            }
+            let events = match decided {
                 Ok(events) => events,
                 Err(rejection) => {
                     self.keep(aggregate_id, &loaded);

@@ -4,3 +4,4 @@
 pub mod conformance;
 pub mod domain;
 pub mod nats;
+pub mod tails;

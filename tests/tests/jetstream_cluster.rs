@@ -133,3 +133,13 @@ async fn leader_failover_loses_nothing_acknowledged() {
     assert_eq!(versions, (1..=loaded.len() as u64).collect::<Vec<_>>());
     assert!(store.verify_chain("acct").await.expect("verify").is_valid());
 }
+
+/// Two handles on one R3 stream, each with a tail cache the other makes stale: every
+/// stale append is refused by the leader and recovered, with no fork.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_cached_tails_are_refused_and_recovered() {
+    let cluster = NatsCluster::shared().await;
+    let fixture = JetStreamFixture::new(cluster.addrs(), 3).await;
+    let other = tests::tails::second_handle(&fixture.store, cluster.addrs()).await;
+    tests::tails::stale_cached_tails_are_refused_and_recovered(&fixture.store, &other).await;
+}

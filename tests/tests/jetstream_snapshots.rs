@@ -319,3 +319,58 @@ async fn bucket_is_provisioned_for_snapshots() {
         "{bad:?}"
     );
 }
+
+/// A load from a snapshot starts the server read at the snapshot's stream sequence: it
+/// receives the snapshot's event and the few after it, not the aggregate's history.
+#[tokio::test]
+async fn a_snapshot_load_reads_only_from_the_snapshot_sequence() {
+    let case = fresh().await;
+    let id = "acc-big";
+    // 1000 events written straight into the store, then a command that snapshots at 1001.
+    let history: Vec<bank::AccountEvent> = std::iter::once(bank::opened(id, "Ada"))
+        .chain((1..1000).map(|amount| bank::deposited(id, amount)))
+        .collect();
+    for chunk in history.chunks(cim_events::MAX_BATCH) {
+        case.store()
+            .append_events(id, chunk.to_vec(), cim_events::ExpectedVersion::Any)
+            .await
+            .expect("history");
+    }
+    let accounts = Repository::<Account, _>::new(case.store().clone())
+        .with_snapshots(case.snapshots().await, SnapshotPolicy::EveryNEvents(1001));
+    accounts
+        .execute(id, Deposit { amount: 1 })
+        .await
+        .expect("snapshot at 1001");
+    for amount in 1..=5 {
+        case.store()
+            .append_event(id, bank::deposited(id, amount), None)
+            .await
+            .expect("after the snapshot");
+    }
+
+    let client = case.store().context().client();
+    let received = || {
+        client
+            .statistics()
+            .in_messages
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = received();
+    let loaded = accounts.load(id).await.expect("load");
+    let from_snapshot = received() - before;
+    assert_eq!(loaded.snapshot, SnapshotUse::Used { version: 1001 });
+    assert_eq!((loaded.version, loaded.replayed), (1006, 5));
+    // The snapshot (one KV get) and the events from its sequence on: 6 messages and the
+    // reads' end markers.
+    assert!(from_snapshot <= 12, "received {from_snapshot} messages");
+
+    let before = received();
+    let full = Repository::<Account, _>::new(case.store().clone())
+        .load(id)
+        .await
+        .expect("full load");
+    assert_eq!(full.version, 1006);
+    assert!(received() - before > 1000, "a full load reads every event");
+    assert_eq!(full.state.balance, loaded.state.balance);
+}

@@ -525,3 +525,13 @@ async fn a_foreign_message_in_a_live_subscription_is_one_error_item() {
     assert_eq!(second.version, 2);
     assert!(second.sequence > foreign);
 }
+
+/// Two handles on one R1 stream, each with a tail cache the other makes stale: every
+/// stale append is refused by the server and recovered, with no fork.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stale_cached_tails_are_refused_and_recovered() {
+    let fixture = fresh().await;
+    let addrs = vec![NatsServer::shared().await.addr()];
+    let other = tests::tails::second_handle(&fixture.store, addrs).await;
+    tests::tails::stale_cached_tails_are_refused_and_recovered(&fixture.store, &other).await;
+}

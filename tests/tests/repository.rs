@@ -945,3 +945,114 @@ async fn an_event_outside_the_chain_is_stepped_over_and_reported() {
     assert_eq!(report.faults.len(), 1, "{:?}", report.faults);
     assert_eq!(report.faults[0].sequence, sequence);
 }
+
+// ---------------------------------------------------------------------------------------
+// The state cache
+// ---------------------------------------------------------------------------------------
+
+/// With the cache, a command on an aggregate the repository has seen is handled without
+/// a read and appended in one attempt; without it, every command loads.
+#[tokio::test]
+async fn a_cached_command_reads_nothing_and_appends_once() {
+    let store = ProbeStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone()).with_cache(16);
+    account_with_deposits(&accounts, "acc-1", 2).await;
+    let (reads, appends) = (
+        store.records_read.load(Ordering::SeqCst),
+        store.appends.load(Ordering::SeqCst),
+    );
+    let outcome = accounts
+        .execute("acc-1", Deposit { amount: 10 })
+        .await
+        .unwrap();
+    assert_eq!((outcome.version, outcome.state.balance), (4, 13));
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 0);
+    assert_eq!(store.appends.load(Ordering::SeqCst) - appends, 1);
+
+    let uncached = Repository::<Account, _>::new(store.clone());
+    let reads = store.records_read.load(Ordering::SeqCst);
+    uncached
+        .execute("acc-1", Deposit { amount: 1 })
+        .await
+        .unwrap();
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 4);
+}
+
+/// A cached state that another writer has overtaken is refused by the store, and the
+/// repository reads only the events after the cached head before handling the command
+/// again: no fork, the same state as a fresh load.
+#[tokio::test]
+async fn a_stale_cached_state_catches_up_with_only_the_newer_events() {
+    let store = ProbeStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone()).with_cache(16);
+    account_with_deposits(&accounts, "acc-1", 2).await; // versions 1..=3, cached
+    // Another writer (with its own repository) appends twice.
+    let other = Repository::<Account, _>::new(store.inner.clone());
+    other
+        .execute("acc-1", Deposit { amount: 100 })
+        .await
+        .unwrap();
+    other
+        .execute("acc-1", Deposit { amount: 200 })
+        .await
+        .unwrap();
+
+    let reads = store.records_read.load(Ordering::SeqCst);
+    let outcome = accounts
+        .execute("acc-1", Withdraw { amount: 303 })
+        .await
+        .unwrap();
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 2);
+    assert_eq!((outcome.version, outcome.state.balance), (6, 0));
+    let fresh = repo(&store.inner).load("acc-1").await.unwrap();
+    assert_eq!((fresh.version, fresh.state.balance), (6, 0));
+    assert!(store.verify_chain("acc-1").await.unwrap().is_valid());
+}
+
+/// The cache holds at most its capacity; an evicted aggregate is loaded again.
+#[tokio::test]
+async fn the_cache_respects_its_bound() {
+    let store = ProbeStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone()).with_cache(2);
+    for id in ["a-1", "a-2", "a-3", "a-4", "a-5"] {
+        accounts.execute(id, open()).await.unwrap();
+    }
+    assert_eq!(accounts.cache_usage(), Some((2, 2)));
+    // a-4 and a-5 are cached; a-1 was evicted first.
+    let reads = store.records_read.load(Ordering::SeqCst);
+    accounts
+        .execute("a-5", Deposit { amount: 1 })
+        .await
+        .unwrap();
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 0);
+    accounts
+        .execute("a-1", Deposit { amount: 1 })
+        .await
+        .unwrap();
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 1);
+    assert_eq!(accounts.cache_usage(), Some((2, 2)));
+    // Clones share the cache.
+    assert_eq!(accounts.clone().cache_usage(), Some((2, 2)));
+    assert_eq!(repo(&store.inner).cache_usage(), None);
+}
+
+/// A rejected command leaves the cached state as it was, and the next command uses it.
+#[tokio::test]
+async fn a_rejected_command_keeps_the_cached_state() {
+    let store = ProbeStore::default();
+    let accounts = Repository::<Account, _>::new(store.clone()).with_cache(4);
+    account_with_deposits(&accounts, "acc-1", 1).await;
+    let reads = store.records_read.load(Ordering::SeqCst);
+    let err = accounts
+        .execute("acc-1", Withdraw { amount: 5 })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CommandError::Rejected(_)), "{err:?}");
+    let outcome = accounts
+        .execute("acc-1", Withdraw { amount: 1 })
+        .await
+        .unwrap();
+    assert_eq!((outcome.version, outcome.state.balance), (3, 0));
+    assert_eq!(store.records_read.load(Ordering::SeqCst) - reads, 0);
+}
