@@ -83,8 +83,9 @@ struct Deposit(u64);
 #[derive(Debug, Clone)]
 struct Withdraw(u64);
 
-/// The account's state: only what its commands need to decide.
-#[derive(Debug, Default)]
+/// The account's state: only what its commands need to decide. `Clone`, so that the
+/// repository can cache it.
+#[derive(Debug, Default, Clone)]
 struct Account {
     open: bool,
     balance: u64,
@@ -173,7 +174,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 async fn run<S: EventStore>(store: S, id: &str) -> Result<(), Box<dyn Error>> {
-    let accounts = Repository::<Account, _>::new(store);
+    // The state cache keeps each account's state after its commands: the next command on
+    // it is decided at once and costs one append (one request on JetStream).
+    let accounts = Repository::<Account, _>::new(store).with_cache(1024);
 
     print_events(
         &accounts

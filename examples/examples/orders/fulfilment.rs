@@ -30,6 +30,10 @@ use crate::BoxError;
 use crate::inventory::{Dispatch, InventoryEvent, InventoryItem, Release, Reserve};
 use crate::order::{Confirm, Line, Order, OrderEvent, Reject, Ship};
 
+/// How many orders and items each repository keeps cached: a command on a cached one is
+/// decided at once and costs one append.
+pub const CACHE: usize = 1024;
+
 /// The process, before it starts.
 pub struct Fulfilment<S> {
     orders: Repository<Order, S>,
@@ -71,8 +75,8 @@ impl Running {
 impl<S: EventStore + Clone + 'static> Fulfilment<S> {
     pub fn new(store: S) -> Self {
         Fulfilment {
-            orders: Repository::new(store.clone()),
-            inventory: Repository::new(store),
+            orders: Repository::new(store.clone()).with_cache(CACHE),
+            inventory: Repository::new(store).with_cache(CACHE),
             pending: HashMap::new(),
             commands: 0,
         }

@@ -91,7 +91,7 @@ pub struct Dispatch {
 }
 
 /// An item's state, rebuilt from its events.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct InventoryItem {
     /// Units in the warehouse, reserved or not.
     pub on_hand: u32,

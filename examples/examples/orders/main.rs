@@ -87,8 +87,9 @@ async fn main() -> Result<(), BoxError> {
 /// Runs the scenario on `store`, with `suffix` appended to every order id and SKU.
 async fn run<S: EventStore + Clone + 'static>(store: S, suffix: &str) -> Result<(), BoxError> {
     let id = |name: &str| format!("{name}{suffix}");
-    let orders = Repository::<Order, _>::new(store.clone());
-    let inventory = Repository::<InventoryItem, _>::new(store.clone());
+    let orders = Repository::<Order, _>::new(store.clone()).with_cache(fulfilment::CACHE);
+    let inventory =
+        Repository::<InventoryItem, _>::new(store.clone()).with_cache(fulfilment::CACHE);
 
     // Both follow the store from now on: the process to react, `log` to print.
     let fulfilment = Fulfilment::new(store.clone()).start().await?;

@@ -100,7 +100,7 @@ pub struct Reject {
 pub struct Ship;
 
 /// An order's state, rebuilt from its events.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Order {
     pub status: Status,
     pub customer: String,
