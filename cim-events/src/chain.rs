@@ -48,51 +48,94 @@ pub(crate) fn claimed_cid(record: &RawRecord) -> Option<&str> {
     record.header(h::CIM_CID).or(record.header(h::NATS_MSG_ID))
 }
 
-/// What each header (and the subject) must say, given the block. The CID headers are
-/// checked only for agreeing with each other: a claimed CID that differs from the bytes is
-/// a hash mismatch, reported as such.
+/// What each header (and the subject) must say, given the block, for every header that
+/// says something else. The CID headers are checked only for agreeing with each other: a
+/// claimed CID that differs from the bytes is a hash mismatch, reported as such. Run on
+/// every event a verification reads, so agreement is checked without formatting anything;
+/// only a disagreement builds its strings.
 pub(crate) fn header_faults(
     prefix: &str,
     record: &RawRecord,
     block: &EventBlock,
     actual: Cid,
 ) -> Vec<FaultKind> {
-    let cid = record
-        .header(h::CIM_CID)
-        .map_or_else(|| actual.to_string(), str::to_owned);
-    let expected: [(&'static str, Option<String>); 9] = [
-        (
-            "subject",
-            Some(event_subject(
-                prefix,
-                &block.aggregate_id,
-                &block.event_type,
-            )),
-        ),
-        (h::CIM_CID, Some(cid.clone())),
-        (h::NATS_MSG_ID, Some(cid)),
-        (h::CIM_SEQ, Some(block.seq.to_string())),
-        (h::CIM_PREV, block.prev.map(|c| c.to_string())),
-        (h::CIM_AGGREGATE_TYPE, Some(block.aggregate_type.clone())),
-        (h::CIM_EVENT_TYPE, Some(block.event_type.clone())),
-        (h::CIM_CORRELATION_ID, Some(block.correlation_id.clone())),
-        (h::CIM_CAUSATION_ID, block.causation_id.clone()),
-    ];
-    expected
-        .into_iter()
-        .filter_map(|(header, block_value)| {
-            let header_value = if header == "subject" {
-                Some(record.subject.as_str())
-            } else {
-                record.header(header)
-            };
-            (header_value != block_value.as_deref()).then(|| FaultKind::HeaderMismatch {
+    let mut faults = Vec::new();
+    let mut check = |header: &'static str,
+                     found: Option<&str>,
+                     agrees: bool,
+                     expected: &dyn Fn() -> Option<String>| {
+        if !agrees {
+            faults.push(FaultKind::HeaderMismatch {
                 header,
-                header_value: header_value.map(str::to_owned),
-                block_value: block_value.unwrap_or_else(|| "<absent>".to_owned()),
-            })
-        })
-        .collect()
+                header_value: found.map(str::to_owned),
+                block_value: expected().unwrap_or_else(|| "<absent>".to_owned()),
+            });
+        }
+    };
+    let subject_agrees = record
+        .subject
+        .strip_prefix(prefix)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .and_then(|rest| rest.strip_prefix(block.aggregate_id.as_str()))
+        .and_then(|rest| rest.strip_prefix('.'))
+        == Some(block.event_type.as_str());
+    check("subject", Some(&record.subject), subject_agrees, &|| {
+        Some(event_subject(
+            prefix,
+            &block.aggregate_id,
+            &block.event_type,
+        ))
+    });
+    let cim_cid = record.header(h::CIM_CID);
+    let cid_string = || Some(cim_cid.map_or_else(|| actual.to_string(), str::to_owned));
+    check(h::CIM_CID, cim_cid, cim_cid.is_some(), &cid_string);
+    let msg_id = record.header(h::NATS_MSG_ID);
+    let msg_id_agrees = match (msg_id, cim_cid) {
+        (Some(id), Some(cid)) => id == cid,
+        (Some(id), None) => id.parse::<Cid>().ok() == Some(actual),
+        (None, _) => false,
+    };
+    check(h::NATS_MSG_ID, msg_id, msg_id_agrees, &cid_string);
+    let seq = record.header(h::CIM_SEQ);
+    check(
+        h::CIM_SEQ,
+        seq,
+        seq.is_some_and(|v| is_decimal(v, block.seq)),
+        &|| Some(block.seq.to_string()),
+    );
+    let prev = record.header(h::CIM_PREV);
+    let prev_agrees = match (prev, block.prev) {
+        (None, None) => true,
+        (Some(v), Some(cid)) => v.parse::<Cid>().ok() == Some(cid),
+        _ => false,
+    };
+    check(h::CIM_PREV, prev, prev_agrees, &|| {
+        block.prev.map(|c| c.to_string())
+    });
+    for (header, value) in [
+        (h::CIM_AGGREGATE_TYPE, block.aggregate_type.as_str()),
+        (h::CIM_EVENT_TYPE, block.event_type.as_str()),
+        (h::CIM_CORRELATION_ID, block.correlation_id.as_str()),
+    ] {
+        let found = record.header(header);
+        check(header, found, found == Some(value), &|| {
+            Some(value.to_owned())
+        });
+    }
+    let causation = record.header(h::CIM_CAUSATION_ID);
+    check(
+        h::CIM_CAUSATION_ID,
+        causation,
+        causation == block.causation_id.as_deref(),
+        &|| block.causation_id.clone(),
+    );
+    faults
+}
+
+/// Whether `text` is `value` written in decimal, exactly as `u64::to_string` writes it.
+fn is_decimal(text: &str, value: u64) -> bool {
+    let canonical = text == "0" || !text.starts_with('0');
+    canonical && text.bytes().all(|b| b.is_ascii_digit()) && text.parse() == Ok(value)
 }
 
 /// Follows one aggregate's chain through its messages in stream order.

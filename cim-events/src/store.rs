@@ -218,6 +218,17 @@ pub trait EventStore: Send + Sync {
     }
 
     /// Appends several events of one aggregate atomically.
+    ///
+    /// # Retrying
+    ///
+    /// A failed append stores nothing, with one exception: a transient error
+    /// ([`Error::is_transient`]) after the request went out — a timeout, a lost connection —
+    /// leaves the outcome unknown, and the events may be stored. The store already looks
+    /// into that and retries within its budget; when it gives up, calling `append_events`
+    /// again prepares the events anew (new ids and times, so new CIDs) and may store them
+    /// a second time. To retry safely, prepare once with [`PreparedAppend::new`] and call
+    /// [`append_prepared`](EventStore::append_prepared) again with the same value: it finds
+    /// the earlier attempt if it landed.
     async fn append_events<E: Event>(
         &self,
         aggregate_id: &str,

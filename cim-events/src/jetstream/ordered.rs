@@ -29,8 +29,6 @@ use crate::backoff;
 /// while the reader keeps up, so a live subscription is never inactive; one whose
 /// reader stops for longer is recreated where it stood when it reads again.
 pub(crate) const INACTIVE_THRESHOLD: Duration = Duration::from_secs(5);
-/// Messages per pull request.
-const BATCH: usize = 200;
 /// The server's idle heartbeat while a pull waits; two missed ones mean a lost consumer.
 const HEARTBEAT: Duration = Duration::from_secs(5);
 /// The longest a consumer delete may take when recreating.
@@ -75,18 +73,22 @@ pub(crate) struct OrderedConsumer {
     /// The consumer sequence of the last delivery from the current consumer.
     last_delivery: u64,
     messages: Option<pull::Stream>,
+    /// Messages per pull request.
+    batch: usize,
     /// Recreations in a row that failed, for backoff.
     failures: u32,
     guard: ConsumerGuard,
 }
 
 impl OrderedConsumer {
-    /// Creates the first consumer; failing to is the caller's error.
+    /// Creates the first consumer, pulling `batch` messages per request; failing to is the
+    /// caller's error.
     pub(crate) async fn start(
         context: jetstream::Context,
         stream_name: &str,
         filter: &str,
         initial: DeliverPolicy,
+        batch: usize,
     ) -> Result<Self> {
         let mut consumer = OrderedConsumer {
             filter: filter.to_owned(),
@@ -94,6 +96,7 @@ impl OrderedConsumer {
             next_sequence: None,
             last_delivery: 0,
             messages: None,
+            batch,
             failures: 0,
             guard: ConsumerGuard {
                 context,
@@ -125,7 +128,7 @@ impl OrderedConsumer {
         // A subscription dropped while its consumer is being created leaves that one to
         // the inactive threshold.
         let config = pull::Config {
-            description: Some("cim-events reader".to_owned()),
+            description: Some("cim-events".to_owned()),
             deliver_policy,
             ack_policy: AckPolicy::None,
             max_deliver: 1,
@@ -146,7 +149,7 @@ impl OrderedConsumer {
         self.next_sequence.get_or_insert(start);
         let messages = consumer
             .stream()
-            .max_messages_per_batch(BATCH)
+            .max_messages_per_batch(self.batch)
             .heartbeat(HEARTBEAT)
             .messages()
             .await

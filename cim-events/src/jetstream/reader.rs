@@ -31,6 +31,8 @@ const DIRECT_BATCH: u64 = 1000;
 const LAGGING_REPLICA_RETRIES: u32 = 50;
 /// Messages a consumer read hands on at a time.
 const CHUNK: usize = 256;
+/// Messages a consumer read pulls per request: the read knows they are there.
+const READ_BATCH: usize = 1000;
 
 impl Inner {
     /// Every message on `aggregate_id`'s subjects after stream sequence `after`.
@@ -142,6 +144,7 @@ impl Reader {
                             DeliverPolicy::ByStartSequence {
                                 start_sequence: self.next,
                             },
+                            READ_BATCH,
                         )
                         .await?;
                         self.phase = Phase::Consumer(Box::new(consumer));

@@ -21,6 +21,10 @@ use super::ordered::OrderedConsumer;
 use super::read::consumer_record;
 use super::store::Inner;
 
+/// Messages per pull request: small, so that a slow reader holds the server back rather
+/// than buffering much.
+const SUBSCRIPTION_BATCH: usize = 200;
+
 impl Inner {
     /// Streams the events matching `filter` from `start`, then live.
     pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
@@ -41,6 +45,7 @@ impl Inner {
             &self.stream_name,
             filter,
             deliver_policy,
+            SUBSCRIPTION_BATCH,
         )
         .await?;
         let messages = futures::stream::unfold(consumer, |mut consumer| async move {
