@@ -25,7 +25,7 @@ use crate::expected::ExpectedVersion;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
 use crate::prepared::PreparedAppend;
-use crate::seal::{SealedEvent, check_append, check_sizes, seal};
+use crate::seal::{SealedEvent, check_append, check_sizes};
 use crate::store::{EventStore, Published};
 use crate::tail::Tail;
 
@@ -41,12 +41,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
     let mut attempts = Attempts::default();
     if let Some(base) = prepared.uncertain() {
         // An earlier attempt of these very events ended with an unknown outcome.
-        let sealed = seal(
-            store.subject_prefix(),
-            id,
-            base.head.as_ref(),
-            prepared.events(),
-        )?;
+        let sealed = prepared.seal(store.subject_prefix(), base.head.as_ref())?;
         let now = store.tail(id, true).await?;
         if let Landed::Stored(stored) = landed(store, &sealed, &now).await? {
             prepared.set_uncertain(None);
@@ -68,12 +63,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
             continue;
         }
         check_type(id, &tail, prepared)?;
-        let sealed = seal(
-            store.subject_prefix(),
-            id,
-            tail.head.as_ref(),
-            prepared.events(),
-        )?;
+        let sealed = prepared.seal(store.subject_prefix(), tail.head.as_ref())?;
         check_sizes(&sealed, store.max_event_size())?;
         match store.publish(id, &sealed, &tail).await {
             Ok(Published::Stored { last_sequence }) => {
@@ -267,7 +257,7 @@ fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>)
 mod tests {
     use super::*;
     use crate::header::EventHeader;
-    use crate::seal::prepare;
+    use crate::seal::{prepare, seal};
 
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Ping {

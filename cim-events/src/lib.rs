@@ -109,6 +109,7 @@ mod snapshot;
 mod store;
 pub mod subject;
 mod tail;
+mod traceparent;
 mod verify;
 mod wire_headers;
 
@@ -138,6 +139,7 @@ pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore}
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use subject::{TokenError, TokenKind, TokenProblem};
 pub use tail::Tail;
+pub use traceparent::{Traceparent, TraceparentError, TraceparentProblem};
 pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 
 // Projections: read models fed by the event stream, with checkpoints.
