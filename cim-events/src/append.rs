@@ -71,16 +71,19 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
                 return metadata(&sealed, last_sequence);
             }
             Ok(Published::Refused) => {
+                crate::observe::append::refused(store.store_kind());
                 let actual = store.tail(id, true).await?;
                 if !expected.matches(actual.head.as_ref()) || attempts.conflicts >= policy.conflicts
                 {
                     return Err(conflict(id, expected, actual.head));
                 }
                 attempts.conflicts += 1;
+                crate::observe::append::retry(store.store_kind(), "conflict", attempts.total());
                 pause(attempts.conflicts, policy.conflict_backoff).await;
                 (tail, fresh) = (actual, true);
             }
             Err(error) if error.is_transient() => {
+                crate::observe::append::unknown_outcome(store.store_kind(), &error);
                 prepared.set_uncertain(Some(tail.clone()));
                 match resolve_unknown(store, &sealed, error, &mut attempts).await? {
                     Landed::Stored(stored) => {
@@ -132,6 +135,7 @@ async fn resolve_unknown<S: EventStore + ?Sized>(
             return Err(error);
         }
         attempts.transient += 1;
+        crate::observe::append::retry(store.store_kind(), "transient", attempts.total());
         pause(attempts.transient, policy.transient_backoff).await;
         let outcome = match store.tail(sealed_id(sealed), true).await {
             Ok(now) => landed(store, sealed, &now).await,
@@ -209,6 +213,13 @@ enum Landed {
 struct Attempts {
     conflicts: u32,
     transient: u32,
+}
+
+impl Attempts {
+    /// Every retry so far.
+    fn total(&self) -> u32 {
+        self.conflicts.saturating_add(self.transient)
+    }
 }
 
 /// Waits before retry `attempt`: a jittered backoff, or, with a zero backoff (a store

@@ -101,6 +101,7 @@ mod head;
 mod header;
 mod memory;
 mod metadata;
+pub mod observe;
 pub mod payload;
 mod prepared;
 mod record;

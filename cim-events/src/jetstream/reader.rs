@@ -34,6 +34,7 @@ const CHUNK: usize = 256;
 
 impl Inner {
     /// Every message on `aggregate_id`'s subjects after stream sequence `after`.
+    #[tracing::instrument(level = "debug", name = "cim_events.jetstream.read", skip_all, fields(aggregate_id = aggregate_id, after = after))]
     pub(crate) async fn read_messages(
         self: &Arc<Self>,
         aggregate_id: &str,
@@ -87,6 +88,7 @@ enum Phase {
 
 impl Reader {
     /// The next messages, `None` when the read is complete.
+    #[tracing::instrument(level = "trace", name = "cim_events.jetstream.read_chunk", skip_all, fields(filter = %self.filter, next = self.next))]
     async fn next_chunk(&mut self) -> Result<Option<Vec<RawRecord>>> {
         loop {
             match &mut self.phase {
