@@ -86,6 +86,10 @@
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
+//! - [`observe`]: `tracing` spans, metrics (names, types, units, labels) and the W3C
+//!   `traceparent` that follows a command into its events ([`EventHeader::with_traceparent`],
+//!   [`RecordedEvent::traceparent`]); `docs/observability.md` in the repository has the
+//!   same tables for operators.
 
 mod aggregate;
 mod append;

@@ -156,13 +156,13 @@ use crate::error::Error;
 use crate::expected::ExpectedVersion;
 use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
+use crate::observe::repository as observe;
 use crate::prepared::PreparedAppend;
 use crate::snapshot::{SnapshotPolicy, SnapshotStore};
 use crate::store::EventStore;
-use crate::observe::repository as observe;
 use cache::{LruStates, StateCache};
-use tracing::Instrument;
 use snapshots::Snapshots;
+use tracing::Instrument;
 
 /// How many times a command is retried after a conflict unless
 /// [`max_retries`](Repository::max_retries) says otherwise.

@@ -109,7 +109,10 @@ fn check(value: &str) -> Result<(), TraceparentProblem> {
         ("parent id", parent_id),
         ("flags", flags),
     ] {
-        if !field.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if !field
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
             return Err(TraceparentProblem::NotHex(name));
         }
     }
@@ -165,15 +168,39 @@ mod tests {
     fn rejects_each_kind_of_mistake_with_its_problem() {
         let cases = [
             ("", TraceparentProblem::Shape),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7", TraceparentProblem::Shape),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                TraceparentProblem::Shape,
+            ),
             (&VALID[..54], TraceparentProblem::Shape),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x", TraceparentProblem::Shape),
-            ("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", TraceparentProblem::Version),
-            ("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01", TraceparentProblem::NotHex("trace id")),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01", TraceparentProblem::NotHex("parent id")),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g", TraceparentProblem::NotHex("flags")),
-            ("00-00000000000000000000000000000000-00f067aa0ba902b7-01", TraceparentProblem::Zero("trace id")),
-            ("00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01", TraceparentProblem::Zero("parent id")),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+                TraceparentProblem::Shape,
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                TraceparentProblem::Version,
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                TraceparentProblem::NotHex("trace id"),
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902bz-01",
+                TraceparentProblem::NotHex("parent id"),
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0g",
+                TraceparentProblem::NotHex("flags"),
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                TraceparentProblem::Zero("trace id"),
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                TraceparentProblem::Zero("parent id"),
+            ),
         ];
         for (value, problem) in cases {
             let error = Traceparent::parse(value).expect_err(value);

@@ -18,8 +18,8 @@ use cim_events::observe::{
 };
 use cim_events::projection::{Checkpoint, MemoryCheckpointStore, Projection, ProjectionRunner};
 use cim_events::{
-    EventHeader, EventStore, MemoryEventStore, RecordedEvent, Repository, StartFrom,
-    Traceparent, TraceparentProblem,
+    EventHeader, EventStore, MemoryEventStore, RecordedEvent, Repository, StartFrom, Traceparent,
+    TraceparentProblem,
 };
 use futures::StreamExt;
 use recorders::{Observed, observe};
@@ -73,7 +73,10 @@ where
         .execute("acc-1", Deposit { amount: 20 })
         .await
         .expect("deposit after the race");
-    assert_eq!((last.version, last.attempts, last.state.balance), (4, 2, 35));
+    assert_eq!(
+        (last.version, last.attempts, last.state.balance),
+        (4, 2, 35)
+    );
     let head = last.head.expect("a head");
     let head_cid = head.cid.to_string();
 
@@ -88,7 +91,10 @@ where
     assert_eq!(m.counter(APPEND_REFUSALS, &[store_label]), 1);
     assert_eq!(m.counter(APPEND_UNKNOWN_OUTCOMES, &[store_label]), 0);
     for reason in ["conflict", "transient"] {
-        assert_eq!(m.counter(APPEND_RETRIES, &[store_label, ("reason", reason)]), 0);
+        assert_eq!(
+            m.counter(APPEND_RETRIES, &[store_label, ("reason", reason)]),
+            0
+        );
     }
     let durations = m.histogram(APPEND_DURATION, &[store_label, ("outcome", "stored")]);
     assert_eq!(durations.len(), 4);
@@ -102,7 +108,10 @@ where
     assert_eq!(m.counter(COMMAND_RETRIES, &[account]), 1);
     assert_eq!(m.counter(CACHE_LOOKUPS, &[account, ("result", "hit")]), 2);
     assert_eq!(m.counter(CACHE_LOOKUPS, &[account, ("result", "miss")]), 1);
-    assert_eq!(m.counter(REPOSITORY_LOADS, &[account, ("source", "replay")]), 1);
+    assert_eq!(
+        m.counter(REPOSITORY_LOADS, &[account, ("source", "replay")]),
+        1
+    );
     assert_eq!(m.histogram(REPLAYED_EVENTS, &[account]), [0.0]);
 
     // Spans of the appends: open, deposit, the other writer's, the refused one, the retry.
@@ -120,7 +129,11 @@ where
     assert_eq!(stored.field("version"), Some("4"));
     assert_eq!(stored.field("cid"), Some(head_cid.as_str()));
     let refused = &appends[3];
-    assert!(refused.field("expected").is_some_and(|e| e.contains("version 2")));
+    assert!(
+        refused
+            .field("expected")
+            .is_some_and(|e| e.contains("version 2"))
+    );
     assert_eq!(refused.field("version"), None);
 
     // Spans of the commands and of the one repository load (the first command's).
@@ -150,13 +163,25 @@ where
     assert_eq!(load.field("stepped"), Some("0"));
     assert_eq!(load.field("version"), Some("4"));
     assert_eq!(load.field("cid"), Some(head_cid.as_str()));
-    assert_eq!(m.histogram(READ_EVENTS, &[store_label, ("operation", "load")]), [4.0]);
-    assert!(store.verify_chain("acc-1").await.expect("verify").is_valid());
+    assert_eq!(
+        m.histogram(READ_EVENTS, &[store_label, ("operation", "load")]),
+        [4.0]
+    );
+    assert!(
+        store
+            .verify_chain("acc-1")
+            .await
+            .expect("verify")
+            .is_valid()
+    );
     let verify = &spans.named("cim_events.verify_chain")[0];
     assert_eq!(verify.field("events"), Some("4"));
     assert_eq!(verify.field("faults"), Some("0"));
     assert_eq!(verify.field("cid"), Some(head_cid.as_str()));
-    assert_eq!(m.histogram(READ_EVENTS, &[store_label, ("operation", "verify")]), [4.0]);
+    assert_eq!(
+        m.histogram(READ_EVENTS, &[store_label, ("operation", "verify")]),
+        [4.0]
+    );
     assert_eq!(m.counter(CHAIN_FAULTS, &[store_label]), 0);
 
     // A subscription.
@@ -168,7 +193,11 @@ where
         .take(4)
         .collect()
         .await;
-    assert!(events.iter().all(|e| e.as_ref().is_ok_and(|e| e.traceparent().is_none())));
+    assert!(
+        events
+            .iter()
+            .all(|e| e.as_ref().is_ok_and(|e| e.traceparent().is_none()))
+    );
     let subscribe = &spans.named("cim_events.subscribe")[0];
     assert_eq!(subscribe.field("store"), Some(kind));
     assert_eq!(subscribe.field("filter"), Some(filter.as_str()));
@@ -186,11 +215,17 @@ where
     assert_eq!(steps.len(), 4);
     let step = &steps[3];
     assert_eq!(step.field("projection"), Some("count"));
-    assert_eq!(step.field("sequence"), Some(head.sequence.to_string().as_str()));
+    assert_eq!(
+        step.field("sequence"),
+        Some(head.sequence.to_string().as_str())
+    );
     assert_eq!(step.field("cid"), Some(head_cid.as_str()));
     assert_eq!(step.field("outcome"), Some("applied"));
     let count = ("projection", "count");
-    assert_eq!(m.counter(PROJECTION_EVENTS, &[count, ("outcome", "applied")]), 4);
+    assert_eq!(
+        m.counter(PROJECTION_EVENTS, &[count, ("outcome", "applied")]),
+        4
+    );
     assert_eq!(m.gauge(PROJECTION_LAG, &[count]), Some(0.0));
     // On demand: a projection still at the first event is three messages behind.
     let first = Checkpoint::of(&store.load("acc-1").await.expect("load")[0]);
@@ -214,7 +249,11 @@ async fn jetstream_commands_loads_and_projections_are_observed() {
     assert_eq!(m.counter(NATS_CONNECTS, &[]), 1);
     let publishes = observed.spans.named("cim_events.jetstream.publish");
     assert_eq!(publishes.len(), 5, "four stored, one refused");
-    assert!(publishes.iter().all(|p| p.field("aggregate_id") == Some("acc-1")));
+    assert!(
+        publishes
+            .iter()
+            .all(|p| p.field("aggregate_id") == Some("acc-1"))
+    );
 }
 
 /// A command's trace context reaches its events as the `traceparent` header — on loads,
@@ -242,11 +281,25 @@ async fn traceparent_follows_the_command<S: EventStore + Clone>(store: S) {
     assert_eq!(loaded[0].cid, opened.events[0].metadata.cid);
     assert_eq!(loaded[1].traceparent(), None);
     let trace_id = &TRACE.as_bytes()[3..35];
-    assert!(!loaded[0].bytes.windows(32).any(|w| w == trace_id), "not in the block");
-    assert!(store.verify_chain("acc-t").await.expect("verify").is_valid());
+    assert!(
+        !loaded[0].bytes.windows(32).any(|w| w == trace_id),
+        "not in the block"
+    );
+    assert!(
+        store
+            .verify_chain("acc-t")
+            .await
+            .expect("verify")
+            .is_valid()
+    );
 
     let raw = store.read_raw("acc-t", 1).await.expect("raw");
-    assert!(raw[0].headers.iter().any(|(k, v)| k == "traceparent" && v == TRACE));
+    assert!(
+        raw[0]
+            .headers
+            .iter()
+            .any(|(k, v)| k == "traceparent" && v == TRACE)
+    );
 
     let filter = format!("{}.acc-t.>", store.subject_prefix());
     let mut events = store

@@ -26,7 +26,7 @@
 //!
 //! # Metrics
 //!
-//! Labels are low-cardinality only: the store kind ([`EventStore::store_kind`]:
+//! Labels are low-cardinality only: the store kind ([`EventStore::store_kind`](crate::EventStore::store_kind):
 //! `memory`, `jetstream`), the aggregate type, the projection name, an outcome — never an
 //! aggregate id. Call [`describe`] once to give an exporter the units and descriptions.
 //!
@@ -97,20 +97,68 @@ pub fn describe() {
     describe_counter!(APPENDS, Unit::Count, "appends, by outcome");
     describe_counter!(APPENDED_EVENTS, Unit::Count, "events stored by appends");
     describe_histogram!(APPEND_DURATION, Unit::Seconds, "append latency");
-    describe_counter!(APPEND_REFUSALS, Unit::Count, "publishes refused by the store's check");
-    describe_counter!(APPEND_RETRIES, Unit::Count, "appends sealed and published again");
-    describe_counter!(APPEND_UNKNOWN_OUTCOMES, Unit::Count, "publishes with an unknown outcome");
+    describe_counter!(
+        APPEND_REFUSALS,
+        Unit::Count,
+        "publishes refused by the store's check"
+    );
+    describe_counter!(
+        APPEND_RETRIES,
+        Unit::Count,
+        "appends sealed and published again"
+    );
+    describe_counter!(
+        APPEND_UNKNOWN_OUTCOMES,
+        Unit::Count,
+        "publishes with an unknown outcome"
+    );
     describe_histogram!(READ_EVENTS, Unit::Count, "events per load or verification");
-    describe_histogram!(READ_DURATION, Unit::Seconds, "load and verification latency");
-    describe_counter!(STEPPED_OVER, Unit::Count, "messages stepped over: not part of the chain");
-    describe_counter!(CHAIN_FAULTS, Unit::Count, "faults found by chain verification");
+    describe_histogram!(
+        READ_DURATION,
+        Unit::Seconds,
+        "load and verification latency"
+    );
+    describe_counter!(
+        STEPPED_OVER,
+        Unit::Count,
+        "messages stepped over: not part of the chain"
+    );
+    describe_counter!(
+        CHAIN_FAULTS,
+        Unit::Count,
+        "faults found by chain verification"
+    );
     describe_counter!(COMMANDS, Unit::Count, "repository commands, by outcome");
     describe_histogram!(COMMAND_DURATION, Unit::Seconds, "command latency");
-    describe_counter!(COMMAND_RETRIES, Unit::Count, "commands handled again after a conflict");
-    describe_counter!(CACHE_LOOKUPS, Unit::Count, "state-cache lookups, hit or miss");
+    describe_counter!(
+        COMMAND_RETRIES,
+        Unit::Count,
+        "commands handled again after a conflict"
+    );
+    describe_counter!(
+        CACHE_LOOKUPS,
+        Unit::Count,
+        "state-cache lookups, hit or miss"
+    );
     describe_counter!(REPOSITORY_LOADS, Unit::Count, "repository loads, by source");
-    describe_histogram!(REPLAYED_EVENTS, Unit::Count, "events replayed per repository load");
-    describe_counter!(NATS_CONNECTS, Unit::Count, "NATS connections made (reconnects above 1)");
-    describe_counter!(PROJECTION_EVENTS, Unit::Count, "events offered to projections");
-    describe_gauge!(PROJECTION_LAG, Unit::Count, "messages a projection is behind");
+    describe_histogram!(
+        REPLAYED_EVENTS,
+        Unit::Count,
+        "events replayed per repository load"
+    );
+    describe_counter!(
+        NATS_CONNECTS,
+        Unit::Count,
+        "NATS connections made (reconnects above 1)"
+    );
+    describe_counter!(
+        PROJECTION_EVENTS,
+        Unit::Count,
+        "events offered to projections"
+    );
+    describe_gauge!(
+        PROJECTION_LAG,
+        Unit::Count,
+        "messages a projection is behind"
+    );
 }

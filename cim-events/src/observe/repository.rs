@@ -84,8 +84,7 @@ pub(crate) fn loaded<A: Aggregate>(loaded: Loaded<A>) -> Loaded<A> {
     };
     span.record("snapshot", snapshot);
     let aggregate_type = A::AGGREGATE_TYPE;
-    counter!(REPOSITORY_LOADS, "aggregate_type" => aggregate_type, "source" => source)
-        .increment(1);
+    counter!(REPOSITORY_LOADS, "aggregate_type" => aggregate_type, "source" => source).increment(1);
     // Precision loss only beyond 2^53 events.
     #[allow(clippy::cast_precision_loss)]
     histogram!(REPLAYED_EVENTS, "aggregate_type" => aggregate_type).record(loaded.replayed as f64);

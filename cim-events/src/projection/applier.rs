@@ -3,8 +3,8 @@
 
 use crate::error::Error;
 use crate::observe::projection as observe;
-use tracing::field::Empty;
 use crate::record::RecordedEvent;
+use tracing::field::Empty;
 
 use super::Projection;
 use super::chain::ChainWatch;

@@ -4,9 +4,9 @@
 use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::observe::repository::loaded as observed;
-use tracing::field::Empty;
 use crate::store::EventStore;
 use crate::subject::{TokenKind, validate_token};
+use tracing::field::Empty;
 
 use super::Repository;
 use super::error::LoadError;
