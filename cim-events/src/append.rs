@@ -25,7 +25,7 @@ use crate::expected::ExpectedVersion;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
 use crate::prepared::PreparedAppend;
-use crate::seal::{SealedEvent, check_append, check_sizes, seal};
+use crate::seal::{SealedEvent, check_append, check_sizes};
 use crate::store::{EventStore, Published};
 use crate::tail::Tail;
 
@@ -41,12 +41,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
     let mut attempts = Attempts::default();
     if let Some(base) = prepared.uncertain() {
         // An earlier attempt of these very events ended with an unknown outcome.
-        let sealed = seal(
-            store.subject_prefix(),
-            id,
-            base.head.as_ref(),
-            prepared.events(),
-        )?;
+        let sealed = prepared.seal(store.subject_prefix(), base.head.as_ref())?;
         let now = store.tail(id, true).await?;
         if let Landed::Stored(stored) = landed(store, &sealed, &now).await? {
             prepared.set_uncertain(None);
@@ -68,12 +63,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
             continue;
         }
         check_type(id, &tail, prepared)?;
-        let sealed = seal(
-            store.subject_prefix(),
-            id,
-            tail.head.as_ref(),
-            prepared.events(),
-        )?;
+        let sealed = prepared.seal(store.subject_prefix(), tail.head.as_ref())?;
         check_sizes(&sealed, store.max_event_size())?;
         match store.publish(id, &sealed, &tail).await {
             Ok(Published::Stored { last_sequence }) => {
@@ -81,16 +71,19 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
                 return metadata(&sealed, last_sequence);
             }
             Ok(Published::Refused) => {
+                crate::observe::append::refused(store.store_kind());
                 let actual = store.tail(id, true).await?;
                 if !expected.matches(actual.head.as_ref()) || attempts.conflicts >= policy.conflicts
                 {
                     return Err(conflict(id, expected, actual.head));
                 }
                 attempts.conflicts += 1;
+                crate::observe::append::retry(store.store_kind(), "conflict", attempts.total());
                 pause(attempts.conflicts, policy.conflict_backoff).await;
                 (tail, fresh) = (actual, true);
             }
             Err(error) if error.is_transient() => {
+                crate::observe::append::unknown_outcome(store.store_kind(), &error);
                 prepared.set_uncertain(Some(tail.clone()));
                 match resolve_unknown(store, &sealed, error, &mut attempts).await? {
                     Landed::Stored(stored) => {
@@ -142,6 +135,7 @@ async fn resolve_unknown<S: EventStore + ?Sized>(
             return Err(error);
         }
         attempts.transient += 1;
+        crate::observe::append::retry(store.store_kind(), "transient", attempts.total());
         pause(attempts.transient, policy.transient_backoff).await;
         let outcome = match store.tail(sealed_id(sealed), true).await {
             Ok(now) => landed(store, sealed, &now).await,
@@ -221,6 +215,13 @@ struct Attempts {
     transient: u32,
 }
 
+impl Attempts {
+    /// Every retry so far.
+    fn total(&self) -> u32 {
+        self.conflicts.saturating_add(self.transient)
+    }
+}
+
 /// Waits before retry `attempt`: a jittered backoff, or, with a zero backoff (a store
 /// whose refusals are resolved in memory), one yield to the other tasks.
 async fn pause(attempt: u32, (base, cap): (std::time::Duration, std::time::Duration)) {
@@ -267,7 +268,7 @@ fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>)
 mod tests {
     use super::*;
     use crate::header::EventHeader;
-    use crate::seal::prepare;
+    use crate::seal::{prepare, seal};
 
     #[derive(serde::Serialize, serde::Deserialize)]
     struct Ping {

@@ -238,6 +238,7 @@ impl Follower {
             return stepped(version, self.misfit(&block));
         }
         let event = RecordedEvent {
+            traceparent: raw.traceparent(),
             sequence,
             subject: raw.subject,
             cid: actual,

@@ -6,6 +6,7 @@ use cid::Cid;
 
 use crate::metadata::EventMetadata;
 use crate::record::RecordedEvent;
+use crate::traceparent::{Traceparent, TraceparentError};
 
 /// What a caller says about an event beyond its payload: which conversation it belongs to
 /// (correlation), what caused it (causation), and free-form metadata.
@@ -25,6 +26,10 @@ pub struct EventHeader {
     pub causation_id: Option<String>,
     /// User metadata, stored in the block's `meta` map.
     pub metadata: BTreeMap<String, String>,
+    /// W3C trace context, written as the `traceparent` message header of every event
+    /// of the append — never in the block, so it does not change the events' CIDs. See
+    /// [`with_traceparent`](EventHeader::with_traceparent).
+    pub traceparent: Option<Traceparent>,
 }
 
 impl EventHeader {
@@ -45,14 +50,37 @@ impl EventHeader {
             correlation_id: correlation_id.into(),
             causation_id: Some(causation_id.into()),
             metadata: BTreeMap::new(),
+            traceparent: None,
         }
     }
 
     /// A header for an event caused by the stored event `cause` (an append's
     /// [`EventMetadata`] or a loaded or streamed [`RecordedEvent`]): same correlation, and
     /// the cause's CID as causation, so the causal link is content-addressed.
+    /// The effects continue the cause's trace, if it has one.
     pub fn caused_by(cause: &impl Cause) -> Self {
-        Self::with_causation(cause.correlation_id(), cause.cid().to_string())
+        EventHeader {
+            traceparent: cause.traceparent().cloned(),
+            ..Self::with_causation(cause.correlation_id(), cause.cid().to_string())
+        }
+    }
+
+    /// Sets the W3C trace context (`traceparent`, e.g. from the incoming request that
+    /// issued the command) that the events carry as a message header, so that a trace
+    /// follows a command into its events, and from there into projections and reactions.
+    /// A value that is not `00-<32 hex>-<16 hex>-<2 hex>` is a [`TraceparentError`].
+    ///
+    /// ```
+    /// use cim_events::EventHeader;
+    /// let header = EventHeader::new("corr-1")
+    ///     .with_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")?;
+    /// assert!(header.traceparent.is_some());
+    /// assert!(EventHeader::default().with_traceparent("not-a-trace").is_err());
+    /// # Ok::<(), cim_events::TraceparentError>(())
+    /// ```
+    pub fn with_traceparent(mut self, traceparent: &str) -> Result<Self, TraceparentError> {
+        self.traceparent = Some(Traceparent::parse(traceparent)?);
+        Ok(self)
     }
 
     /// Adds one metadata entry.
@@ -68,6 +96,10 @@ pub trait Cause {
     fn correlation_id(&self) -> &str;
     /// The CID the effects name as their causation.
     fn cid(&self) -> Cid;
+    /// The trace the effects continue, if the cause carries one.
+    fn traceparent(&self) -> Option<&Traceparent> {
+        None
+    }
 }
 
 impl Cause for EventMetadata {
@@ -85,5 +117,8 @@ impl Cause for RecordedEvent {
     }
     fn cid(&self) -> Cid {
         self.cid
+    }
+    fn traceparent(&self) -> Option<&Traceparent> {
+        self.trace_context()
     }
 }

@@ -86,6 +86,10 @@
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
+//! - [`observe`]: `tracing` spans, metrics (names, types, units, labels) and the W3C
+//!   `traceparent` that follows a command into its events ([`EventHeader::with_traceparent`],
+//!   [`RecordedEvent::traceparent`]); `docs/observability.md` in the repository has the
+//!   same tables for operators.
 
 mod aggregate;
 mod append;
@@ -101,6 +105,7 @@ mod head;
 mod header;
 mod memory;
 mod metadata;
+pub mod observe;
 pub mod payload;
 mod prepared;
 mod record;
@@ -109,6 +114,7 @@ mod snapshot;
 mod store;
 pub mod subject;
 mod tail;
+mod traceparent;
 mod verify;
 mod wire_headers;
 
@@ -138,6 +144,7 @@ pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore}
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use subject::{TokenError, TokenKind, TokenProblem};
 pub use tail::Tail;
+pub use traceparent::{Traceparent, TraceparentError, TraceparentProblem};
 pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 
 // Projections: read models fed by the event stream, with checkpoints.

@@ -4,9 +4,11 @@ use std::sync::Mutex;
 
 use crate::error::Result;
 use crate::event::Event;
+use crate::head::Head;
 use crate::header::EventHeader;
-use crate::seal::{NewEvent, check_append, prepare};
+use crate::seal::{NewEvent, SealedEvent, check_append, prepare, seal};
 use crate::tail::Tail;
+use crate::traceparent::Traceparent;
 
 /// The events of one append, prepared once: validated, converted to IPLD, with their ids,
 /// times and correlation fixed.
@@ -45,6 +47,8 @@ use crate::tail::Tail;
 pub struct PreparedAppend {
     aggregate_id: String,
     events: Vec<NewEvent>,
+    /// The header's trace context: a message header of every event, not in the blocks.
+    traceparent: Option<Traceparent>,
     /// The tail the last attempt sealed the events on, once an attempt has failed with an
     /// unknown outcome: where to look for them on the next attempt.
     uncertain: Mutex<Option<Tail>>,
@@ -60,6 +64,7 @@ impl PreparedAppend {
         Ok(PreparedAppend {
             aggregate_id: aggregate_id.to_owned(),
             events: prepare(aggregate_id, events, header)?,
+            traceparent: header.traceparent.clone(),
             uncertain: Mutex::new(None),
         })
     }
@@ -91,8 +96,13 @@ impl PreparedAppend {
             .map_or("", |event| event.aggregate_type.as_str())
     }
 
-    pub(crate) fn events(&self) -> &[NewEvent] {
-        &self.events
+    /// Seals the events after `head` under `prefix`, with the trace context.
+    pub(crate) fn seal(&self, prefix: &str, head: Option<&Head>) -> Result<Vec<SealedEvent>> {
+        let mut sealed = seal(prefix, &self.aggregate_id, head, &self.events)?;
+        for event in &mut sealed {
+            event.traceparent.clone_from(&self.traceparent);
+        }
+        Ok(sealed)
     }
 
     pub(crate) fn uncertain(&self) -> Option<Tail> {
@@ -115,6 +125,7 @@ impl Clone for PreparedAppend {
         PreparedAppend {
             aggregate_id: self.aggregate_id.clone(),
             events: self.events.clone(),
+            traceparent: self.traceparent.clone(),
             uncertain: Mutex::new(self.uncertain()),
         }
     }

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
-use crate::wire_headers::{CIM_CID, CIM_SEQ};
+use crate::traceparent::Traceparent;
+use crate::wire_headers::{CIM_CID, CIM_SEQ, TRACEPARENT};
 
 /// A message exactly as a store holds it: subject, headers and body bytes. It may be
 /// anything a writer put there, valid or not.
@@ -58,6 +59,13 @@ impl RawRecord {
     pub(crate) fn version_from_headers(&self) -> Option<u64> {
         self.header(CIM_SEQ).and_then(|v| v.parse().ok())
     }
+
+    /// The W3C trace context its `traceparent` header carries, if that is valid. Headers
+    /// are hints: an invalid one is ignored, never an error.
+    pub fn traceparent(&self) -> Option<Traceparent> {
+        self.header(TRACEPARENT)
+            .and_then(|v| Traceparent::parse(v).ok())
+    }
 }
 
 /// A stored event, decoded: its block, CID (the hash of the stored bytes) and position.
@@ -73,6 +81,8 @@ pub struct RecordedEvent {
     pub block: EventBlock,
     /// The stored bytes, exactly.
     pub bytes: Bytes,
+    /// The `traceparent` message header, if valid (not part of the block).
+    pub(crate) traceparent: Option<Traceparent>,
 }
 
 impl RecordedEvent {
@@ -84,12 +94,25 @@ impl RecordedEvent {
             source,
         })?;
         Ok(RecordedEvent {
+            traceparent: raw.traceparent(),
             sequence: raw.sequence,
             subject: raw.subject,
             cid: cid_of(&raw.data),
             block,
             bytes: raw.data,
         })
+    }
+
+    /// The W3C trace context of the command that caused the event (its `traceparent`
+    /// message header), if it had one: set with
+    /// [`EventHeader::with_traceparent`](crate::EventHeader::with_traceparent).
+    pub fn traceparent(&self) -> Option<&str> {
+        self.traceparent.as_ref().map(Traceparent::as_str)
+    }
+
+    /// [`traceparent`](RecordedEvent::traceparent), parsed.
+    pub fn trace_context(&self) -> Option<&Traceparent> {
+        self.traceparent.as_ref()
     }
 
     /// Aggregate version of the event.

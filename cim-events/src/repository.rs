@@ -158,11 +158,13 @@ use crate::error::Error;
 use crate::expected::ExpectedVersion;
 use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
+use crate::observe::repository as observe;
 use crate::prepared::PreparedAppend;
 use crate::snapshot::{SnapshotPolicy, SnapshotStore};
 use crate::store::EventStore;
 use cache::{LruStates, StateCache};
 use snapshots::Snapshots;
+use tracing::Instrument;
 
 /// How many times a command is retried after a conflict unless
 /// [`max_retries`](Repository::max_retries) says otherwise.
@@ -298,7 +300,32 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// [`CommandError::Rejected`] when the handler rejects the command,
     /// [`CommandError::Conflict`] when every attempt lost a race, and the load and store
     /// errors of [`CommandError`]; in each case nothing was stored.
+    ///
+    /// The command runs in a `cim_events.command` span and is counted in the metrics
+    /// (see [`observe`](crate::observe)); `header`'s trace context (`traceparent`) goes
+    /// with every event it stores.
     pub async fn execute_with<C>(
+        &self,
+        aggregate_id: &str,
+        command: C,
+        header: EventHeader,
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
+    where
+        A: Handle<C>,
+        C: Clone,
+    {
+        let span = observe::command_span(A::AGGREGATE_TYPE, aggregate_id);
+        let started = std::time::Instant::now();
+        let result = self
+            .run_command(aggregate_id, command, header)
+            .instrument(span.clone())
+            .await;
+        observe::commanded(&span, started, &result);
+        result
+    }
+
+    /// The command cycle of [`execute_with`](Repository::execute_with).
+    async fn run_command<C>(
         &self,
         aggregate_id: &str,
         command: C,
@@ -365,6 +392,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     return Err(CommandError::Conflict { attempts, conflict });
                 }
                 Err(Error::Conflict(conflict)) => {
+                    observe::command_retry(A::AGGREGATE_TYPE);
                     tracing::debug!(
                         aggregate_type = A::AGGREGATE_TYPE,
                         aggregate_id,
@@ -383,7 +411,9 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// The cached state of the aggregate, taken out of the cache (it goes back after the
     /// command, or stays out if the command failed in a way that leaves it unsure).
     fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
-        let cached = self.cache.as_ref()?.take(aggregate_id)?;
+        let cached = self.cache.as_ref()?.take(aggregate_id);
+        observe::cache_lookup(A::AGGREGATE_TYPE, cached.is_some());
+        let cached = cached?;
         Some(Loaded {
             state: cached.state,
             version: cached.head.version,

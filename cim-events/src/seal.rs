@@ -127,6 +127,8 @@ pub struct SealedEvent {
     pub cid: Cid,
     /// The subject to store it under.
     pub subject: String,
+    /// The W3C trace context to send as the `traceparent` header (not in the block).
+    pub traceparent: Option<crate::traceparent::Traceparent>,
 }
 
 /// Chains `events` after `head` (`None`: a new aggregate) and encodes them. A head whose
@@ -174,6 +176,7 @@ pub fn seal(
             block,
             bytes: bytes.into(),
             cid,
+            traceparent: None,
         });
     }
     Ok(out)
@@ -222,6 +225,9 @@ impl SealedEvent {
         }
         if let Some(causation) = &self.block.causation_id {
             headers.push((h::CIM_CAUSATION_ID, causation.clone()));
+        }
+        if let Some(traceparent) = &self.traceparent {
+            headers.push((h::TRACEPARENT, traceparent.to_string()));
         }
         headers
     }

@@ -154,6 +154,13 @@ pub trait EventStore: Send + Sync {
     /// The ids of every aggregate with at least one event.
     async fn aggregate_ids(&self) -> Result<Vec<String>>;
 
+    /// What kind of store this is, as the `store` label of the metrics says it
+    /// ([`observe`](crate::observe)): `memory`, `jetstream`, or, unless a store says
+    /// otherwise, `custom`. A constant per store type: metric labels stay few.
+    fn store_kind(&self) -> &'static str {
+        "custom"
+    }
+
     /// How [`append_prepared`](EventStore::append_prepared) retries on this store.
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
@@ -175,7 +182,7 @@ pub trait EventStore: Send + Sync {
         prepared: &PreparedAppend,
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
-        crate::append::append(self, prepared, expected).await
+        crate::observe::append::append(self, prepared, expected).await
     }
 
     /// The stream sequence of the newest stored message, 0 when the store is empty: with a
@@ -293,8 +300,13 @@ pub trait EventStore: Send + Sync {
     }
 
     /// The events of the aggregate's chain from version `from_version` on.
+    #[tracing::instrument(level = "debug", name = "cim_events.load", skip_all, fields(
+        store = tracing::field::Empty, aggregate_id = aggregate_id, from_version = from_version, events = tracing::field::Empty,
+        stepped = tracing::field::Empty, version = tracing::field::Empty, cid = tracing::field::Empty,
+    ))]
     async fn load_from(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
+        let mut watch = crate::observe::read::ReadWatch::start(self.store_kind());
         let mut messages = self.read_messages(aggregate_id, 0).await?;
         let mut chain = Follower::new(aggregate_id, None);
         let mut events = Vec::new();
@@ -303,24 +315,33 @@ pub trait EventStore: Send + Sync {
                 Step::Extends(event) if event.version() >= from_version => events.push(event),
                 Step::Extends(_) => {}
                 Step::Stepped(fault) => {
+                    watch.stepped();
                     tracing::warn!(aggregate_id, %fault, "message stepped over: not part of the chain");
                 }
             }
         }
-        chain.tail().map_err(Error::BrokenChain)?;
+        let tail = chain.tail().map_err(Error::BrokenChain)?;
+        watch.loaded(events.len(), tail.head.as_ref());
         Ok(events)
     }
 
     /// Verifies the aggregate's whole chain and reports every fault. Reads the messages
     /// once, as a stream: memory stays flat however long the chain.
+    #[tracing::instrument(level = "debug", name = "cim_events.verify_chain", skip_all, fields(
+        store = tracing::field::Empty, aggregate_id = aggregate_id, events = tracing::field::Empty,
+        faults = tracing::field::Empty, cid = tracing::field::Empty,
+    ))]
     async fn verify_chain(&self, aggregate_id: &str) -> Result<ChainReport> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
+        let watch = crate::observe::read::ReadWatch::start(self.store_kind());
         let mut messages = self.read_messages(aggregate_id, 0).await?;
         let mut verifier = Verifier::new(self.subject_prefix(), aggregate_id);
         while let Some(message) = messages.next().await {
             verifier.check(&message?);
         }
-        Ok(verifier.finish())
+        let report = verifier.finish();
+        watch.verified(&report);
+        Ok(report)
     }
 
     /// Whether the aggregate's chain is intact: the seed API's short form of

@@ -22,7 +22,11 @@ pub fn seal_after<E: Event>(
     header: &EventHeader,
 ) -> Result<Vec<SealedEvent>> {
     let prepared = crate::seal::prepare(aggregate_id, events, header)?;
-    crate::seal::seal(prefix, aggregate_id, head, &prepared)
+    let mut sealed = crate::seal::seal(prefix, aggregate_id, head, &prepared)?;
+    for event in &mut sealed {
+        event.traceparent.clone_from(&header.traceparent);
+    }
+    Ok(sealed)
 }
 
 /// The headers a store writes with `event`, owned, as a [`RawRecord`](crate::RawRecord)

@@ -17,3 +17,6 @@ pub const CIM_EVENT_TYPE: &str = "Cim-Event-Type";
 pub const CIM_CORRELATION_ID: &str = "Cim-Correlation-Id";
 /// The causation id (absent when there is none).
 pub const CIM_CAUSATION_ID: &str = "Cim-Causation-Id";
+/// W3C trace context of the command that caused the event (absent when there is none).
+/// Exactly the W3C header name; not checked by verification, not covered by the CID.
+pub const TRACEPARENT: &str = "traceparent";

@@ -98,6 +98,7 @@ fn forged(event: &SealedEvent, change: impl FnOnce(&mut EventBlock)) -> SealedEv
         bytes: bytes.into(),
         subject: event.subject.clone(),
         block,
+        traceparent: event.traceparent.clone(),
     }
 }
 

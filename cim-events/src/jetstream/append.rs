@@ -32,12 +32,16 @@ pub(crate) const EXPECTED_STREAM: &str = "Nats-Expected-Stream";
 impl Inner {
     /// Stores `events` after `after`, if nothing was stored on the aggregate's subjects
     /// since `after.last_sequence`.
+    #[tracing::instrument(level = "debug", name = "cim_events.jetstream.publish", skip_all, fields(
+        aggregate_id = aggregate_id, events = events.len(), after_sequence = after.last_sequence,
+    ))]
     pub(crate) async fn publish(
         &self,
         aggregate_id: &str,
         events: &[SealedEvent],
         after: &Tail,
     ) -> Result<Published> {
+        super::observe::connects(&self.context.client());
         let published = if let [event] = events {
             self.publish_one(aggregate_id, event, after.last_sequence)
                 .await

@@ -98,6 +98,7 @@ pub(crate) async fn watch(store: Weak<Inner>, interval: Duration) {
         let Some(inner) = store.upgrade() else {
             return;
         };
+        super::observe::connects(&inner.context.client());
         let connected = inner.context.client().connection_state() == State::Connected;
         let reconnected = connected && !was_connected;
         was_connected = connected;

@@ -122,6 +122,7 @@ mod builder;
 mod config_watch;
 mod direct;
 mod errors;
+mod observe;
 mod ordered;
 mod position;
 mod provision;

@@ -359,6 +359,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             // Published with the checkpoint that `offer` sets next.
             self.applier.control().update(|p| p.pending = Some(pending));
             self.applier.offer(item).await?;
+            crate::observe::projection::lag(self.applier.name(), pending);
             // The checkpoint is saved: a lost acknowledgement only means one redelivery,
             // which the checkpoint skips.
             if let Err(e) = message.ack().await {

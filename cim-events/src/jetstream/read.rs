@@ -41,6 +41,7 @@ impl Inner {
     /// with `fresh` on a replicated stream: when that message is an event of the
     /// aggregate whose headers agree with its block, it is the head; anything else (a
     /// foreign writer's message) makes the tail come from following the whole chain.
+    #[tracing::instrument(level = "debug", name = "cim_events.jetstream.tail", skip_all, fields(aggregate_id = aggregate_id, fresh = fresh))]
     pub(crate) async fn tail(self: &Arc<Self>, aggregate_id: &str, fresh: bool) -> Result<Tail> {
         if !fresh {
             if let Some(tail) = self.cached_tail(aggregate_id) {

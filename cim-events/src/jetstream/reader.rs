@@ -36,6 +36,7 @@ const READ_BATCH: usize = 1000;
 
 impl Inner {
     /// Every message on `aggregate_id`'s subjects after stream sequence `after`.
+    #[tracing::instrument(level = "debug", name = "cim_events.jetstream.read", skip_all, fields(aggregate_id = aggregate_id, after = after))]
     pub(crate) async fn read_messages(
         self: &Arc<Self>,
         aggregate_id: &str,
@@ -89,6 +90,7 @@ enum Phase {
 
 impl Reader {
     /// The next messages, `None` when the read is complete.
+    #[tracing::instrument(level = "trace", name = "cim_events.jetstream.read_chunk", skip_all, fields(filter = %self.filter, next = self.next))]
     async fn next_chunk(&mut self) -> Result<Option<Vec<RawRecord>>> {
         loop {
             match &mut self.phase {

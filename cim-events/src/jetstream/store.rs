@@ -147,6 +147,10 @@ impl EventStore for JetStreamEventStore {
         self.inner.settings.max_event_size
     }
 
+    fn store_kind(&self) -> &'static str {
+        "jetstream"
+    }
+
     async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
         self.inner.tail(aggregate_id, fresh).await

@@ -27,6 +27,7 @@ const SUBSCRIPTION_BATCH: usize = 200;
 
 impl Inner {
     /// Streams the events matching `filter` from `start`, then live.
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "jetstream", filter = filter, start = ?start))]
     pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
         validate_subscription(&self.prefix, filter)?;
         let deliver_policy = match start {

@@ -157,6 +157,10 @@ impl EventStore for MemoryEventStore {
         self.shared.max_event_size
     }
 
+    fn store_kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn tail(&self, aggregate_id: &str, _fresh: bool) -> Result<Tail> {
         self.lock().tail(aggregate_id)
     }
@@ -201,6 +205,7 @@ impl EventStore for MemoryEventStore {
         Ok(Box::pin(futures::stream::iter(records.into_iter().map(Ok))))
     }
 
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "memory", filter = filter, start = ?start))]
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
         validate_subscription(&self.shared.prefix, filter)?;
         let first = match start {

@@ -2,7 +2,9 @@
 //! checkpoint. Runners only differ in how events arrive and how they are acknowledged.
 
 use crate::error::Error;
+use crate::observe::projection as observe;
 use crate::record::RecordedEvent;
+use tracing::field::Empty;
 
 use super::Projection;
 use super::chain::ChainWatch;
@@ -107,6 +109,9 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
 
     /// Handles one delivered message: skips it if the checkpoint covers it, otherwise
     /// verifies, applies and checkpoints it. On `Err` nothing about this event was saved.
+    #[tracing::instrument(level = "debug", name = "cim_events.projection.apply", skip_all, fields(
+        projection = self.name(), sequence = Empty, cid = Empty, outcome = Empty,
+    ))]
     pub(crate) async fn offer(
         &mut self,
         item: crate::error::Result<RecordedEvent>,
@@ -122,6 +127,7 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
             }
             Err(source) => return Err(self.store_error(source)),
         };
+        observe::offered(&event);
         if let Some(checkpoint) = self.checkpoint {
             if event.sequence == checkpoint.sequence && event.cid != checkpoint.cid {
                 return Err(self.mismatch(checkpoint, Some(Checkpoint::of(&event))));
@@ -135,6 +141,7 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
                     }
                 }
                 self.control.update(|p| p.skipped += 1);
+                observe::stepped(self.name(), "skipped");
                 return Ok(Offered::Skipped);
             }
         }
@@ -171,6 +178,7 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
             p.checkpoint = Some(checkpoint);
             p.applied += 1;
         });
+        observe::stepped(self.name(), "applied");
         Ok(Offered::Applied)
     }
 

@@ -4,6 +4,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::error::Error;
+use crate::observe::projection::LagProbe;
 use crate::store::{EventStore, StartFrom};
 
 use super::Projection;
@@ -38,6 +39,8 @@ pub struct ProjectionRunner<S, P, C> {
     store: S,
     filter: Option<String>,
     applier: Applier<P, C>,
+    /// The projection-lag gauge.
+    lag: LagProbe,
 }
 
 impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C> {
@@ -48,6 +51,7 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
             store,
             filter: None,
             applier: Applier::new(projection, checkpoints),
+            lag: LagProbe::default(),
         }
     }
 
@@ -158,6 +162,8 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
                     }
                     item => {
                         self.applier.offer(item).await?;
+                        let (name, checkpoint) = (self.applier.name(), self.applier.checkpoint());
+                        self.lag.after(&self.store, name, checkpoint).await;
                     }
                 }
             }

@@ -3,8 +3,10 @@
 
 use crate::aggregate::Aggregate;
 use crate::error::Error;
+use crate::observe::repository::loaded as observed;
 use crate::store::EventStore;
 use crate::subject::{TokenKind, validate_token};
+use tracing::field::Empty;
 
 use super::Repository;
 use super::error::LoadError;
@@ -16,12 +18,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Rebuilds the aggregate's state from its stored events, starting from a snapshot
     /// when one is configured and valid. An aggregate with no events loads as
     /// `A::default()` at version 0.
+    #[tracing::instrument(level = "debug", name = "cim_events.repository.load", skip_all, fields(
+        aggregate_type = A::AGGREGATE_TYPE, aggregate_id = aggregate_id,
+        version = Empty, cid = Empty, replayed = Empty, snapshot = Empty,
+    ))]
     pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
         validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
         let mut snapshot = SnapshotUse::Absent;
         if let Some(snapshots) = &self.snapshots {
             match self.load_from_snapshot(snapshots, aggregate_id).await? {
-                Ok(loaded) => return Ok(loaded),
+                Ok(loaded) => return Ok(observed(loaded)),
                 Err(SnapshotUse::Ignored(reason)) => {
                     tracing::warn!(
                         aggregate_type = A::AGGREGATE_TYPE,
@@ -37,13 +43,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut state = A::default();
         let messages = self.store.read_messages(aggregate_id, 0).await?;
         let replayed = replay(&mut state, aggregate_id, messages, None).await?;
-        Ok(Loaded {
+        Ok(observed(Loaded {
             state,
             version: replayed.version(),
             head: replayed.head,
             replayed: replayed.count,
             snapshot,
-        })
+        }))
     }
 
     /// Loads from the snapshot if it is there and valid, reading only the messages from

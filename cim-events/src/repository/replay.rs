@@ -57,6 +57,7 @@ pub(crate) async fn replay<A: Aggregate>(
                     "message stepped over: not part of the aggregate's chain"
                 );
                 stepped += 1;
+                crate::observe::read::stepped_over("replay");
                 continue;
             }
         };
