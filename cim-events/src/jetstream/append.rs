@@ -38,6 +38,9 @@ impl Inner {
         events: &[SealedEvent],
         after: &Tail,
     ) -> Result<Published> {
+        if self.behind_known_head(aggregate_id, after) {
+            return Ok(Published::Refused);
+        }
         let published = if let [event] = events {
             self.publish_one(aggregate_id, event, after.last_sequence)
                 .await
@@ -54,6 +57,9 @@ impl Inner {
                         sequence: last_sequence,
                     };
                     self.remember(aggregate_id, &Tail::at(head, &last.block.aggregate_type));
+                    if let Some(anchors) = &self.anchors {
+                        anchors.enqueue(aggregate_id, head);
+                    }
                 }
                 Ok(Published::Stored { last_sequence })
             }

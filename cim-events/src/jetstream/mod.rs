@@ -116,6 +116,8 @@
 //!   [`JetStreamProjectionRunner::on_stream`]; built from a store it also needs what the
 //!   store needs to open).
 
+mod anchor;
+mod anchor_writer;
 mod append;
 mod batch;
 mod builder;
@@ -139,7 +141,8 @@ pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
 pub use projection_runner::JetStreamProjectionRunner;
 
-pub use builder::{DEFAULT_TAIL_CACHE, HEADER_ROOM, JetStreamEventStoreBuilder};
+pub use anchor::ANCHOR_FORMAT_VERSION;
+pub use builder::{DEFAULT_ANCHOR_FLUSH_INTERVAL, DEFAULT_TAIL_CACHE, HEADER_ROOM, JetStreamEventStoreBuilder};
 pub use provision::MIN_SERVER_VERSION;
 pub use store::JetStreamEventStore;
 
