@@ -112,9 +112,7 @@ impl ExtensionCheck {
         let chain = self.verifier.finish();
         let divergence = match (self.found, self.stored) {
             (None, None) => Some(Divergence::Missing),
-            (None, Some((sequence, version))) => {
-                Some(Divergence::NotInChain { sequence, version })
-            }
+            (None, Some((sequence, version))) => Some(Divergence::NotInChain { sequence, version }),
             (Some(found), _) => chain
                 .faults
                 .iter()

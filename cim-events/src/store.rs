@@ -124,7 +124,10 @@ pub trait EventStore: Send + Sync {
     /// The end of the aggregate's history: its chain's head and the sequence of its last
     /// message. With `fresh`, as the authority holds it now (on a replicated stream, the
     /// leader). Without, it may come from what this handle last wrote or read, and be
-    /// stale: [`publish`](EventStore::publish) refuses to build on a stale tail.
+    /// stale: [`publish`](EventStore::publish) refuses to build on a stale tail. A store
+    /// with anchors checks a tail it reads from the authority against the aggregate's
+    /// [`anchor`](EventStore::anchor), and fails with
+    /// [`Error::Truncated`](crate::Error::Truncated) rather than hand out an older head.
     async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail>;
 
     /// Stores `events` (sealed after `after.head`, for `aggregate_id`) atomically — all or

@@ -4,8 +4,8 @@ use std::fmt;
 
 use cid::Cid;
 
-use crate::block::{DecodeError, EventBlock, cid_of};
 use crate::anchor::ChainAnchor;
+use crate::block::{DecodeError, EventBlock, cid_of};
 use crate::chain::{claimed_cid, header_faults};
 use crate::head::Head;
 use crate::record::RawRecord;

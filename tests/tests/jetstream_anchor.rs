@@ -46,7 +46,10 @@ async fn anchored(store: &JetStreamEventStore, id: &str, head: Head) {
         if anchor == Some(head) {
             return;
         }
-        assert!(Instant::now() < deadline, "anchor {anchor:?}, want {head:?}");
+        assert!(
+            Instant::now() < deadline,
+            "anchor {anchor:?}, want {head:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -169,7 +172,10 @@ async fn a_damaged_last_event_is_reported_as_a_truncation() {
     // the anchor after it.
     let report = fresh.verify_from(id, last.cid).await.expect("verify_from");
     assert_eq!(report.divergence, Some(Divergence::Missing));
-    let report = fresh.verify_from(id, metas[1].cid).await.expect("verify_from");
+    let report = fresh
+        .verify_from(id, metas[1].cid)
+        .await
+        .expect("verify_from");
     assert!(
         matches!(
             &report.divergence,
@@ -242,13 +248,22 @@ async fn an_anchor_behind_the_chain_is_not_blamed() {
     let fresh = reopen(&server, &store).await;
     assert_eq!(fresh.load(id).await.expect("load").len(), 3);
     assert!(fresh.verify_chain(id).await.expect("verify").is_valid());
-    assert_eq!(fresh.head(id).await.expect("head").map(|h| h.cid), Some(third.cid));
+    assert_eq!(
+        fresh.head(id).await.expect("head").map(|h| h.cid),
+        Some(third.cid)
+    );
     let fourth = fresh
         .append_event(id, Noted::new(id, 4), None)
         .await
         .expect("append on a lagging anchor");
     assert_eq!(fourth.version, 4);
-    assert!(fresh.verify_from(id, first.cid).await.expect("verify").extends());
+    assert!(
+        fresh
+            .verify_from(id, first.cid)
+            .await
+            .expect("verify")
+            .extends()
+    );
 }
 
 /// (c) Several handles, on their own connections, append to one aggregate at once; every
@@ -340,7 +355,11 @@ async fn anchors_cost_an_append_no_request() {
     const APPENDS: u64 = 300;
     const AGGREGATES: u64 = 10;
     let server = NatsServer::start().await;
-    let (with, _) = store_on(&server, cim_events::jetstream::DEFAULT_ANCHOR_FLUSH_INTERVAL).await;
+    let (with, _) = store_on(
+        &server,
+        cim_events::jetstream::DEFAULT_ANCHOR_FLUSH_INTERVAL,
+    )
+    .await;
     let (stream, prefix) = unique_names();
     let without = JetStreamEventStore::builder(connect(vec![server.addr()]).await, &stream)
         .prefix(prefix)
@@ -378,7 +397,10 @@ async fn anchors_cost_an_append_no_request() {
         1e6 / on,
         1e6 / off
     );
-    assert!(on > off / 2.0, "anchors cost an append a request: {on:.0} vs {off:.0}");
+    assert!(
+        on > off / 2.0,
+        "anchors cost an append a request: {on:.0} vs {off:.0}"
+    );
     // The window a truncation could go unseen: from an acknowledgement to its anchor.
     let mut lags = Vec::new();
     for n in 0..10 {

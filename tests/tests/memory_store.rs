@@ -178,7 +178,10 @@ async fn verify_from_says_whether_the_chain_extends_a_trusted_head() {
                 .expect("append"),
         );
     }
-    let report = store.verify_from("vf-1", metas[1].cid).await.expect("verify");
+    let report = store
+        .verify_from("vf-1", metas[1].cid)
+        .await
+        .expect("verify");
     assert!(report.extends(), "{report:?}");
     assert_eq!(report.found.map(|h| (h.version, h.sequence)), Some((2, 2)));
     assert_eq!(report.head.map(|h| h.cid), Some(metas[2].cid));
@@ -198,11 +201,7 @@ async fn verify_from_says_whether_the_chain_extends_a_trusted_head() {
     )
     .expect("seal")
     .remove(0);
-    let forged_at = store.insert_raw(
-        &forged.subject,
-        headers_of(&forged),
-        forged.bytes.clone(),
-    );
+    let forged_at = store.insert_raw(&forged.subject, headers_of(&forged), forged.bytes.clone());
     let report = store.verify_from("vf-1", forged.cid).await.expect("verify");
     assert_eq!(
         report.divergence,
@@ -214,7 +213,10 @@ async fn verify_from_says_whether_the_chain_extends_a_trusted_head() {
     assert!(!report.extends());
 
     // Trusted before the forged message: the chain holds it, but a fault follows it.
-    let report = store.verify_from("vf-1", metas[2].cid).await.expect("verify");
+    let report = store
+        .verify_from("vf-1", metas[2].cid)
+        .await
+        .expect("verify");
     match report.divergence {
         Some(Divergence::FaultAfter(fault)) => {
             assert_eq!(fault.sequence, forged_at);

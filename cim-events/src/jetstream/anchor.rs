@@ -126,7 +126,12 @@ pub(crate) async fn write(
             Some(stored) => kv
                 .update(key, value.clone(), stored.revision)
                 .await
-                .map_err(|e| (e.kind() == UpdateErrorKind::WrongLastRevision, e.to_string())),
+                .map_err(|e| {
+                    (
+                        e.kind() == UpdateErrorKind::WrongLastRevision,
+                        e.to_string(),
+                    )
+                }),
             None => kv
                 .create(key, value.clone())
                 .await
@@ -166,7 +171,11 @@ impl Inner {
     /// read at once; should the anchor be ahead, it may have been written after the tail
     /// was read, so the tail is read again — after the anchor — before it is called
     /// truncated.
-    pub(crate) async fn anchored_tail(self: &Arc<Self>, aggregate_id: &str, fresh: bool) -> Result<Tail> {
+    pub(crate) async fn anchored_tail(
+        self: &Arc<Self>,
+        aggregate_id: &str,
+        fresh: bool,
+    ) -> Result<Tail> {
         let Some(anchors) = &self.anchors else {
             return self.tail(aggregate_id, fresh).await;
         };

@@ -13,8 +13,8 @@ use crate::subject::{DEFAULT_PREFIX, validate_prefix};
 use super::anchor;
 use super::anchor_writer::Anchors;
 use super::config_watch::{self, ConfigHealth};
-use super::kv;
 use super::errors::backend;
+use super::kv;
 use super::provision;
 use super::store::{Inner, JetStreamEventStore, Settings};
 
