@@ -121,6 +121,13 @@ pub enum Error {
     #[error(transparent)]
     BrokenChain(Box<crate::chain::BrokenChain>),
 
+    /// The aggregate's chain ends before the head its anchor records (or holds another
+    /// event at that version): acknowledged events are missing, for example dropped by a
+    /// server that found them damaged. Loads and appends refuse to go on from the older
+    /// head; `verify_chain` reports [`FaultKind::Truncated`](crate::FaultKind::Truncated).
+    #[error(transparent)]
+    Truncated(Box<crate::anchor::Truncated>),
+
     /// A stored message is not an event in wire format v1.
     #[error("stored message at stream sequence {sequence} is not a valid event: {source}")]
     Decode {

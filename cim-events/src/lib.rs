@@ -92,6 +92,7 @@
 //!   same tables for operators.
 
 mod aggregate;
+mod anchor;
 mod append;
 mod backoff;
 pub mod block;
@@ -101,6 +102,7 @@ mod chain;
 mod error;
 mod event;
 mod expected;
+mod extension;
 mod head;
 mod header;
 mod memory;
@@ -127,10 +129,12 @@ pub use repository::{
 };
 
 pub use aggregate::{Aggregate, CommandContext, Handle};
+pub use anchor::Truncated;
 pub use cid::Cid;
 pub use error::{ConflictError, Error, Result};
 pub use event::Event;
 pub use expected::ExpectedVersion;
+pub use extension::{Divergence, ExtensionReport};
 pub use head::Head;
 pub use header::{Cause, EventHeader};
 pub use ipld_core::ipld::Ipld;

@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use cid::Cid;
 use futures::{Stream, StreamExt, TryStreamExt};
 
+use crate::anchor::ChainAnchor;
 use crate::block::EventBlock;
 use crate::chain::{Follower, Step};
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::expected::ExpectedVersion;
+use crate::extension::{ExtensionCheck, ExtensionReport};
 use crate::head::Head;
 use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
@@ -122,7 +124,10 @@ pub trait EventStore: Send + Sync {
     /// The end of the aggregate's history: its chain's head and the sequence of its last
     /// message. With `fresh`, as the authority holds it now (on a replicated stream, the
     /// leader). Without, it may come from what this handle last wrote or read, and be
-    /// stale: [`publish`](EventStore::publish) refuses to build on a stale tail.
+    /// stale: [`publish`](EventStore::publish) refuses to build on a stale tail. A store
+    /// with anchors checks a tail it reads from the authority against the aggregate's
+    /// [`anchor`](EventStore::anchor), and fails with
+    /// [`Error::Truncated`](crate::Error::Truncated) rather than hand out an older head.
     async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail>;
 
     /// Stores `events` (sealed after `after.head`, for `aggregate_id`) atomically — all or
@@ -164,6 +169,16 @@ pub trait EventStore: Send + Sync {
     /// How [`append_prepared`](EventStore::append_prepared) retries on this store.
     fn retry_policy(&self) -> RetryPolicy {
         RetryPolicy::default()
+    }
+
+    /// The aggregate's anchor: its newest head as recorded outside its chain, which the
+    /// chain must reach (see [`Error::Truncated`](crate::Error::Truncated)). `None` when
+    /// none is recorded, and always for stores that cannot lose the end of a chain — the
+    /// provided implementation, which the memory store keeps. Anchors may lag behind the
+    /// chain; they never run ahead of it.
+    async fn anchor(&self, aggregate_id: &str) -> Result<Option<Head>> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        Ok(None)
     }
 
     /// The aggregate's head, `None` if it has no events: its newest event as the
@@ -300,6 +315,10 @@ pub trait EventStore: Send + Sync {
     }
 
     /// The events of the aggregate's chain from version `from_version` on.
+    ///
+    /// Fails with [`Error::Truncated`](crate::Error::Truncated) when the chain ends before
+    /// the aggregate's [`anchor`](EventStore::anchor) (read first, so that it never runs
+    /// ahead of the chain read after it).
     #[tracing::instrument(level = "debug", name = "cim_events.load", skip_all, fields(
         store = tracing::field::Empty, aggregate_id = aggregate_id, from_version = from_version, events = tracing::field::Empty,
         stepped = tracing::field::Empty, version = tracing::field::Empty, cid = tracing::field::Empty,
@@ -307,13 +326,18 @@ pub trait EventStore: Send + Sync {
     async fn load_from(&self, aggregate_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
         let mut watch = crate::observe::read::ReadWatch::start(self.store_kind());
+        let mut anchor = ChainAnchor::new(self.anchor(aggregate_id).await?);
         let mut messages = self.read_messages(aggregate_id, 0).await?;
         let mut chain = Follower::new(aggregate_id, None);
         let mut events = Vec::new();
         while let Some(message) = messages.next().await {
             match chain.step(message?) {
-                Step::Extends(event) if event.version() >= from_version => events.push(event),
-                Step::Extends(_) => {}
+                Step::Extends(event) => {
+                    anchor.extend(event.head());
+                    if event.version() >= from_version {
+                        events.push(event);
+                    }
+                }
                 Step::Stepped(fault) => {
                     watch.stepped();
                     tracing::warn!(aggregate_id, %fault, "message stepped over: not part of the chain");
@@ -321,12 +345,14 @@ pub trait EventStore: Send + Sync {
             }
         }
         let tail = chain.tail().map_err(Error::BrokenChain)?;
+        anchor.finish(aggregate_id).map_err(Error::Truncated)?;
         watch.loaded(events.len(), tail.head.as_ref());
         Ok(events)
     }
 
-    /// Verifies the aggregate's whole chain and reports every fault. Reads the messages
-    /// once, as a stream: memory stays flat however long the chain.
+    /// Verifies the aggregate's whole chain and reports every fault — a chain that ends
+    /// before its [`anchor`](EventStore::anchor) as [`FaultKind::Truncated`](crate::FaultKind::Truncated).
+    /// Reads the messages once, as a stream: memory stays flat however long the chain.
     #[tracing::instrument(level = "debug", name = "cim_events.verify_chain", skip_all, fields(
         store = tracing::field::Empty, aggregate_id = aggregate_id, events = tracing::field::Empty,
         faults = tracing::field::Empty, cid = tracing::field::Empty,
@@ -334,14 +360,49 @@ pub trait EventStore: Send + Sync {
     async fn verify_chain(&self, aggregate_id: &str) -> Result<ChainReport> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
         let watch = crate::observe::read::ReadWatch::start(self.store_kind());
+        let anchor = self.anchor(aggregate_id).await?;
         let mut messages = self.read_messages(aggregate_id, 0).await?;
-        let mut verifier = Verifier::new(self.subject_prefix(), aggregate_id);
+        let mut verifier = Verifier::new(self.subject_prefix(), aggregate_id).with_anchor(anchor);
         while let Some(message) = messages.next().await {
             verifier.check(&message?);
         }
         let report = verifier.finish();
         watch.verified(&report);
         Ok(report)
+    }
+
+    /// Whether today's chain extends `trusted`, a head CID trusted earlier (published,
+    /// signed, kept in an audit log): the chain must hold that event and continue from it
+    /// without a fault. The report says where it is, where the chain ends, and where the
+    /// two part if they do ([`Divergence`](crate::Divergence)); it carries the whole
+    /// chain's verification too. Reads the messages once, as a stream.
+    ///
+    /// ```
+    /// # use cim_events::{Event, EventStore, MemoryEventStore};
+    /// # #[derive(serde::Serialize, serde::Deserialize)]
+    /// # struct Ping { id: String }
+    /// # impl Event for Ping {
+    /// #     fn event_type(&self) -> &str { "Ping" }
+    /// #     fn aggregate_id(&self) -> &str { &self.id }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryEventStore::new();
+    /// let trusted = store.append_event("p-1", Ping { id: "p-1".into() }, None).await?.cid;
+    /// store.append_event("p-1", Ping { id: "p-1".into() }, None).await?;
+    /// let report = store.verify_from("p-1", trusted).await?;
+    /// assert!(report.extends());
+    /// assert_eq!(report.found.map(|h| h.version), Some(1));
+    /// # Ok::<(), cim_events::Error>(()) }).unwrap();
+    /// ```
+    async fn verify_from(&self, aggregate_id: &str, trusted: Cid) -> Result<ExtensionReport> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        let anchor = self.anchor(aggregate_id).await?;
+        let mut messages = self.read_messages(aggregate_id, 0).await?;
+        let mut check = ExtensionCheck::new(self.subject_prefix(), aggregate_id, trusted, anchor);
+        while let Some(message) = messages.next().await {
+            check.check(message?);
+        }
+        Ok(check.finish())
     }
 
     /// Whether the aggregate's chain is intact: the seed API's short form of

@@ -4,8 +4,10 @@ use std::fmt;
 
 use cid::Cid;
 
+use crate::anchor::ChainAnchor;
 use crate::block::{DecodeError, EventBlock, cid_of};
 use crate::chain::{claimed_cid, header_faults};
+use crate::head::Head;
 use crate::record::RawRecord;
 
 /// The outcome of verifying one aggregate's chain.
@@ -27,7 +29,8 @@ pub struct ChainReport {
     pub events: u64,
     /// CID of the last event examined (computed from its bytes).
     pub head: Option<Cid>,
-    /// Every fault found, in stream order. Empty means the chain is intact.
+    /// Every fault found, in stream order — but a [`FaultKind::Truncated`], known only once
+    /// the chain has ended, comes last. Empty means the chain is intact.
     pub faults: Vec<ChainFault>,
 }
 
@@ -99,6 +102,17 @@ pub enum FaultKind {
         /// The aggregate the block names.
         found: String,
     },
+    /// The chain ends before the head recorded as the aggregate's anchor (or holds another
+    /// event at that version): acknowledged events are missing. Located at the anchored
+    /// stream sequence and version.
+    Truncated {
+        /// The version the anchor records.
+        anchored_version: u64,
+        /// The CID the anchor records at that version.
+        anchored_cid: Cid,
+        /// The version the chain reaches (0: no events).
+        found_version: u64,
+    },
 }
 
 impl fmt::Display for FaultKind {
@@ -135,6 +149,15 @@ impl fmt::Display for FaultKind {
             FaultKind::WrongAggregate { found } => {
                 write!(f, "block belongs to aggregate `{found}`")
             }
+            FaultKind::Truncated {
+                anchored_version,
+                anchored_cid,
+                found_version,
+            } => write!(
+                f,
+                "truncated: the anchor records version {anchored_version} ({anchored_cid}), \
+                 the chain reaches version {found_version} without it"
+            ),
         }
     }
 }
@@ -188,6 +211,8 @@ pub struct Verifier {
     damaged: Option<Position>,
     head: Option<Cid>,
     events: u64,
+    /// The aggregate's anchor, which the chain must reach.
+    anchor: ChainAnchor,
 }
 
 impl Verifier {
@@ -201,7 +226,16 @@ impl Verifier {
             damaged: None,
             head: None,
             events: 0,
+            anchor: ChainAnchor::new(None),
         }
+    }
+
+    /// Also checks the chain against `anchor`, the aggregate's head as recorded outside
+    /// the chain: a chain that ends before it, or holds another event at its version, is
+    /// reported as [`FaultKind::Truncated`]. A chain beyond the anchor is not blamed.
+    pub fn with_anchor(mut self, anchor: Option<Head>) -> Verifier {
+        self.anchor = ChainAnchor::new(anchor);
+        self
     }
 
     /// Checks the next record in stream order.
@@ -296,6 +330,11 @@ impl Verifier {
             fault(version, kind);
         }
         if extends_chain {
+            self.anchor.extend(Head {
+                version: block.seq,
+                cid: actual,
+                sequence: record.sequence,
+            });
             self.tip = Some(Position {
                 actual,
                 claimed: claimed_cid,
@@ -305,7 +344,10 @@ impl Verifier {
     }
 
     /// The report on every record checked.
-    pub fn finish(self) -> ChainReport {
+    pub fn finish(mut self) -> ChainReport {
+        if let Some(fault) = self.anchor.fault(&self.aggregate_id) {
+            self.faults.push(fault);
+        }
         ChainReport {
             aggregate_id: self.aggregate_id,
             events: self.events,

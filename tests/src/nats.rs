@@ -208,6 +208,12 @@ impl NatsServer {
         self.port
     }
 
+    /// The JetStream store directory (`-sd`): stream files live under
+    /// `jetstream/$G/streams/<stream>/msgs/*.blk`, for tests that damage them.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("js")
+    }
+
     /// The server's log so far (for failure messages).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

@@ -159,3 +159,71 @@ async fn a_forged_version_header_neither_hides_an_aggregate_nor_forks_it() {
     assert!(!faulty.contains(&next.sequence), "{report:?}");
     assert_eq!(store.load("nb-1").await.expect("load").len(), 4);
 }
+
+/// `verify_from` proves that today's chain extends a head trusted earlier, and says where
+/// it parts from one it does not: a CID it never held, a stored block the chain stepped
+/// over, a fault after the trusted event.
+#[tokio::test]
+async fn verify_from_says_whether_the_chain_extends_a_trusted_head() {
+    use cim_events::test_util::{headers_of, seal_after};
+    use cim_events::{Divergence, EventHeader, FaultKind};
+
+    let store = MemoryEventStore::new();
+    let mut metas = Vec::new();
+    for n in 1..=3 {
+        metas.push(
+            store
+                .append_event("vf-1", Noted::new("vf-1", n), None)
+                .await
+                .expect("append"),
+        );
+    }
+    let report = store
+        .verify_from("vf-1", metas[1].cid)
+        .await
+        .expect("verify");
+    assert!(report.extends(), "{report:?}");
+    assert_eq!(report.found.map(|h| (h.version, h.sequence)), Some((2, 2)));
+    assert_eq!(report.head.map(|h| h.cid), Some(metas[2].cid));
+
+    let unknown = cim_events::block::cid_of(b"never stored");
+    let report = store.verify_from("vf-1", unknown).await.expect("verify");
+    assert_eq!(report.divergence, Some(Divergence::Missing));
+
+    // Another version 2, linked to version 1 but stored after the chain took the honest one.
+    let head_1 = store.load("vf-1").await.expect("load")[0].head();
+    let forged = seal_after(
+        "events",
+        "vf-1",
+        Some(&head_1),
+        &[Noted::new("vf-1", 99)],
+        &EventHeader::default(),
+    )
+    .expect("seal")
+    .remove(0);
+    let forged_at = store.insert_raw(&forged.subject, headers_of(&forged), forged.bytes.clone());
+    let report = store.verify_from("vf-1", forged.cid).await.expect("verify");
+    assert_eq!(
+        report.divergence,
+        Some(Divergence::NotInChain {
+            sequence: forged_at,
+            version: Some(2)
+        })
+    );
+    assert!(!report.extends());
+
+    // Trusted before the forged message: the chain holds it, but a fault follows it.
+    let report = store
+        .verify_from("vf-1", metas[2].cid)
+        .await
+        .expect("verify");
+    match report.divergence {
+        Some(Divergence::FaultAfter(fault)) => {
+            assert_eq!(fault.sequence, forged_at);
+            assert!(matches!(fault.kind, FaultKind::DuplicateSequence { .. }));
+        }
+        other => panic!("expected a fault after the trusted head, got {other:?}"),
+    }
+    // The memory store keeps no anchor: it cannot lose the end of a chain.
+    assert_eq!(store.anchor("vf-1").await.expect("anchor"), None);
+}

@@ -42,6 +42,9 @@ impl Inner {
         after: &Tail,
     ) -> Result<Published> {
         super::observe::connects(&self.context.client());
+        if self.behind_known_head(aggregate_id, after) {
+            return Ok(Published::Refused);
+        }
         let published = if let [event] = events {
             self.publish_one(aggregate_id, event, after.last_sequence)
                 .await
@@ -58,6 +61,9 @@ impl Inner {
                         sequence: last_sequence,
                     };
                     self.remember(aggregate_id, &Tail::at(head, &last.block.aggregate_type));
+                    if let Some(anchors) = &self.anchors {
+                        anchors.enqueue(aggregate_id, head);
+                    }
                 }
                 Ok(Published::Stored { last_sequence })
             }

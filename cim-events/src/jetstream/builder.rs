@@ -10,8 +10,11 @@ use crate::cache::Lru;
 use crate::error::{Error, Result};
 use crate::subject::{DEFAULT_PREFIX, validate_prefix};
 
+use super::anchor;
+use super::anchor_writer::Anchors;
 use super::config_watch::{self, ConfigHealth};
 use super::errors::backend;
+use super::kv;
 use super::provision;
 use super::store::{Inner, JetStreamEventStore, Settings};
 
@@ -19,6 +22,9 @@ use super::store::{Inner, JetStreamEventStore, Settings};
 /// derived from it: CIDs, types, correlation, causation, expected-sequence and batch
 /// headers.
 pub const HEADER_ROOM: usize = 4 * 1024;
+
+/// How often, at most, anchors are written unless told otherwise.
+pub const DEFAULT_ANCHOR_FLUSH_INTERVAL: Duration = Duration::from_millis(50);
 
 /// How many aggregates' tails a store caches unless told otherwise.
 pub const DEFAULT_TAIL_CACHE: usize = 16_384;
@@ -50,6 +56,8 @@ pub struct JetStreamEventStoreBuilder {
     request_timeout: Option<Duration>,
     tail_cache: usize,
     config_check_interval: Duration,
+    anchors: Option<String>,
+    anchor_flush_interval: Duration,
 }
 
 impl JetStreamEventStoreBuilder {
@@ -67,6 +75,8 @@ impl JetStreamEventStoreBuilder {
             request_timeout: None,
             tail_cache: DEFAULT_TAIL_CACHE,
             config_check_interval: Duration::from_secs(30),
+            anchors: Some(anchor::default_bucket(stream_name)),
+            anchor_flush_interval: DEFAULT_ANCHOR_FLUSH_INTERVAL,
         }
     }
 
@@ -153,6 +163,44 @@ impl JetStreamEventStoreBuilder {
         self
     }
 
+    /// Whether the store records each aggregate's newest head outside the stream, in
+    /// key-value bucket `{stream}_ANCHORS` (default on). A stream can lose the end of a
+    /// chain — a server drops a damaged message on restart, or truncates the stream at a
+    /// damaged record after a crash — and no hash chain shows a missing tail by itself.
+    /// With anchors, loads, appends and verification compare the chain with its anchor and
+    /// fail with [`Error::Truncated`] (or report
+    /// [`FaultKind::Truncated`](crate::FaultKind::Truncated)) instead of going on from the
+    /// older head.
+    ///
+    /// Anchors cost an append no request: a background task writes them in batches (see
+    /// [`anchor_flush_interval`](Self::anchor_flush_interval)), so a truncation within that
+    /// window of an acknowledgement goes unseen. A tail read from the server (loads without
+    /// a cached head, appends that do not know their head) reads the anchor alongside, and
+    /// `load`, `verify_chain` and `verify_from` read it first. Roles that read or write
+    /// events then also need `$JS.API.DIRECT.GET.KV_{bucket}.>`,
+    /// `$JS.API.STREAM.INFO.KV_{bucket}` and, to write, `$JS.API.STREAM.MSG.GET.KV_{bucket}`
+    /// and `$KV.{bucket}.>`.
+    pub fn anchors(mut self, on: bool) -> Self {
+        self.anchors = on.then(|| anchor::default_bucket(&self.stream_name));
+        self
+    }
+
+    /// Records anchors in bucket `bucket` instead of `{stream}_ANCHORS` (and turns them on).
+    pub fn anchor_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.anchors = Some(bucket.into());
+        self
+    }
+
+    /// How often, at most, the background task writes anchors (default
+    /// [`DEFAULT_ANCHOR_FLUSH_INTERVAL`]). Each flush writes the newest head of every
+    /// aggregate appended to since the last one, one request each, all in flight at once.
+    /// A truncation can go unseen for at most this long plus the time of one flush after an
+    /// acknowledgement.
+    pub fn anchor_flush_interval(mut self, interval: Duration) -> Self {
+        self.anchor_flush_interval = interval;
+        self
+    }
+
     /// Checks the server, creates the stream or checks the existing one, and returns the
     /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
     /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
@@ -213,6 +261,20 @@ impl JetStreamEventStoreBuilder {
             request_timeout,
             tail_cache: self.tail_cache,
         };
+        let anchors = match &self.anchors {
+            Some(bucket) => Some(Anchors::start(
+                kv::open_bucket(
+                    &self.context,
+                    bucket,
+                    settings.replicas,
+                    "cim-events anchors",
+                )
+                .await?,
+                self.anchor_flush_interval,
+                settings.tail_cache,
+            )),
+            None => None,
+        };
         let inner = Arc::new(Inner {
             context: self.context,
             stream,
@@ -221,6 +283,7 @@ impl JetStreamEventStoreBuilder {
             tails: Mutex::new(Lru::new(settings.tail_cache)),
             settings,
             health: ConfigHealth::default(),
+            anchors,
         });
         if !self.config_check_interval.is_zero() {
             tokio::spawn(config_watch::watch(

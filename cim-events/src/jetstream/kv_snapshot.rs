@@ -257,7 +257,7 @@ fn replaces(new: &Snapshot, stored: &Snapshot) -> bool {
 
 /// Escapes a subject token into the key alphabet: `[A-Za-z0-9_-]` kept, every other
 /// byte `=XX`.
-fn escape(token: &str) -> String {
+pub(crate) fn escape(token: &str) -> String {
     let mut out = String::with_capacity(token.len());
     for byte in token.bytes() {
         if byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' {

@@ -17,6 +17,11 @@
 //!   stored message once, in order, from history into live with no gap, and pulls only as
 //!   fast as the caller reads. The store manages it itself: dropping the subscription
 //!   deletes it, and a 5 s inactive threshold removes it should that delete be lost.
+//! - **Anchors** ([`anchors`](JetStreamEventStoreBuilder::anchors), on by default): each
+//!   aggregate's newest head is also recorded in bucket `{stream}_ANCHORS`, written in
+//!   the background, so that a stream that lost the end of a chain fails loads and appends
+//!   with [`Error::Truncated`](crate::Error::Truncated) instead of going on from the older
+//!   head.
 //!
 //! The store provisions (or checks) its stream: file storage, deny delete, deny purge, no
 //! rollup, direct get, atomic publish, a duplicate window, no discarding limits. It refuses
@@ -104,8 +109,9 @@
 //!   `$JS.API.CONSUMER.{MSG.NEXT,INFO,DELETE}.S.>` (ordered consumers for long loads and
 //!   subscriptions), `P.>` (appends); with snapshots in bucket `B` also
 //!   `$JS.API.STREAM.INFO.KV_B`, `$JS.API.DIRECT.GET.KV_B.>`, `$JS.API.STREAM.MSG.GET.KV_B`
-//!   and `$KV.B.>`.
-//! - **reader**: the writer's, without `P.>`, `$JS.API.STREAM.MSG.GET.KV_B` and `$KV.B.>`.
+//!   and `$KV.B.>`; the same for the anchor bucket `S_ANCHORS` (anchors are on by default).
+//! - **reader**: the writer's, without `P.>`, `$JS.API.STREAM.MSG.GET.KV_B` and `$KV.B.>`
+//!   (nor their anchor-bucket counterparts).
 //!   An append is refused by the server and fails with
 //!   [`Error::Backend`](crate::Error::Backend); nothing is stored.
 //! - **projection** `N` with checkpoints in bucket `C`: `$JS.API.CONSUMER.INFO.S.N`,
@@ -116,6 +122,8 @@
 //!   [`JetStreamProjectionRunner::on_stream`]; built from a store it also needs what the
 //!   store needs to open).
 
+mod anchor;
+mod anchor_writer;
 mod append;
 mod batch;
 mod builder;
@@ -140,7 +148,10 @@ pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
 pub use projection_runner::JetStreamProjectionRunner;
 
-pub use builder::{DEFAULT_TAIL_CACHE, HEADER_ROOM, JetStreamEventStoreBuilder};
+pub use anchor::ANCHOR_FORMAT_VERSION;
+pub use builder::{
+    DEFAULT_ANCHOR_FLUSH_INTERVAL, DEFAULT_TAIL_CACHE, HEADER_ROOM, JetStreamEventStoreBuilder,
+};
 pub use provision::MIN_SERVER_VERSION;
 pub use store::JetStreamEventStore;
 

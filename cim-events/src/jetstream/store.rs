@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) tails: Mutex<Lru<String, Tail>>,
     /// Whether the stream's settings were safe when last checked (see `config_watch`).
     pub(crate) health: super::config_watch::ConfigHealth,
+    /// Where each aggregate's newest head is recorded outside the stream (`None`: off).
+    pub(crate) anchors: Option<super::anchor_writer::Anchors>,
 }
 
 /// Settings resolved at build time.
@@ -135,6 +137,12 @@ impl JetStreamEventStore {
     pub fn max_event_size(&self) -> usize {
         self.inner.settings.max_event_size
     }
+
+    /// The key-value bucket holding the aggregates' anchors, `None` with anchors off (see
+    /// [`anchors`](JetStreamEventStoreBuilder::anchors)).
+    pub fn anchor_bucket(&self) -> Option<&str> {
+        self.inner.anchors.as_ref().map(|a| a.kv().name.as_str())
+    }
 }
 
 #[async_trait]
@@ -153,7 +161,12 @@ impl EventStore for JetStreamEventStore {
 
     async fn tail(&self, aggregate_id: &str, fresh: bool) -> Result<Tail> {
         validate_token(TokenKind::AggregateId, aggregate_id)?;
-        self.inner.tail(aggregate_id, fresh).await
+        self.inner.anchored_tail(aggregate_id, fresh).await
+    }
+
+    async fn anchor(&self, aggregate_id: &str) -> Result<Option<crate::head::Head>> {
+        validate_token(TokenKind::AggregateId, aggregate_id)?;
+        self.inner.anchor(aggregate_id).await
     }
 
     async fn publish(

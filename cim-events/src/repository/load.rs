@@ -17,13 +17,23 @@ use super::snapshots::{SnapshotUse, Snapshots};
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// Rebuilds the aggregate's state from its stored events, starting from a snapshot
     /// when one is configured and valid. An aggregate with no events loads as
-    /// `A::default()` at version 0.
+    /// `A::default()` at version 0. A chain that ends before the aggregate's
+    /// [`anchor`](EventStore::anchor) fails with [`Error::Truncated`].
     #[tracing::instrument(level = "debug", name = "cim_events.repository.load", skip_all, fields(
         aggregate_type = A::AGGREGATE_TYPE, aggregate_id = aggregate_id,
         version = Empty, cid = Empty, replayed = Empty, snapshot = Empty,
     ))]
     pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
         validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
+        // Read first: an anchor never runs ahead of the chain read after it.
+        let anchor = self.store.anchor(aggregate_id).await?;
+        let loaded = self.load_unanchored(aggregate_id).await?;
+        crate::anchor::check_head(aggregate_id, anchor, loaded.head).map_err(Error::Truncated)?;
+        Ok(loaded)
+    }
+
+    /// [`load`](Self::load) without the anchor check.
+    async fn load_unanchored(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
         let mut snapshot = SnapshotUse::Absent;
         if let Some(snapshots) = &self.snapshots {
             match self.load_from_snapshot(snapshots, aggregate_id).await? {
