@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 
+use cid::Cid;
 use futures::StreamExt;
 
 use crate::backoff;
@@ -38,7 +39,6 @@ use crate::prepared::PreparedAppend;
 use crate::seal::{SealedEvent, check_append, check_sizes, seal};
 use crate::store::{EventStore, Published};
 use crate::tail::Tail;
-use cid::Cid;
 
 /// Appends `prepared` if the aggregate's head satisfies `expected`.
 pub(crate) async fn append<S: EventStore + ?Sized>(

@@ -188,13 +188,42 @@ async fn write_chain<S: EventStore + ?Sized, W: Write>(
     }
     let reached = chain.tail().map_err(Error::BrokenChain)?.head;
     if reached.map(|h| h.cid) != Some(root.cid) {
-        return Err(Error::ExportRootMismatch {
+        return Err(Error::ExportRootMismatch(Box::new(RootMismatch {
             aggregate_id: aggregate_id.to_owned(),
             root: *root,
             reached,
-        });
+        })));
     }
     Ok(())
+}
+
+/// An aggregate's chain, read up to the stream sequence of the root an export wrote for
+/// it, does not end at that root ([`Error::ExportRootMismatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the chain of aggregate `{aggregate_id}` does not end at the exported root {} (stream sequence {}): it reaches {}",
+    root.cid,
+    root.sequence,
+    describe(reached)
+)]
+#[non_exhaustive]
+pub struct RootMismatch {
+    /// The aggregate exported.
+    pub aggregate_id: String,
+    /// The head read when the export started, written as the root.
+    pub root: Head,
+    /// Where its chain ends at the root's stream sequence (`None`: no events).
+    pub reached: Option<Head>,
+}
+
+fn describe(head: &Option<Head>) -> String {
+    match head {
+        None => "no event".to_owned(),
+        Some(h) => format!(
+            "version {} ({}) at stream sequence {}",
+            h.version, h.cid, h.sequence
+        ),
+    }
 }
 
 /// A CARv1 file read back: its roots and blocks, each block's CID checked against its

@@ -125,20 +125,8 @@ pub enum Error {
     /// in the file's roots, and the chain ended elsewhere: the store's head disagrees with
     /// its own history (see [`car`](crate::car#writes-during-an-export)). What was written
     /// is not a valid export.
-    #[error(
-        "the chain of aggregate `{aggregate_id}` does not end at the exported root {} (stream sequence {}): it reaches {}",
-        root.cid,
-        root.sequence,
-        describe_head(reached)
-    )]
-    ExportRootMismatch {
-        /// The aggregate exported.
-        aggregate_id: String,
-        /// The head read when the export started, written as the root.
-        root: Head,
-        /// Where its chain ends at the root's stream sequence (`None`: no events).
-        reached: Option<Head>,
-    },
+    #[error(transparent)]
+    ExportRootMismatch(Box<crate::car::RootMismatch>),
 
     /// A stored message is not an event in wire format v1.
     #[error("stored message at stream sequence {sequence} is not a valid event: {source}")]

@@ -293,15 +293,11 @@ async fn a_root_the_chain_does_not_reach_is_a_typed_error() {
         mode: Meddle::ForgedHead,
     };
     match export_aggregate(&store, "acc-3", Vec::new()).await {
-        Err(Error::ExportRootMismatch {
-            aggregate_id,
-            root,
-            reached,
-        }) => {
-            assert_eq!(aggregate_id, "acc-3");
-            assert_eq!(root.sequence, head.sequence);
-            assert_ne!(root.cid, head.cid);
-            assert_eq!(reached, Some(head));
+        Err(Error::ExportRootMismatch(mismatch)) => {
+            assert_eq!(mismatch.aggregate_id, "acc-3");
+            assert_eq!(mismatch.root.sequence, head.sequence);
+            assert_ne!(mismatch.root.cid, head.cid);
+            assert_eq!(mismatch.reached, Some(head));
         }
         other => panic!("expected ExportRootMismatch, got {other:?}"),
     }
