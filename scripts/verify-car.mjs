@@ -2,8 +2,10 @@
 // Checks a cim-events CAR export with the reference JavaScript IPLD stack, sharing no code
 // with the Rust crate: @ipld/car reads the file, multiformats re-hashes every block with
 // sha2-256, @ipld/dag-cbor decodes each block (strictly) and re-encodes it to prove the
-// bytes are canonical, and the `prev` links are walked in file order (each root's chain
-// from head to genesis, chains one after another).
+// bytes are canonical, and each root's chain is walked along its `prev` links, from head
+// to genesis, through the blocks of the file in whatever order they come (CARv1 gives block
+// order no meaning; cim-events writes each chain genesis first). Every block must belong to
+// exactly one root's chain.
 //
 //   node scripts/verify-car.mjs FILE.car
 //
@@ -114,41 +116,56 @@ for (const [i, { cid, bytes }] of blocks.entries()) {
   decoded.push(value)
 }
 
-// Chains: each root starts one, blocks follow prev links down to seq 1.
-let rootIndex = 0
-let chain = null
-for (const [i, value] of decoded.entries()) {
-  const cid = blocks[i].cid
-  if (chain === null) {
-    const root = roots[rootIndex++]
-    if (!root || !root.equals(cid)) {
-      errors.push(`block ${i} (${cid}) starts a chain but is not root ${rootIndex - 1} (${root})`)
-    }
-    chain = { root: String(cid), aggregate_id: value?.aggregate_id ?? null, length: 0 }
-    report.chains.push(chain)
-  }
-  chain.length++
-  if (value === null) { chain = null; continue }
-  if (value.aggregate_id !== chain.aggregate_id) {
-    errors.push(`block ${i} (${cid}) belongs to ${value.aggregate_id}, chain is ${chain.aggregate_id}`)
-  }
-  if (value.prev === null) {
-    if (value.seq === 1) report.genesis++
-    else errors.push(`block ${i} (${cid}) has no prev but seq ${value.seq}`)
-    chain = null
+// Chains: from each root, follow prev links through the blocks by CID down to seq 1.
+const byCid = new Map()
+for (const [i, { cid }] of blocks.entries()) {
+  const key = String(cid)
+  if (byCid.has(key)) errors.push(`block ${i} (${cid}) appears twice`)
+  else byCid.set(key, i)
+}
+const visited = new Set()
+for (const root of roots) {
+  const chain = { root: String(root), aggregate_id: null, length: 0 }
+  report.chains.push(chain)
+  let at = byCid.get(String(root))
+  if (at === undefined) {
+    errors.push(`root ${root} has no block`)
     continue
   }
-  const next = blocks[i + 1]
-  const nextValue = decoded[i + 1]
-  if (next && value.prev.equals?.(next.cid) && nextValue?.seq === value.seq - 1) {
+  chain.aggregate_id = decoded[at]?.aggregate_id ?? null
+  while (at !== undefined) {
+    const cid = blocks[at].cid
+    const value = decoded[at]
+    if (visited.has(at)) {
+      errors.push(`block ${at} (${cid}) is reached twice`)
+      break
+    }
+    visited.add(at)
+    chain.length++
+    if (value === null) break
+    if (value.aggregate_id !== chain.aggregate_id) {
+      errors.push(`block ${at} (${cid}) belongs to ${value.aggregate_id}, chain is ${chain.aggregate_id}`)
+    }
+    if (value.prev === null) {
+      if (value.seq === 1) report.genesis++
+      else errors.push(`block ${at} (${cid}) has no prev but seq ${value.seq}`)
+      break
+    }
+    const next = byCid.get(String(value.prev))
+    if (next === undefined) {
+      errors.push(`block ${at} (${cid}) links to ${value.prev}, which is not in the file`)
+      break
+    }
+    if (decoded[next]?.seq !== value.seq - 1) {
+      errors.push(`block ${at} (${cid}) at seq ${value.seq} links to seq ${decoded[next]?.seq}`)
+    }
     report.prev_links++
-  } else {
-    errors.push(`block ${i} (${cid}) links to ${value.prev}, next block is ${next?.cid}`)
-    chain = null
+    at = next
   }
 }
-if (chain !== null) errors.push('the last chain does not end at a genesis block')
-if (rootIndex !== roots.length) errors.push(`${roots.length - rootIndex} roots have no blocks`)
+for (const [i, { cid }] of blocks.entries()) {
+  if (!visited.has(i)) errors.push(`block ${i} (${cid}) belongs to no root's chain`)
+}
 
 finish()
 

@@ -3,8 +3,10 @@
 //! error. A store implements only [`EventStore::tail`] and [`EventStore::publish`].
 //!
 //! - **Known head, one request.** [`ExpectedVersion::After`] names the head the caller
-//!   knows; otherwise the store's [`tail`](EventStore::tail) may answer from what this
-//!   handle last wrote or read. Either way the events are sealed and published at once,
+//!   knows (the aggregate type of its chain, which a head does not carry, comes from the
+//!   store's tail as this handle holds it: cached after its writes, else one read);
+//!   otherwise the store's [`tail`](EventStore::tail) may answer from what this handle last
+//!   wrote or read. Either way the events are sealed and published at once,
 //!   and the server's check ("nothing stored on the aggregate since this sequence") is the
 //!   authority: a stale tail is refused, never forked, and only then is the aggregate read.
 //! - **Refusals.** After a refusal the tail is read from the authority. `Any`, and an
@@ -15,8 +17,17 @@
 //!   connection) may hide a stored append. The pipeline reads the tail to find out, and
 //!   seals any retry on the tail that showed the events missing, so an attempt landing late
 //!   has the same CIDs and is deduplicated (`Nats-Msg-Id` is the CID). When the retry
-//!   budget runs out, the error is returned and the [`PreparedAppend`] remembers where it
-//!   was sealed, so that appending it again first looks for it.
+//!   budget runs out, the error is returned.
+//! - **Stored at most once.** The [`PreparedAppend`] remembers the tail of the latest
+//!   attempt that stored its events or may have, after a success as after an unknown
+//!   outcome. Appending it again first looks for the events there and, if they are
+//!   stored, returns their metadata and stores nothing; so does a refusal after an unknown
+//!   outcome, since the attempt that landed late is what the server refused to build on.
+
+use std::collections::HashMap;
+
+use cid::Cid;
+use futures::StreamExt;
 
 use crate::backoff;
 use crate::block::cid_of;
@@ -39,17 +50,15 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
     check_append(id, prepared.len())?;
     let policy = store.retry_policy();
     let mut attempts = Attempts::default();
-    if let Some(base) = prepared.uncertain() {
-        // An earlier attempt of these very events ended with an unknown outcome.
-        let sealed = prepared.seal(store.subject_prefix(), base.head.as_ref())?;
+    if prepared.sealed_on().is_some() {
+        // An earlier append of these very events stored them, or may have.
         let now = store.tail(id, true).await?;
-        if let Landed::Stored(stored) = landed(store, &sealed, &now).await? {
-            prepared.set_uncertain(None);
+        if let Some(stored) = stored_earlier(store, prepared, &now).await? {
             return Ok(stored);
         }
     }
     let (mut tail, mut fresh) = match expected.known_head() {
-        Some(head) => (known(head), false),
+        Some(head) => (known(store, prepared, head).await?, false),
         None => (store.tail(id, false).await?, false),
     };
     loop {
@@ -67,12 +76,16 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
         check_sizes(&sealed, store.max_event_size())?;
         match store.publish(id, &sealed, &tail).await {
             Ok(Published::Stored { last_sequence }) => {
-                prepared.set_uncertain(None);
+                prepared.set_sealed_on(tail);
                 return metadata(&sealed, last_sequence);
             }
             Ok(Published::Refused) => {
                 crate::observe::append::refused(store.store_kind());
                 let actual = store.tail(id, true).await?;
+                // What was stored since may be an earlier attempt of ours landing late.
+                if let Some(stored) = stored_earlier(store, prepared, &actual).await? {
+                    return Ok(stored);
+                }
                 if !expected.matches(actual.head.as_ref()) || attempts.conflicts >= policy.conflicts
                 {
                     return Err(conflict(id, expected, actual.head));
@@ -84,12 +97,11 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
             }
             Err(error) if error.is_transient() => {
                 crate::observe::append::unknown_outcome(store.store_kind(), &error);
-                prepared.set_uncertain(Some(tail.clone()));
-                match resolve_unknown(store, &sealed, error, &mut attempts).await? {
-                    Landed::Stored(stored) => {
-                        prepared.set_uncertain(None);
-                        return Ok(stored);
-                    }
+                prepared.set_sealed_on(tail.clone());
+                match resolve_unknown(store, &sealed, tail.last_sequence, error, &mut attempts)
+                    .await?
+                {
+                    Landed::Stored(stored) => return Ok(stored),
                     // Sealed again on the tail that showed the append missing, the events
                     // get the same CIDs if the head has not moved: should the first attempt
                     // still land, the resend is deduplicated instead of stored after it.
@@ -101,13 +113,32 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
     }
 }
 
-/// The tail of a head the caller knows.
-fn known(head: Head) -> Tail {
-    Tail {
+/// The tail of a head the caller knows, with the chain's aggregate type, which a head does
+/// not carry: vouched for by the caller (the repository), or from the tail this handle
+/// holds (cached from its last write or read of the aggregate, else read once), so that
+/// events of another type are refused on this path too. When that tail is at the known head it is used whole (its last message may lie
+/// after the head).
+async fn known<S: EventStore + ?Sized>(
+    store: &S,
+    prepared: &PreparedAppend,
+    head: Head,
+) -> Result<Tail> {
+    if prepared.is_chain_type_known() {
+        return Ok(Tail {
+            head: Some(head),
+            last_sequence: head.sequence,
+            aggregate_type: Some(prepared.aggregate_type().to_owned()),
+        });
+    }
+    let seen = store.tail(prepared.aggregate_id(), false).await?;
+    if seen.head == Some(head) {
+        return Ok(seen);
+    }
+    Ok(Tail {
         head: Some(head),
         last_sequence: head.sequence,
-        aggregate_type: None,
-    }
+        aggregate_type: seen.aggregate_type,
+    })
 }
 
 /// Refuses events of one aggregate type on the chain of another.
@@ -122,10 +153,30 @@ fn check_type(aggregate_id: &str, tail: &Tail, prepared: &PreparedAppend) -> Res
     }
 }
 
-/// After an unknown outcome, reads the tail until it is known whether `sealed` landed.
+/// Where the events of `prepared` are stored, if the latest attempt that may have stored
+/// them did, given the aggregate's tail `now`; `None` if no attempt is known to have stored
+/// them.
+async fn stored_earlier<S: EventStore + ?Sized>(
+    store: &S,
+    prepared: &PreparedAppend,
+    now: &Tail,
+) -> Result<Option<Vec<EventMetadata>>> {
+    let Some(base) = prepared.sealed_on() else {
+        return Ok(None);
+    };
+    let sealed = prepared.seal(store.subject_prefix(), base.head.as_ref())?;
+    match landed(store, &sealed, base.last_sequence, now).await? {
+        Landed::Stored(stored) => Ok(Some(stored)),
+        Landed::Missing(_) => Ok(None),
+    }
+}
+
+/// After an unknown outcome, reads the tail until it is known whether `sealed` (sealed on a
+/// tail whose last message is at stream sequence `after`) landed.
 async fn resolve_unknown<S: EventStore + ?Sized>(
     store: &S,
     sealed: &[SealedEvent],
+    after: u64,
     mut error: Error,
     attempts: &mut Attempts,
 ) -> Result<Landed> {
@@ -138,7 +189,7 @@ async fn resolve_unknown<S: EventStore + ?Sized>(
         crate::observe::append::retry(store.store_kind(), "transient", attempts.total());
         pause(attempts.transient, policy.transient_backoff).await;
         let outcome = match store.tail(sealed_id(sealed), true).await {
-            Ok(now) => landed(store, sealed, &now).await,
+            Ok(now) => landed(store, sealed, after, &now).await,
             Err(e) => Err(e),
         };
         match outcome {
@@ -152,11 +203,13 @@ fn sealed_id(sealed: &[SealedEvent]) -> &str {
     sealed.first().map_or("", |s| s.block.aggregate_id.as_str())
 }
 
-/// Whether `sealed` is stored, given the aggregate's tail `now`: its first event at its
-/// version in the chain, found by the CID of the stored bytes.
+/// Whether `sealed`, sealed on a tail whose last message is at stream sequence `after`, is
+/// stored, given the aggregate's tail `now`: found by the CIDs of the messages stored after
+/// `after` (the server stores nothing of an append before that), read as a stream.
 async fn landed<S: EventStore + ?Sized>(
     store: &S,
     sealed: &[SealedEvent],
+    after: u64,
     now: &Tail,
 ) -> Result<Landed> {
     let (Some(first), Some(last), Some(current)) = (sealed.first(), sealed.last(), &now.head)
@@ -170,24 +223,34 @@ async fn landed<S: EventStore + ?Sized>(
         return Ok(Landed::Missing(now.clone()));
     }
     // Someone appended after us, or another event took our version: look.
-    let records = store
-        .read_raw(&first.block.aggregate_id, first.block.seq)
-        .await?;
-    let found: Vec<u64> = sealed
+    let wanted: HashMap<Cid, usize> = sealed
         .iter()
-        .filter_map(|event| {
-            records
-                .iter()
-                .find(|r| cid_of(&r.data) == event.cid)
-                .map(|r| r.sequence)
-        })
+        .enumerate()
+        .map(|(i, event)| (event.cid, i))
         .collect();
-    match found.len() {
-        0 => Ok(Landed::Missing(now.clone())),
-        n if n == sealed.len() => Ok(Landed::Stored(
+    let mut found: Vec<Option<u64>> = vec![None; sealed.len()];
+    let mut missing = sealed.len();
+    let mut messages = store
+        .read_messages(&first.block.aggregate_id, after)
+        .await?;
+    while missing > 0 {
+        let Some(message) = messages.next().await else {
+            break;
+        };
+        let message = message?;
+        if let Some(&i) = wanted.get(&cid_of(&message.data)) {
+            if found[i].is_none() {
+                found[i] = Some(message.sequence);
+                missing -= 1;
+            }
+        }
+    }
+    match missing {
+        n if n == sealed.len() => Ok(Landed::Missing(now.clone())),
+        0 => Ok(Landed::Stored(
             sealed
                 .iter()
-                .zip(found)
+                .zip(found.into_iter().flatten())
                 .map(|(event, sequence)| event.metadata(sequence))
                 .collect(),
         )),

@@ -1,18 +1,40 @@
 //! CARv1 export and import, so any history can be checked with standard IPFS/IPLD tools.
 //!
 //! A CARv1 file is a varint-prefixed DAG-CBOR header `{roots: [CID…], version: 1}` followed
-//! by varint-prefixed sections `CID bytes ‖ block bytes`. Exports put the head CID(s) in
-//! the roots and the blocks from head to genesis, so a reader can walk `prev` links in
-//! file order.
+//! by varint-prefixed sections `CID bytes ‖ block bytes`. Block order carries no meaning in
+//! CARv1, so exports stream: the header's roots are the aggregates' heads, read first, and
+//! each aggregate's blocks follow from genesis to head, written as they are read from the
+//! store. Memory stays flat however long the chains.
+//!
+//! # What an export holds
+//!
+//! Exactly the chain of each aggregate as the chain rule defines it (see
+//! [`ChainReport`](crate::ChainReport#which-events-count)): the blocks that extend the
+//! chain, in order. Messages on the aggregate's subjects that are not part of its chain (a
+//! foreign writer's, undecodable, of another aggregate) are not exported.
+//!
+//! # Writes during an export
+//!
+//! The roots are the heads as the store holds them when the export starts. A chain is
+//! exported up to its root's stream sequence and no further: events appended while the
+//! export runs are left out, so the file always matches its header. The stream is
+//! append-only, so what lies up to that sequence cannot change; should the chain read up to
+//! there still end elsewhere than the root (a store whose head disagrees with its own
+//! history), the export fails with [`Error::ExportRootMismatch`], and with
+//! [`Error::BrokenChain`] if the history is broken. The bytes written up to then are not a
+//! valid export.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 use cid::Cid;
+use futures::StreamExt;
 use ipld_core::ipld::Ipld;
 
 use crate::block::cid_of;
+use crate::chain::{Follower, Step};
 use crate::error::{Error, Result};
+use crate::head::Head;
 use crate::store::EventStore;
 use crate::subject::{TokenKind, validate_token};
 
@@ -88,7 +110,11 @@ fn write_section(out: &mut impl Write, parts: &[&[u8]]) -> Result<u64> {
     Ok((prefix.len() + len) as u64)
 }
 
-/// Exports one aggregate: root = its head, blocks from head to genesis.
+/// Exports one aggregate, streaming: root = its head, then its chain's blocks from
+/// genesis to head (see [the module docs](self) for writes during the export). An
+/// aggregate without events gives a valid CAR without roots or blocks.
+///
+/// Wrap a file in a [`std::io::BufWriter`]: each block is two small writes.
 pub async fn export_aggregate<S: EventStore + ?Sized>(
     store: &S,
     aggregate_id: &str,
@@ -97,8 +123,9 @@ pub async fn export_aggregate<S: EventStore + ?Sized>(
     export(store, &[aggregate_id.to_owned()], out, |_, _| {}).await
 }
 
-/// Exports every aggregate of the store: roots = every head, then each aggregate's blocks
-/// from head to genesis. `progress(done, total)` is called after each aggregate.
+/// Exports every aggregate of the store, streaming: roots = every head, then each
+/// aggregate's chain from genesis to head, one aggregate after another.
+/// `progress(done, total)` is called after each aggregate.
 pub async fn export_store<S: EventStore + ?Sized>(
     store: &S,
     out: impl Write,
@@ -114,24 +141,89 @@ async fn export<S: EventStore + ?Sized>(
     out: impl Write,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<CarSummary> {
-    let mut chains = Vec::with_capacity(ids.len());
+    // The roots first, since the header comes first: one head per aggregate, not its events.
+    let mut heads = Vec::with_capacity(ids.len());
     for id in ids {
         validate_token(TokenKind::AggregateId, id)?;
-        let records = store.read_raw(id, 1).await?;
-        chains.push(records);
+        heads.push(store.head(id).await?);
     }
-    let roots = chains
-        .iter()
-        .filter_map(|records| records.last().map(|r| cid_of(&r.data)))
-        .collect();
+    let roots = heads.iter().flatten().map(|head| head.cid).collect();
     let mut car = CarWriter::new(out, roots)?;
-    for (done, records) in chains.iter().enumerate() {
-        for record in records.iter().rev() {
-            car.write_block(&cid_of(&record.data), &record.data)?;
+    for (done, (id, head)) in ids.iter().zip(&heads).enumerate() {
+        if let Some(root) = head {
+            write_chain(store, id, root, &mut car).await?;
         }
         progress(done + 1, ids.len());
     }
     car.finish()
+}
+
+/// Writes `aggregate_id`'s chain up to `root`, genesis first, as its messages are read.
+async fn write_chain<S: EventStore + ?Sized, W: Write>(
+    store: &S,
+    aggregate_id: &str,
+    root: &Head,
+    car: &mut CarWriter<W>,
+) -> Result<()> {
+    let mut messages = store.read_messages(aggregate_id, 0).await?;
+    let mut chain = Follower::new(aggregate_id, None);
+    while let Some(message) = messages.next().await {
+        let message = message?;
+        let sequence = message.sequence;
+        if sequence > root.sequence {
+            // Stored after the root was read: not part of this export.
+            break;
+        }
+        match chain.step(message) {
+            Step::Extends(event) => car.write_block(&event.cid, &event.bytes)?,
+            Step::Stepped(fault) => {
+                tracing::debug!(aggregate_id, %fault, "message not exported: not part of the chain");
+            }
+        }
+        if sequence == root.sequence {
+            // Nothing after the root belongs in this export: dropping the read ends it
+            // (and frees its consumer).
+            break;
+        }
+    }
+    let reached = chain.tail().map_err(Error::BrokenChain)?.head;
+    if reached.map(|h| h.cid) != Some(root.cid) {
+        return Err(Error::ExportRootMismatch(Box::new(RootMismatch {
+            aggregate_id: aggregate_id.to_owned(),
+            root: *root,
+            reached,
+        })));
+    }
+    Ok(())
+}
+
+/// An aggregate's chain, read up to the stream sequence of the root an export wrote for
+/// it, does not end at that root ([`Error::ExportRootMismatch`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the chain of aggregate `{aggregate_id}` does not end at the exported root {} (stream sequence {}): it reaches {}",
+    root.cid,
+    root.sequence,
+    describe(reached)
+)]
+#[non_exhaustive]
+pub struct RootMismatch {
+    /// The aggregate exported.
+    pub aggregate_id: String,
+    /// The head read when the export started, written as the root.
+    pub root: Head,
+    /// Where its chain ends at the root's stream sequence (`None`: no events).
+    pub reached: Option<Head>,
+}
+
+fn describe(head: &Option<Head>) -> String {
+    match head {
+        None => "no event".to_owned(),
+        Some(h) => format!(
+            "version {} ({}) at stream sequence {}",
+            h.version, h.cid, h.sequence
+        ),
+    }
 }
 
 /// A CARv1 file read back: its roots and blocks, each block's CID checked against its

@@ -128,6 +128,13 @@ pub enum Error {
     #[error(transparent)]
     Truncated(Box<crate::anchor::Truncated>),
 
+    /// A CAR export read an aggregate's chain up to the stream sequence of the head it put
+    /// in the file's roots, and the chain ended elsewhere: the store's head disagrees with
+    /// its own history (see [`car`](crate::car#writes-during-an-export)). What was written
+    /// is not a valid export.
+    #[error(transparent)]
+    ExportRootMismatch(Box<crate::car::RootMismatch>),
+
     /// A stored message is not an event in wire format v1.
     #[error("stored message at stream sequence {sequence} is not a valid event: {source}")]
     Decode {

@@ -15,13 +15,19 @@ use crate::traceparent::Traceparent;
 ///
 /// Every append prepares its events, and a failed append stores nothing — except when
 /// its outcome is unknown: a timeout or a lost connection after the request went out
-/// ([`Error::is_transient`](crate::Error::is_transient)). The events may then be stored although the call failed.
-/// Preparing them again would give them new ids and times, hence new CIDs, so a retry
-/// with [`append_events`](crate::EventStore::append_events) could store them twice.
-/// Retrying with the *same* `PreparedAppend` through
-/// [`append_prepared`](crate::EventStore::append_prepared) is safe: the store first looks
-/// whether the earlier attempt landed and, if it did, returns its metadata without
-/// storing anything.
+/// ([`Error::is_transient`](crate::Error::is_transient)). The events may then be stored
+/// although the call failed. Preparing them again would give them new ids and times, hence
+/// new CIDs, so a retry with [`append_events`](crate::EventStore::append_events) could
+/// store them twice.
+///
+/// A `PreparedAppend` is stored at most once. Appending the *same* `PreparedAppend` again
+/// through [`append_prepared`](crate::EventStore::append_prepared) — after a transient
+/// error, or after a success whose answer was lost to the caller — first looks whether an
+/// earlier attempt landed on that store and, if it did, returns the metadata of the stored
+/// events (same CIDs, same stream sequences) without storing anything, whatever the
+/// expectation. Only events of which no attempt is known to have been stored are
+/// appended. A clone carries what its original knows; to store the same events twice on
+/// purpose, prepare them twice.
 ///
 /// ```
 /// use cim_events::{Event, EventHeader, EventStore, ExpectedVersion, MemoryEventStore, PreparedAppend};
@@ -41,6 +47,9 @@ use crate::traceparent::Traceparent;
 ///     }
 /// };
 /// assert_eq!(stored[0].event_id, prepared.event_ids().next().unwrap());
+/// // Stored once: appending it again answers where it is.
+/// assert_eq!(store.append_prepared(&prepared, ExpectedVersion::Any).await?, stored);
+/// assert_eq!(store.load("nb-1").await?.len(), 1);
 /// # Ok::<(), cim_events::Error>(()) }).unwrap();
 /// ```
 #[derive(Debug)]
@@ -49,9 +58,12 @@ pub struct PreparedAppend {
     events: Vec<NewEvent>,
     /// The header's trace context: a message header of every event, not in the blocks.
     traceparent: Option<Traceparent>,
-    /// The tail the last attempt sealed the events on, once an attempt has failed with an
-    /// unknown outcome: where to look for them on the next attempt.
-    uncertain: Mutex<Option<Tail>>,
+    /// The tail the latest attempt that stored the events, or may have (an unknown
+    /// outcome), sealed them on: where to look for them on the next append.
+    sealed_on: Mutex<Option<Tail>>,
+    /// Whether the caller knows that the aggregate's chain is of the events' aggregate
+    /// type: the repository, which replayed it checking every event's type.
+    chain_type_known: bool,
 }
 
 impl PreparedAppend {
@@ -65,7 +77,8 @@ impl PreparedAppend {
             aggregate_id: aggregate_id.to_owned(),
             events: prepare(aggregate_id, events, header)?,
             traceparent: header.traceparent.clone(),
-            uncertain: Mutex::new(None),
+            sealed_on: Mutex::new(None),
+            chain_type_known: false,
         })
     }
 
@@ -89,6 +102,17 @@ impl PreparedAppend {
         self.events.iter().map(|e| e.id.as_str())
     }
 
+    /// Marks the aggregate's chain as known to be of the events' aggregate type, so that an
+    /// append after a known head need not read it to check.
+    pub(crate) fn chain_type_known(mut self) -> Self {
+        self.chain_type_known = true;
+        self
+    }
+
+    pub(crate) fn is_chain_type_known(&self) -> bool {
+        self.chain_type_known
+    }
+
     /// The aggregate type of the events.
     pub(crate) fn aggregate_type(&self) -> &str {
         self.events
@@ -105,18 +129,20 @@ impl PreparedAppend {
         Ok(sealed)
     }
 
-    pub(crate) fn uncertain(&self) -> Option<Tail> {
-        self.uncertain
+    /// The tail an attempt that stored the events, or may have, sealed them on.
+    pub(crate) fn sealed_on(&self) -> Option<Tail> {
+        self.sealed_on
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clone()
     }
 
-    pub(crate) fn set_uncertain(&self, tail: Option<Tail>) {
+    /// Records that an attempt sealed on `tail` stored the events, or may have.
+    pub(crate) fn set_sealed_on(&self, tail: Tail) {
         *self
-            .uncertain
+            .sealed_on
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = tail;
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(tail);
     }
 }
 
@@ -126,7 +152,8 @@ impl Clone for PreparedAppend {
             aggregate_id: self.aggregate_id.clone(),
             events: self.events.clone(),
             traceparent: self.traceparent.clone(),
-            uncertain: Mutex::new(self.uncertain()),
+            sealed_on: Mutex::new(self.sealed_on()),
+            chain_type_known: self.chain_type_known,
         }
     }
 }

@@ -380,8 +380,11 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 None => ExpectedVersion::NoStream,
                 Some(head) => ExpectedVersion::After(head),
             };
-            let prepared =
-                PreparedAppend::new(aggregate_id, &events, &header).map_err(CommandError::Store)?;
+            // The state was replayed from a chain whose every event is an `A`'s (replay
+            // refuses any other), so the append need not read the chain to check its type.
+            let prepared = PreparedAppend::new(aggregate_id, &events, &header)
+                .map_err(CommandError::Store)?
+                .chain_type_known();
             match self.store.append_prepared(&prepared, expected).await {
                 Ok(stored) => {
                     return Ok(self

@@ -190,8 +190,8 @@ pub trait EventStore: Send + Sync {
 
     /// Appends prepared events to their aggregate atomically: all are stored, chained
     /// after the head, or none is. Fails with a conflict if the head does not match
-    /// `expected`. Appending the same [`PreparedAppend`] again after a transient error
-    /// never stores its events twice.
+    /// `expected`. A [`PreparedAppend`] is stored at most once: appended again (after a
+    /// transient error, or after a success), it answers the metadata of its stored events.
     async fn append_prepared(
         &self,
         prepared: &PreparedAppend,

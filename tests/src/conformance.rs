@@ -7,12 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use cim_events::payload::MAX_DEPTH;
 use cim_events::{
-    Error, EventHeader, EventStore, ExpectedVersion, PayloadProblem, StartFrom, TokenKind,
+    Cause, Cid, Error, EventHeader, EventStore, ExpectedVersion, PayloadProblem, PreparedAppend,
+    StartFrom, TokenKind,
 };
 use futures::StreamExt;
 
-use crate::domain::{Measured, Named, Noted};
+use crate::domain::{Entered, Measured, Named, Nested, Noted};
 
 /// Generous bound for anything a subscription must deliver; a hang fails the test.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -70,6 +72,10 @@ macro_rules! conformance_suite {
             oversized_event_is_rejected,
             correlation_and_causation_are_recorded,
             verify_chain_reports_intact_chain,
+            header_values_with_line_breaks_are_refused,
+            payload_nesting_is_bounded,
+            events_of_another_aggregate_type_are_refused,
+            a_prepared_append_is_stored_once,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -863,4 +869,186 @@ pub async fn verify_chain_reports_intact_chain<S: EventStore>(store: &S) {
         Some(store.head("nb-1").await.expect("h").expect("h").cid)
     );
     assert!(store.validate_cid_chain("nb-1").await.expect("validate"));
+}
+
+/// A stored event as a foreign writer could have left it: its correlation id holds a line
+/// break, which its block can carry but a message header cannot.
+struct ForgedCause {
+    correlation_id: String,
+    cid: Cid,
+}
+
+impl Cause for ForgedCause {
+    fn correlation_id(&self) -> &str {
+        &self.correlation_id
+    }
+    fn cid(&self) -> Cid {
+        self.cid
+    }
+}
+
+/// Defect 5: a correlation or causation id holding a line break (which would end the
+/// message header and start another) is refused with `InvalidHeaderValue` naming the
+/// field, also when it comes from `EventHeader::caused_by`, and nothing is stored.
+pub async fn header_values_with_line_breaks_are_refused<S: EventStore>(store: &S) {
+    let cause = store
+        .append_event("nb-1", Noted::new("nb-1", 1), None)
+        .await
+        .expect("cause");
+    let forged = ForgedCause {
+        correlation_id: "corr\nCim-Seq: 1".to_owned(),
+        cid: cause.cid,
+    };
+    let cases = [
+        (EventHeader::new("corr\nInjected: yes"), "correlation_id"),
+        (EventHeader::new("corr\r"), "correlation_id"),
+        (
+            EventHeader::with_causation("corr", "evt\n9"),
+            "causation_id",
+        ),
+        (EventHeader::caused_by(&forged), "correlation_id"),
+        (
+            EventHeader::with_causation(cause.correlation_id.clone(), "a\nb"),
+            "causation_id",
+        ),
+    ];
+    for (header, field) in cases {
+        let value = match field {
+            "correlation_id" => header.correlation_id.clone(),
+            _ => header.causation_id.clone().unwrap_or_default(),
+        };
+        for id in ["nb-1", "nb-2"] {
+            let r = store
+                .append_event_with_header(id, Noted::new(id, 2), header.clone(), None)
+                .await;
+            match r {
+                Err(Error::InvalidHeaderValue {
+                    field: f, value: v, ..
+                }) => assert_eq!((f, v.as_str()), (field, value.as_str())),
+                other => panic!("{field} {value:?}: expected InvalidHeaderValue, got {other:?}"),
+            }
+        }
+    }
+    assert_eq!(
+        store.head("nb-1").await.expect("head").map(|h| h.cid),
+        Some(cause.cid)
+    );
+    assert!(store.load("nb-2").await.expect("load").is_empty());
+    assert_eq!(store.aggregate_ids().await.expect("ids"), ["nb-1"]);
+}
+
+/// Defects 6/7: a payload nested exactly `MAX_DEPTH` levels is stored and loads back
+/// equal; one level more is refused with `TooDeep` and nothing is stored.
+pub async fn payload_nesting_is_bounded<S: EventStore>(store: &S) {
+    let deepest = Nested::with_depth("nb-1", MAX_DEPTH);
+    store
+        .append_event("nb-1", deepest.clone(), None)
+        .await
+        .expect("MAX_DEPTH levels are stored");
+    let loaded = store.load("nb-1").await.expect("load");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].decode::<Nested>().expect("decodes"), deepest);
+    assert!(store.verify_chain("nb-1").await.expect("verify").is_valid());
+
+    for id in ["nb-1", "nb-2"] {
+        let r = store
+            .append_event(id, Nested::with_depth(id, MAX_DEPTH + 1), None)
+            .await;
+        match r {
+            Err(Error::Payload(e)) => {
+                assert_eq!(e.problem, PayloadProblem::TooDeep { max: MAX_DEPTH });
+            }
+            other => panic!("expected a TooDeep payload error, got {other:?}"),
+        }
+    }
+    assert_eq!(store.load("nb-1").await.expect("load").len(), 1);
+    assert!(store.load("nb-2").await.expect("load").is_empty());
+}
+
+/// Defect 11: events of another aggregate type appended to an existing aggregate id are
+/// refused, naming both types, whatever the expectation, and nothing is stored.
+pub async fn events_of_another_aggregate_type_are_refused<S: EventStore>(store: &S) {
+    let first = store
+        .append_event("nb-1", Noted::new("nb-1", 1), None)
+        .await
+        .expect("a Notebook");
+    for expected in [
+        ExpectedVersion::Any,
+        ExpectedVersion::Exact(1),
+        ExpectedVersion::Head(first.cid),
+        ExpectedVersion::After(first.head()),
+    ] {
+        let r = store
+            .append_events("nb-1", entered_for("nb-1"), expected)
+            .await;
+        match r {
+            Err(Error::AggregateTypeMismatch {
+                aggregate_id,
+                chain,
+                event,
+            }) => assert_eq!(
+                (aggregate_id.as_str(), chain.as_str(), event.as_str()),
+                ("nb-1", "Notebook", "Ledger"),
+                "{expected}"
+            ),
+            other => panic!("{expected}: expected AggregateTypeMismatch, got {other:?}"),
+        }
+    }
+    let loaded = store.load("nb-1").await.expect("load");
+    assert_eq!(loaded.len(), 1);
+    assert_eq!(loaded[0].cid, first.cid);
+    // Another id takes the other type.
+    store
+        .append_events("nb-2", entered_for("nb-2"), ExpectedVersion::NoStream)
+        .await
+        .expect("a Ledger");
+}
+
+fn entered_for(id: &str) -> Vec<Entered> {
+    vec![Entered { id: id.into() }]
+}
+
+/// Defect 9: a `PreparedAppend` is stored at most once. Appended again after it was
+/// stored — whatever the expectation, after other appends, or through a clone — it
+/// answers the same metadata (CIDs, sequences) and stores nothing.
+pub async fn a_prepared_append_is_stored_once<S: EventStore>(store: &S) {
+    let events = [Noted::new("nb-1", 1), Noted::new("nb-1", 2)];
+    let prepared = PreparedAppend::new("nb-1", &events, &EventHeader::default()).expect("prepare");
+    let stored = store
+        .append_prepared(&prepared, ExpectedVersion::Any)
+        .await
+        .expect("first append");
+    for expected in [
+        ExpectedVersion::Any,
+        ExpectedVersion::NoStream,
+        ExpectedVersion::Exact(2),
+    ] {
+        let again = store
+            .append_prepared(&prepared, expected)
+            .await
+            .unwrap_or_else(|e| panic!("{expected}: {e}"));
+        assert_eq!(again, stored, "{expected}");
+    }
+    append_n(store, "nb-1", 3, 4).await;
+    let later = store
+        .append_prepared(&prepared.clone(), ExpectedVersion::Any)
+        .await
+        .expect("a clone, after other appends");
+    assert_eq!(later, stored);
+    let loaded = store.load("nb-1").await.expect("load");
+    assert_eq!(counters(&loaded), [1, 2, 3, 4]);
+    let cids: Vec<Cid> = loaded[..2].iter().map(|e| e.cid).collect();
+    assert_eq!(cids, stored.iter().map(|m| m.cid).collect::<Vec<_>>());
+    let sequences: Vec<u64> = loaded[..2].iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        sequences,
+        stored.iter().map(|m| m.sequence).collect::<Vec<_>>()
+    );
+    // Prepared anew, the same domain events are new events.
+    let fresh = PreparedAppend::new("nb-1", &events, &EventHeader::default()).expect("prepare");
+    let new = store
+        .append_prepared(&fresh, ExpectedVersion::Any)
+        .await
+        .expect("new events");
+    assert_eq!(new[0].version, 5);
 }

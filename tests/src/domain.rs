@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use cim_events::Event;
+use cim_events::{Event, Ipld};
 use serde::{Deserialize, Serialize};
 
 /// A test event with an arbitrary serde payload.
@@ -81,5 +81,61 @@ impl Event for Named {
     }
     fn aggregate_type(&self) -> &str {
         "Notebook"
+    }
+}
+
+/// An event whose payload holds any IPLD value, to test nesting limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nested {
+    /// Aggregate id.
+    pub id: String,
+    /// The value; the payload (a map) is one level deeper than it.
+    pub value: Ipld,
+}
+
+impl Nested {
+    /// A `Nested` event whose payload is nested exactly `depth` levels (at least 1): the
+    /// event's own map holding `depth - 1` lists one inside the other.
+    pub fn with_depth(id: &str, depth: usize) -> Self {
+        let mut value = Ipld::Integer(0);
+        for _ in 1..depth {
+            value = Ipld::List(vec![value]);
+        }
+        Nested {
+            id: id.to_owned(),
+            value,
+        }
+    }
+}
+
+impl Event for Nested {
+    fn event_type(&self) -> &str {
+        "Nested"
+    }
+    fn aggregate_id(&self) -> &str {
+        &self.id
+    }
+    fn aggregate_type(&self) -> &str {
+        "Notebook"
+    }
+}
+
+/// An event of another aggregate type than the others (`Ledger`), to test that one
+/// aggregate id holds one type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entered {
+    /// Aggregate id.
+    pub id: String,
+}
+
+impl Event for Entered {
+    fn event_type(&self) -> &str {
+        "Entered"
+    }
+    fn aggregate_id(&self) -> &str {
+        &self.id
+    }
+    fn aggregate_type(&self) -> &str {
+        "Ledger"
     }
 }

@@ -1,6 +1,8 @@
 //! CAR export: one aggregate and a whole store, read back by our reader and by the
 //! standard JavaScript IPLD tools (`@ipld/car` + `@ipld/dag-cbor` + `multiformats` through
 //! scripts/verify-car.mjs, and the `ipfs-car` CLI), which must accept the files unchanged.
+//! Exports stream: the roots (heads) first, then each chain from genesis to head, stopping
+//! at the root's stream sequence, and without the messages that are not part of the chain.
 //!
 //! The npm tools come from `bash scripts/install-tools`; when they (or node) are missing
 //! the test fails with that command — it never skips.
@@ -8,8 +10,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use bytes::Bytes;
 use cim_events::car::{CarSummary, export_aggregate, export_store, read_car};
-use cim_events::{Cid, Error, EventStore, ExpectedVersion, MemoryEventStore, block::cid_of};
+use cim_events::test_util::{headers_of, seal_after};
+use cim_events::{
+    Cid, Error, EventHeader, EventStore, EventStream, ExpectedVersion, MemoryEventStore, Published,
+    RawStream, SealedEvent, StartFrom, Tail, block::cid_of,
+};
 use serde_json::Value;
 use tests::domain::Noted;
 
@@ -32,17 +39,16 @@ async fn populated_store() -> MemoryEventStore {
     store
 }
 
-/// The CIDs of an aggregate's events, head first: the order a CAR export must have.
-async fn cids_head_first(store: &MemoryEventStore, id: &str) -> Vec<Cid> {
-    let mut cids: Vec<Cid> = store
+/// The CIDs of an aggregate's events, genesis first: the order a streaming CAR export
+/// writes.
+async fn cids_genesis_first<S: EventStore>(store: &S, id: &str) -> Vec<Cid> {
+    store
         .load(id)
         .await
         .expect("load")
         .iter()
         .map(|e| e.cid)
-        .collect();
-    cids.reverse();
-    cids
+        .collect()
 }
 
 async fn export_one(store: &MemoryEventStore, id: &str) -> (CarSummary, Vec<u8>) {
@@ -52,10 +58,10 @@ async fn export_one(store: &MemoryEventStore, id: &str) -> (CarSummary, Vec<u8>)
 }
 
 #[tokio::test]
-async fn one_aggregate_exports_head_to_genesis_and_reads_back_verified() {
+async fn one_aggregate_exports_genesis_to_head_and_reads_back_verified() {
     let store = populated_store().await;
     let (summary, car) = export_one(&store, "acc-3").await;
-    let expected = cids_head_first(&store, "acc-3").await;
+    let expected = cids_genesis_first(&store, "acc-3").await;
     let head = store.head("acc-3").await.expect("head").expect("some head");
 
     assert_eq!(summary.roots, [head.cid]);
@@ -67,7 +73,7 @@ async fn one_aggregate_exports_head_to_genesis_and_reads_back_verified() {
     let cids: Vec<Cid> = contents.blocks.iter().map(|(c, _)| *c).collect();
     assert_eq!(cids, expected);
     let stored = store.load("acc-3").await.expect("load");
-    for ((cid, bytes), event) in contents.blocks.iter().zip(stored.iter().rev()) {
+    for ((cid, bytes), event) in contents.blocks.iter().zip(stored.iter()) {
         assert_eq!(cid_of(bytes), *cid);
         assert_eq!(bytes.as_slice(), event.bytes.as_ref());
     }
@@ -87,7 +93,7 @@ async fn a_whole_store_exports_every_head_as_a_root() {
     let mut expected = Vec::new();
     for (id, _) in AGGREGATES {
         heads.push(store.head(id).await.expect("head").expect("some head").cid);
-        expected.extend(cids_head_first(&store, id).await);
+        expected.extend(cids_genesis_first(&store, id).await);
     }
     assert_eq!(summary.roots, heads);
     assert_eq!(summary.blocks, 9);
@@ -136,6 +142,165 @@ async fn an_empty_selection_is_a_valid_car_without_roots() {
     let (summary, car) = export_one(&populated_store().await, "acc-404").await;
     assert_eq!((summary.roots.len(), summary.blocks), (0, 0));
     assert_eq!(read_car(car.as_slice()).expect("read back").blocks, []);
+}
+
+// ---- what a streaming export leaves out ----
+
+/// Messages on the aggregate's subjects that are not part of its chain (garbage, a second
+/// genesis) are not exported; the chain around them is, whole.
+#[tokio::test]
+async fn messages_outside_the_chain_are_not_exported() {
+    let store = MemoryEventStore::new();
+    store
+        .append_events("nb-1", vec![Noted::new("nb-1", 1)], ExpectedVersion::Any)
+        .await
+        .expect("append");
+    store.insert_raw("events.nb-1.Noted", vec![], Bytes::from_static(b"not cbor"));
+    let second_genesis = seal_after(
+        "events",
+        "nb-1",
+        None,
+        &[Noted::new("nb-1", 9)],
+        &EventHeader::default(),
+    )
+    .expect("seal");
+    store.insert_raw(
+        "events.nb-1.Noted",
+        headers_of(&second_genesis[0]),
+        second_genesis[0].bytes.clone(),
+    );
+    store
+        .append_events(
+            "nb-1",
+            vec![Noted::new("nb-1", 2), Noted::new("nb-1", 3)],
+            ExpectedVersion::Any,
+        )
+        .await
+        .expect("append");
+    let (summary, car) = export_one(&store, "nb-1").await;
+    let contents = read_car(car.as_slice()).expect("read back");
+    let cids: Vec<Cid> = contents.blocks.iter().map(|(c, _)| *c).collect();
+    assert_eq!(cids, cids_genesis_first(&store, "nb-1").await);
+    assert_eq!(summary.blocks, 3);
+    assert!(!cids.contains(&second_genesis[0].cid));
+}
+
+/// A memory store that misbehaves around an export, to test what the export does.
+#[derive(Clone)]
+struct Meddling {
+    inner: MemoryEventStore,
+    mode: Meddle,
+}
+
+#[derive(Clone, Copy)]
+enum Meddle {
+    /// Another writer appends to the aggregate just before each read of its messages:
+    /// between the export's head read and its chain read.
+    WriteBeforeRead,
+    /// The head names the sequence of the newest event but another CID.
+    ForgedHead,
+}
+
+#[async_trait::async_trait]
+impl EventStore for Meddling {
+    fn subject_prefix(&self) -> &str {
+        self.inner.subject_prefix()
+    }
+
+    fn max_event_size(&self) -> usize {
+        self.inner.max_event_size()
+    }
+
+    async fn tail(&self, aggregate_id: &str, fresh: bool) -> cim_events::Result<Tail> {
+        let mut tail = self.inner.tail(aggregate_id, fresh).await?;
+        if let (Meddle::ForgedHead, Some(head)) = (self.mode, tail.head.as_mut()) {
+            head.cid = cid_of(b"not the head");
+        }
+        Ok(tail)
+    }
+
+    async fn publish(
+        &self,
+        aggregate_id: &str,
+        events: &[SealedEvent],
+        after: &Tail,
+    ) -> cim_events::Result<Published> {
+        self.inner.publish(aggregate_id, events, after).await
+    }
+
+    async fn read_messages(&self, aggregate_id: &str, after: u64) -> cim_events::Result<RawStream> {
+        if let Meddle::WriteBeforeRead = self.mode {
+            self.inner
+                .append_events(
+                    aggregate_id,
+                    vec![Noted::new(aggregate_id, 100)],
+                    ExpectedVersion::Any,
+                )
+                .await?;
+        }
+        self.inner.read_messages(aggregate_id, after).await
+    }
+
+    async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {
+        self.inner.subscribe(filter, start).await
+    }
+
+    async fn aggregate_ids(&self) -> cim_events::Result<Vec<String>> {
+        self.inner.aggregate_ids().await
+    }
+}
+
+/// Events appended while an export runs are left out: the file holds the chain up to the
+/// root it names, and the standard tools accept it.
+#[tokio::test]
+async fn an_export_stops_at_the_root_it_read_first() {
+    let inner = populated_store().await;
+    let before = cids_genesis_first(&inner, "acc-1").await;
+    let store = Meddling {
+        inner: inner.clone(),
+        mode: Meddle::WriteBeforeRead,
+    };
+    let mut car = Vec::new();
+    let summary = export_aggregate(&store, "acc-1", &mut car)
+        .await
+        .expect("export");
+    let after = cids_genesis_first(&inner, "acc-1").await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "a write landed during the export"
+    );
+    assert_eq!(summary.roots, [*before.last().expect("a head")]);
+    let contents = read_car(car.as_slice()).expect("read back");
+    let cids: Vec<Cid> = contents.blocks.iter().map(|(c, _)| *c).collect();
+    assert_eq!(cids, before);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("raced.car");
+    std::fs::write(&path, &car).expect("write");
+    let (ok, report) = verify_with_ipld_car(&path);
+    assert!(ok, "verify-car.mjs rejected the export: {report}");
+}
+
+/// A root the chain does not reach at the root's sequence is a typed error, not a file
+/// whose header disagrees with its blocks.
+#[tokio::test]
+async fn a_root_the_chain_does_not_reach_is_a_typed_error() {
+    let inner = populated_store().await;
+    let head = inner.head("acc-3").await.expect("head").expect("some head");
+    let store = Meddling {
+        inner,
+        mode: Meddle::ForgedHead,
+    };
+    match export_aggregate(&store, "acc-3", Vec::new()).await {
+        Err(Error::ExportRootMismatch(mismatch)) => {
+            assert_eq!(mismatch.aggregate_id, "acc-3");
+            assert_eq!(mismatch.root.sequence, head.sequence);
+            assert_ne!(mismatch.root.cid, head.cid);
+            assert_eq!(mismatch.reached, Some(head));
+        }
+        other => panic!("expected ExportRootMismatch, got {other:?}"),
+    }
 }
 
 // ---- standard tools ----

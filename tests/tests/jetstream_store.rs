@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tests::domain::Noted;
 use tests::nats::{JetStreamFixture, NatsServer, connect, unique_names};
 
+mod load_consumers;
 mod stream_settings;
 mod subscription_consumers;
 
