@@ -1,6 +1,6 @@
 //! Projections on JetStream, on one shared R1 server (each case its own stream, prefix and
 //! checkpoint bucket): the projection suite against the durable `JetStreamProjectionRunner`
-//! with `KvCheckpointStore`, and against the generic `ProjectionRunner` on
+//! with `JetStreamCheckpointStore`, and against the generic `ProjectionRunner` on
 //! `JetStreamEventStore`; then what only the durable runner has (its consumer, a server
 //! restart mid-stream) and the checkpoint bucket's fencing.
 
@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer};
-use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore};
+use cim_events::jetstream::{
+    JetStreamCheckpointStore, JetStreamEventStore, JetStreamProjectionRunner,
+};
 use cim_events::projection::{Checkpoint, CheckpointStore, Projection, ProjectionRunner};
 use cim_events::{Error, EventStore};
 use projection_suite::{Counter, Harness, Model, Options, Running, append};
@@ -38,8 +40,8 @@ impl JetStream {
     }
 
     /// A new handle on the case's checkpoint bucket, as a restarted process opens it.
-    async fn kv_checkpoints(&self) -> KvCheckpointStore {
-        KvCheckpointStore::new(self.store().context().clone(), &self.bucket)
+    async fn kv_checkpoints(&self) -> JetStreamCheckpointStore {
+        JetStreamCheckpointStore::new(self.store().context().clone(), &self.bucket)
             .await
             .expect("open the checkpoint bucket")
     }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use bank::{Account, Deposit, OpenAccount};
 use cim_events::jetstream::{
-    JetStreamEventStore, JetStreamProjectionRunner, JetStreamSnapshotStore, KvCheckpointStore,
-    async_nats,
+    JetStreamCheckpointStore, JetStreamEventStore, JetStreamProjectionRunner,
+    JetStreamSnapshotStore, async_nats,
 };
 use cim_events::{
     Error, EventStore, Repository, SnapshotPolicy, SnapshotStore, SnapshotUse, StartFrom,
@@ -81,7 +81,7 @@ async fn each_role_has_exactly_what_it_needs() {
     JetStreamSnapshotStore::new(admin.clone(), "order_snapshots")
         .await
         .expect("snapshot bucket");
-    KvCheckpointStore::new(admin, "projections")
+    JetStreamCheckpointStore::new(admin, "projections")
         .await
         .expect("checkpoint bucket");
 
@@ -178,7 +178,7 @@ async fn each_role_has_exactly_what_it_needs() {
 
     // The projection runs on its durable consumer, with no stream-level rights.
     let projection = connect_as(&server, "projection").await;
-    let checkpoints = KvCheckpointStore::new(projection.clone(), "projections")
+    let checkpoints = JetStreamCheckpointStore::new(projection.clone(), "projections")
         .await
         .expect("projection opens the checkpoint bucket");
     let model = Arc::new(Mutex::new(Model::default()));

@@ -1,4 +1,4 @@
-//! [`KvCheckpointStore`]: projection checkpoints in a JetStream key-value bucket.
+//! [`JetStreamCheckpointStore`]: projection checkpoints in a JetStream key-value bucket.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -39,7 +39,7 @@ const SAVE_ATTEMPTS: u32 = 12;
 ///   it did not land.
 ///
 /// ```no_run
-/// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore, async_nats};
+/// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, JetStreamCheckpointStore, async_nats};
 /// # use cim_events::projection::{Checkpoint, Projection};
 /// # struct Balances;
 /// # #[cim_events::projection::async_trait]
@@ -51,19 +51,19 @@ const SAVE_ATTEMPTS: u32 = 12;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let jetstream = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
 /// let store = JetStreamEventStore::new(jetstream.clone(), "ACCOUNTS").await?;
-/// let checkpoints = KvCheckpointStore::new(jetstream, "projections").await?;
+/// let checkpoints = JetStreamCheckpointStore::new(jetstream, "projections").await?;
 /// let mut runner = JetStreamProjectionRunner::new(&store, Balances, checkpoints);
 /// runner.run().await?;
 /// # Ok(()) }
 /// ```
 #[derive(Debug)]
-pub struct KvCheckpointStore {
+pub struct JetStreamCheckpointStore {
     kv: kv::Store,
     /// The revision and checkpoint of each key as this store last read or wrote it.
     known: Mutex<HashMap<String, (u64, Checkpoint)>>,
 }
 
-impl KvCheckpointStore {
+impl JetStreamCheckpointStore {
     /// Opens the checkpoint bucket `bucket`, creating it if it does not exist (history 1,
     /// file storage, one replica).
     pub async fn new(context: jetstream::Context, bucket: &str) -> Result<Self> {
@@ -84,7 +84,7 @@ impl KvCheckpointStore {
             "cim-events projection checkpoints",
         )
         .await?;
-        Ok(KvCheckpointStore {
+        Ok(JetStreamCheckpointStore {
             kv,
             known: Mutex::new(HashMap::new()),
         })
@@ -165,7 +165,7 @@ impl KvCheckpointStore {
 }
 
 #[async_trait]
-impl CheckpointStore for KvCheckpointStore {
+impl CheckpointStore for JetStreamCheckpointStore {
     async fn load_checkpoint(&self, projection: &str) -> Result<Option<Checkpoint>> {
         let stored = self.read(projection).await?;
         let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());

@@ -64,7 +64,7 @@
 //! # let _ = (meta, store); Ok(()) }
 //! ```
 //!
-//! Beside the store: [`JetStreamSnapshotStore`] keeps snapshots and [`KvCheckpointStore`]
+//! Beside the store: [`JetStreamSnapshotStore`] keeps snapshots and [`JetStreamCheckpointStore`]
 //! projection checkpoints in key-value buckets, and [`JetStreamProjectionRunner`] runs a
 //! [`Projection`](crate::Projection) on a durable consumer.
 //!
@@ -75,7 +75,7 @@
 //! connects, with [`async_nats::ConnectOptions`]; this crate never connects on its own.
 //!
 //! ```no_run
-//! use cim_events::jetstream::{JetStreamEventStore, KvCheckpointStore, async_nats};
+//! use cim_events::jetstream::{JetStreamEventStore, JetStreamCheckpointStore, async_nats};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // Mutual TLS with a private CA, authenticated by a creds file (JWT + NKEY).
@@ -95,7 +95,7 @@
 //! let projections = async_nats::ConnectOptions::with_nkey(std::env::var("NKEY_SEED")?)
 //!     .connect("tls://nats.example.com:4222")
 //!     .await?;
-//! let checkpoints = KvCheckpointStore::new(async_nats::jetstream::new(projections), "projections").await?;
+//! let checkpoints = JetStreamCheckpointStore::new(async_nats::jetstream::new(projections), "projections").await?;
 //! # let _ = (store, reader, checkpoints); Ok(()) }
 //! ```
 //!
@@ -144,7 +144,7 @@ mod kv;
 mod kv_checkpoint;
 mod kv_snapshot;
 mod projection_runner;
-pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, KvCheckpointStore};
+pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, JetStreamCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
 pub use projection_runner::JetStreamProjectionRunner;
 

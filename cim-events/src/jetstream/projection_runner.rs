@@ -35,7 +35,7 @@ const PROOF_ATTEMPTS: u32 = 5;
 
 /// Runs a [`Projection`] on a durable JetStream pull consumer named after it, with
 /// explicit acknowledgements, keeping its checkpoint in a [`CheckpointStore`] (usually
-/// [`KvCheckpointStore`](super::KvCheckpointStore)).
+/// [`JetStreamCheckpointStore`](super::JetStreamCheckpointStore)).
 ///
 /// The rules for skipping, saving and stopping are those of the
 /// [`projection` module](crate::projection). One runner per projection at a time.
@@ -61,7 +61,7 @@ const PROOF_ATTEMPTS: u32 = 5;
 ///   checkpoint is already saved, so a lost one costs one redelivery, which is skipped.
 ///
 /// ```no_run
-/// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, KvCheckpointStore, async_nats};
+/// use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, JetStreamCheckpointStore, async_nats};
 /// use cim_events::projection::{Checkpoint, Projection};
 /// use cim_events::{EventStore, RecordedEvent};
 ///
@@ -82,7 +82,7 @@ const PROOF_ATTEMPTS: u32 = 5;
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let jetstream = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
 /// let store = JetStreamEventStore::new(jetstream.clone(), "ORDERS").await?;
-/// let checkpoints = KvCheckpointStore::new(jetstream, "projections").await?;
+/// let checkpoints = JetStreamCheckpointStore::new(jetstream, "projections").await?;
 /// let mut running = JetStreamProjectionRunner::new(&store, Counts::default(), checkpoints)
 ///     .filter("events.*.OrderCreated")
 ///     .verify_chain(false)

@@ -36,7 +36,7 @@ impl Checkpoint {
 /// projection applied, before acknowledging it. For effects and checkpoint to be atomic,
 /// implement this over the projection's own storage (see the
 /// [module documentation](super)); otherwise use [`MemoryCheckpointStore`] or, on
-/// JetStream, `KvCheckpointStore`.
+/// JetStream, `JetStreamCheckpointStore`.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
     /// The checkpoint of `projection`, `None` if it has none yet (it starts from the first
