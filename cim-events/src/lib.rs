@@ -121,11 +121,11 @@ mod verify;
 mod wire_headers;
 
 // The repository and the given/when/then test harness.
-pub mod repository;
+mod repository;
 pub mod testing;
 pub use repository::{
-    BrokenChain, CommandError, CommandOutcome, CommittedEvent, LoadError, Loaded, Repository,
-    SnapshotRejection, SnapshotUse,
+    BrokenChain, CommandError, CommandOutcome, CommittedEvent, DEFAULT_MAX_RETRIES, LoadError,
+    Loaded, Repository, SnapshotRejection, SnapshotUse,
 };
 
 pub use aggregate::{Aggregate, CommandContext, Handle};
@@ -140,20 +140,17 @@ pub use header::{Cause, EventHeader};
 pub use ipld_core::ipld::Ipld;
 pub use memory::{DEFAULT_MAX_EVENT_SIZE, MemoryEventStore, MemoryEventStoreBuilder};
 pub use metadata::EventMetadata;
-pub use payload::{PayloadError, PayloadProblem};
 pub use prepared::PreparedAppend;
 pub use record::{RawRecord, RecordedEvent};
 pub use seal::{MAX_BATCH, SealedEvent};
 pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
-pub use subject::{TokenError, TokenKind, TokenProblem};
 pub use tail::Tail;
 pub use traceparent::{Traceparent, TraceparentError, TraceparentProblem};
 pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 
 // Projections: read models fed by the event stream, with checkpoints.
 pub mod projection;
-pub use projection::{Checkpoint, CheckpointStore, Projection, ProjectionError, ProjectionRunner};
 
 #[cfg(feature = "jetstream")]
 pub mod jetstream;

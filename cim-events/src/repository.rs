@@ -1,139 +1,4 @@
 //! The [`Repository`]: runs commands against aggregates stored in an [`EventStore`].
-//!
-//! A command runs as **load → handle → append → apply**:
-//!
-//! 1. *load*: the aggregate's state is rebuilt from its events, starting from a snapshot
-//!    when one is configured and still matches the stored history;
-//! 2. *handle*: the aggregate's [`Handle`] impl decides which events the command produces,
-//!    or rejects it — nothing is stored then;
-//! 3. *append*: the events are appended atomically after the head that was loaded
-//!    ([`ExpectedVersion::NoStream`] for a new aggregate, otherwise
-//!    [`ExpectedVersion::After`], which the store publishes at once); if another writer
-//!    got there first, the repository catches up with the new events only and handles the
-//!    command again, up to [`max_retries`](Repository::max_retries) times;
-//! 4. *apply*: the stored events are applied to the state, and a snapshot is saved if the
-//!    [`SnapshotPolicy`] says so.
-//!
-//! `#[derive(Event)]` and `#[aggregate]` write the `Event`, `Aggregate` and `Handle` impls
-//! (see the crate docs); the example below writes them by hand to show the contract the
-//! repository runs on.
-//!
-//! ```
-//! use cim_events::{Aggregate, CommandContext, CommandError, Event, Handle};
-//! use cim_events::{MemoryEventStore, Repository};
-//! use serde::{Deserialize, Serialize};
-//!
-//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-//! enum AccountEvent {
-//!     Opened { account_id: String },
-//!     Deposited { account_id: String, amount: u64 },
-//! }
-//!
-//! impl Event for AccountEvent {
-//!     fn event_type(&self) -> &str {
-//!         match self {
-//!             AccountEvent::Opened { .. } => "Opened",
-//!             AccountEvent::Deposited { .. } => "Deposited",
-//!         }
-//!     }
-//!     fn aggregate_id(&self) -> &str {
-//!         match self {
-//!             AccountEvent::Opened { account_id } | AccountEvent::Deposited { account_id, .. } => account_id,
-//!         }
-//!     }
-//!     fn aggregate_type(&self) -> &str { "Account" }
-//! }
-//!
-//! #[derive(Debug, PartialEq)]
-//! enum BankError { AlreadyOpen, NotOpen }
-//! impl std::fmt::Display for BankError {
-//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
-//! }
-//! impl std::error::Error for BankError {}
-//!
-//! #[derive(Debug, Default)]
-//! struct Account { open: bool, balance: u64 }
-//!
-//! impl Aggregate for Account {
-//!     type Event = AccountEvent;
-//!     type Error = BankError;
-//!     const AGGREGATE_TYPE: &'static str = "Account";
-//!     fn apply(&mut self, event: &AccountEvent) {
-//!         match event {
-//!             AccountEvent::Opened { .. } => self.open = true,
-//!             AccountEvent::Deposited { amount, .. } => self.balance += amount,
-//!         }
-//!     }
-//! }
-//!
-//! #[derive(Clone)]
-//! struct Open;
-//! #[derive(Clone)]
-//! struct Deposit { amount: u64 }
-//!
-//! impl Handle<Open> for Account {
-//!     fn handle(&self, _: Open, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
-//!         if self.open { return Err(BankError::AlreadyOpen) }
-//!         Ok(vec![AccountEvent::Opened { account_id: ctx.aggregate_id.to_owned() }])
-//!     }
-//! }
-//!
-//! impl Handle<Deposit> for Account {
-//!     fn handle(&self, cmd: Deposit, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
-//!         if !self.open { return Err(BankError::NotOpen) }
-//!         Ok(vec![AccountEvent::Deposited { account_id: ctx.aggregate_id.to_owned(), amount: cmd.amount }])
-//!     }
-//! }
-//!
-//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let accounts = Repository::<Account, _>::new(MemoryEventStore::new());
-//!
-//! let opened = accounts.execute("acc-1", Open).await?;
-//! let deposited = accounts.execute("acc-1", Deposit { amount: 10 }).await?;
-//! assert_eq!((deposited.version, deposited.state.balance), (2, 10));
-//! // Each event is chained to the one before it.
-//! assert_eq!(deposited.events[0].metadata.previous_cid, opened.head_cid());
-//!
-//! // A rejected command stores nothing and returns the domain error.
-//! let rejected = accounts.execute("acc-2", Deposit { amount: 5 }).await;
-//! assert!(matches!(rejected, Err(CommandError::Rejected(BankError::NotOpen))));
-//!
-//! let loaded = accounts.load("acc-1").await?;
-//! assert_eq!((loaded.version, loaded.state.balance), (2, 10));
-//! assert_eq!(loaded.head.map(|h| h.cid), deposited.head_cid());
-//! # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
-//! ```
-//!
-//! ## Snapshots
-//!
-//! [`Repository::with_snapshots`] (for aggregates that implement `Serialize` and
-//! `Deserialize`) keeps the state, DAG-CBOR encoded, in a [`SnapshotStore`], bound to the
-//! CID of the event it was taken after. A load uses a snapshot only if the stored event at
-//! its version still has that CID; any other snapshot — mismatched, of another aggregate,
-//! undecodable, or unreadable because the snapshot store fails — is ignored with a
-//! `tracing::warn!` and the state is replayed from the first event. [`Loaded::snapshot`]
-//! says which happened. Saving a snapshot after a command never fails the command: the
-//! events are stored by then, and a failed save is only logged.
-//!
-//! ## The state cache
-//!
-//! [`Repository::with_cache`] keeps each aggregate's state and head after its commands, in
-//! a least-recently-used cache of a bounded number of aggregates, shared by the clones of
-//! the repository. A command on a cached aggregate skips the load: it is handled at once
-//! and appended after the cached head, which on JetStream is one request. If another
-//! writer appended meanwhile, the server refuses the append and the repository reads only
-//! the events after the cached head. The cache holds one state per aggregate (its memory
-//! is the aggregates' in-memory size times the capacity); without `with_cache` there is
-//! none. A rejection or a no-op decided on a cached state is checked against the events
-//! stored since, if any, before it is returned: the cache never makes a command fail that
-//! the current state would accept.
-//!
-//! ## Retries
-//!
-//! Only conflicts are retried, and each retry handles the command again against the
-//! caught-up state (so `C: Clone`). Other store errors are returned at once: after a
-//! timeout the append may have been stored, and handling the command again could record
-//! it twice.
 
 mod cache;
 mod error;
@@ -170,11 +35,143 @@ use tracing::Instrument;
 /// [`max_retries`](Repository::max_retries) says otherwise.
 pub const DEFAULT_MAX_RETRIES: u32 = 3;
 
-/// Runs commands against aggregates of type `A` stored in `S`. See the
-/// [module documentation](self) for the whole cycle and an example.
+/// Runs commands against aggregates of type `A` stored in `S`. Cloning a repository clones
+/// the store handle (stores are cheap to clone) and shares its state cache.
 ///
-/// Cloning a repository clones the store handle (stores are cheap to clone) and shares
-/// its state cache.
+/// A command runs as **load → handle → append → apply**:
+///
+/// 1. *load*: the aggregate's state is rebuilt from its events, starting from a snapshot
+///    when one is configured and still matches the stored history;
+/// 2. *handle*: the aggregate's [`Handle`] impl decides which events the command produces,
+///    or rejects it — nothing is stored then;
+/// 3. *append*: the events are appended atomically after the head that was loaded
+///    ([`ExpectedVersion::NoStream`] for a new aggregate, otherwise
+///    [`ExpectedVersion::After`], which the store publishes at once); if another writer
+///    got there first, the repository catches up with the new events only and handles the
+///    command again, up to [`max_retries`](Repository::max_retries) times;
+/// 4. *apply*: the stored events are applied to the state, and a snapshot is saved if the
+///    [`SnapshotPolicy`] says so.
+///
+/// `#[derive(Event)]` and `#[aggregate]` write the `Event`, `Aggregate` and `Handle` impls
+/// (see the crate docs); the example below writes them by hand to show the contract the
+/// repository runs on.
+///
+/// ```
+/// use cim_events::{Aggregate, CommandContext, CommandError, Event, Handle};
+/// use cim_events::{MemoryEventStore, Repository};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// enum AccountEvent {
+///     Opened { account_id: String },
+///     Deposited { account_id: String, amount: u64 },
+/// }
+///
+/// impl Event for AccountEvent {
+///     fn event_type(&self) -> &str {
+///         match self {
+///             AccountEvent::Opened { .. } => "Opened",
+///             AccountEvent::Deposited { .. } => "Deposited",
+///         }
+///     }
+///     fn aggregate_id(&self) -> &str {
+///         match self {
+///             AccountEvent::Opened { account_id } | AccountEvent::Deposited { account_id, .. } => account_id,
+///         }
+///     }
+///     fn aggregate_type(&self) -> &str { "Account" }
+/// }
+///
+/// #[derive(Debug, PartialEq)]
+/// enum BankError { AlreadyOpen, NotOpen }
+/// impl std::fmt::Display for BankError {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "{self:?}") }
+/// }
+/// impl std::error::Error for BankError {}
+///
+/// #[derive(Debug, Default)]
+/// struct Account { open: bool, balance: u64 }
+///
+/// impl Aggregate for Account {
+///     type Event = AccountEvent;
+///     type Error = BankError;
+///     const AGGREGATE_TYPE: &'static str = "Account";
+///     fn apply(&mut self, event: &AccountEvent) {
+///         match event {
+///             AccountEvent::Opened { .. } => self.open = true,
+///             AccountEvent::Deposited { amount, .. } => self.balance += amount,
+///         }
+///     }
+/// }
+///
+/// #[derive(Clone)]
+/// struct Open;
+/// #[derive(Clone)]
+/// struct Deposit { amount: u64 }
+///
+/// impl Handle<Open> for Account {
+///     fn handle(&self, _: Open, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
+///         if self.open { return Err(BankError::AlreadyOpen) }
+///         Ok(vec![AccountEvent::Opened { account_id: ctx.aggregate_id.to_owned() }])
+///     }
+/// }
+///
+/// impl Handle<Deposit> for Account {
+///     fn handle(&self, cmd: Deposit, ctx: &CommandContext<'_>) -> Result<Vec<AccountEvent>, BankError> {
+///         if !self.open { return Err(BankError::NotOpen) }
+///         Ok(vec![AccountEvent::Deposited { account_id: ctx.aggregate_id.to_owned(), amount: cmd.amount }])
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let accounts = Repository::<Account, _>::new(MemoryEventStore::new());
+///
+/// let opened = accounts.execute("acc-1", Open).await?;
+/// let deposited = accounts.execute("acc-1", Deposit { amount: 10 }).await?;
+/// assert_eq!((deposited.version, deposited.state.balance), (2, 10));
+/// // Each event is chained to the one before it.
+/// assert_eq!(deposited.events[0].metadata.previous_cid, opened.head_cid());
+///
+/// // A rejected command stores nothing and returns the domain error.
+/// let rejected = accounts.execute("acc-2", Deposit { amount: 5 }).await;
+/// assert!(matches!(rejected, Err(CommandError::Rejected(BankError::NotOpen))));
+///
+/// let loaded = accounts.load("acc-1").await?;
+/// assert_eq!((loaded.version, loaded.state.balance), (2, 10));
+/// assert_eq!(loaded.head.map(|h| h.cid), deposited.head_cid());
+/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
+///
+/// ## Snapshots
+///
+/// [`Repository::with_snapshots`] (for aggregates that implement `Serialize` and
+/// `Deserialize`) keeps the state, DAG-CBOR encoded, in a [`SnapshotStore`], bound to the
+/// CID of the event it was taken after. A load uses a snapshot only if the stored event at
+/// its version still has that CID; any other snapshot — mismatched, of another aggregate,
+/// undecodable, or unreadable because the snapshot store fails — is ignored with a
+/// `tracing::warn!` and the state is replayed from the first event. [`Loaded::snapshot`]
+/// says which happened. Saving a snapshot after a command never fails the command: the
+/// events are stored by then, and a failed save is only logged.
+///
+/// ## The state cache
+///
+/// [`Repository::with_cache`] keeps each aggregate's state and head after its commands, in
+/// a least-recently-used cache of a bounded number of aggregates, shared by the clones of
+/// the repository. A command on a cached aggregate skips the load: it is handled at once
+/// and appended after the cached head, which on JetStream is one request. If another
+/// writer appended meanwhile, the server refuses the append and the repository reads only
+/// the events after the cached head. The cache holds one state per aggregate (its memory
+/// is the aggregates' in-memory size times the capacity); without `with_cache` there is
+/// none. A rejection or a no-op decided on a cached state is checked against the events
+/// stored since, if any, before it is returned: the cache never makes a command fail that
+/// the current state would accept.
+///
+/// ## Retries
+///
+/// Only conflicts are retried, and each retry handles the command again against the
+/// caught-up state (so `C: Clone`). Other store errors are returned at once: after a
+/// timeout the append may have been stored, and handling the command again could record
+/// it twice.
 pub struct Repository<A: Aggregate, S> {
     store: S,
     snapshots: Option<Snapshots<A>>,
@@ -204,7 +201,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
 
     /// Keeps the state and head of up to `capacity` aggregates after their commands, so
     /// that the next command on one of them is handled without loading it and costs one
-    /// append (see the [module documentation](self#the-state-cache)). Memory: about
+    /// append (see [the state cache](Repository#the-state-cache)). Memory: about
     /// `capacity` × the size of one state. Clones of this repository share the cache.
     ///
     /// ```
@@ -234,7 +231,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     }
 
     /// Loads from snapshots kept in `snapshots`, and saves one after a command when
-    /// `policy` says so. See the [module documentation](self#snapshots) for when a
+    /// `policy` says so. See [snapshots](Repository#snapshots) for when a
     /// snapshot is trusted.
     ///
     /// ```

@@ -39,7 +39,7 @@ impl Snapshot {
     /// struct Account { balance: u64 }
     /// let bytes = Snapshot::encode_state(&Account { balance: 7 })?;
     /// assert_eq!(Snapshot::decode_state::<Account>(&bytes)?, Account { balance: 7 });
-    /// # Ok::<(), cim_events::PayloadError>(())
+    /// # Ok::<(), cim_events::payload::PayloadError>(())
     /// ```
     pub fn encode_state<T: serde::Serialize>(state: &T) -> Result<Bytes, PayloadError> {
         let ipld = payload::to_ipld(state)?;

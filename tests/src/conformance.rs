@@ -8,9 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use cim_events::payload::MAX_DEPTH;
+use cim_events::payload::PayloadProblem;
+use cim_events::subject::TokenKind;
 use cim_events::{
-    Cause, Cid, Error, EventHeader, EventStore, ExpectedVersion, PayloadProblem, PreparedAppend,
-    StartFrom, TokenKind,
+    Cause, Cid, Error, EventHeader, EventStore, ExpectedVersion, PreparedAppend, StartFrom,
 };
 use futures::StreamExt;
 

@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use cim_events::{Event, EventStore, ExpectedVersion, Ipld, MemoryEventStore, PayloadProblem};
+use cim_events::payload::PayloadProblem;
+use cim_events::{Event, EventStore, ExpectedVersion, Ipld, MemoryEventStore};
 use serde::{Deserialize, Serialize};
 
 /// A struct event wrapped by a newtype variant below.

@@ -355,7 +355,7 @@ async fn malformed_checkpoint_is_a_typed_error() {
     assert!(
         matches!(
             result,
-            Err(cim_events::ProjectionError::Checkpoint { sequence: None, .. })
+            Err(cim_events::projection::ProjectionError::Checkpoint { sequence: None, .. })
         ),
         "{result:?}"
     );

@@ -66,7 +66,7 @@
 //!
 //! Beside the store: [`JetStreamSnapshotStore`] keeps snapshots and [`JetStreamCheckpointStore`]
 //! projection checkpoints in key-value buckets, and [`JetStreamProjectionRunner`] runs a
-//! [`Projection`](crate::Projection) on a durable consumer.
+//! [`Projection`](crate::projection::Projection) on a durable consumer.
 //!
 //! # Connection security
 //!

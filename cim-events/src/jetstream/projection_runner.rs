@@ -170,7 +170,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     }
 
     /// Verifies the chain of the events the runner applies: see
-    /// [`ProjectionRunner::verify_chain`](crate::ProjectionRunner::verify_chain).
+    /// [`ProjectionRunner::verify_chain`](crate::projection::ProjectionRunner::verify_chain).
     pub fn verify_chain(mut self, on: bool) -> Self {
         self.applier.verify_chain(on);
         self
