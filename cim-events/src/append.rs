@@ -116,8 +116,8 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
 /// The tail of a head the caller knows, with the chain's aggregate type, which a head does
 /// not carry: vouched for by the caller (the repository), or from the tail this handle
 /// holds (cached from its last write or read of the aggregate, else read once), so that
-/// events of another type are refused on this path too. When that tail is at the known head it is used whole (its last message may lie
-/// after the head).
+/// events of another type are refused on this path too. When that tail is at the known
+/// head it is used whole (its last message may lie after the head).
 async fn known<S: EventStore + ?Sized>(
     store: &S,
     prepared: &PreparedAppend,
