@@ -335,36 +335,16 @@ impl Bench {
         let (n, loads) = (self.sizes.load_events, self.sizes.loads);
         let id = "load";
         self.fill(id, n, cim_events::MAX_BATCH).await;
-        let filter = format!("{PREFIX}.{id}.*");
         println!("\n3. load of one {n}-event aggregate, {loads} loads per side per round");
-        let samples = interleave(self.sizes.rounds, 3, async |side, _| {
-            sequential(&self.client, loads, async |_| {
-                let got = match side {
-                    0 => raw::ordered(self.store.stream(), &filter, n).await,
-                    1 => raw::direct(&self.context, STREAM, &filter, n).await,
-                    _ => self.store.load(id).await.expect("load").len(),
-                };
-                assert_eq!(got, n, "side {side} read every event");
-            })
-            .await
-        })
+        self.read_against_raw(
+            id,
+            n,
+            loads,
+            "store.load",
+            "store.load(id) (decodes every event)",
+            async || self.store.load(id).await.expect("load").len(),
+        )
         .await;
-        sides(
-            &[
-                "raw ordered consumer (create, read, delete)",
-                "raw batch Direct Get (pages of 1000)",
-                "store.load(id) (decodes every event)",
-            ],
-            &samples,
-        );
-        ratios(
-            Ratio::Latency,
-            &[
-                ("store.load", &samples[2], "raw ordered", &samples[0]),
-                ("store.load", &samples[2], "raw Direct Get", &samples[1]),
-            ],
-        );
-        self.consumers_left().await;
     }
 
     /// Shape 4: verifying one aggregate of `verify_events` events.
@@ -372,22 +352,45 @@ impl Bench {
         let (n, runs) = (self.sizes.verify_events, self.sizes.verifies);
         let id = "verify";
         self.fill(id, n, self.sizes.verify_batch).await;
-        let filter = format!("{PREFIX}.{id}.*");
         println!(
             "\n4. verify_chain of one {n}-event aggregate (written {} per append_events), \
              runs per side per round: {runs}",
             self.sizes.verify_batch
         );
+        self.read_against_raw(
+            id,
+            n,
+            runs,
+            "verify_chain",
+            "store.verify_chain(id)",
+            async || {
+                let report = self.store.verify_chain(id).await.expect("verify");
+                assert!(report.is_valid(), "{:?}", report.faults.first());
+                report.events as usize
+            },
+        )
+        .await;
+    }
+
+    /// Times `store_read` (which returns how many events it read) against a raw ordered
+    /// consumer and raw batch Direct Gets of the same `n` messages of aggregate `id`, `runs`
+    /// times per side per round, and prints the sides and the latency ratios.
+    async fn read_against_raw(
+        &self,
+        id: &str,
+        n: usize,
+        runs: usize,
+        label: &str,
+        side_name: &str,
+        store_read: impl AsyncFn() -> usize,
+    ) {
+        let filter = format!("{PREFIX}.{id}.*");
         let samples = interleave(self.sizes.rounds, 3, async |side, _| {
             sequential(&self.client, runs, async |_| {
                 let got = match side {
                     0 => raw::ordered(self.store.stream(), &filter, n).await,
                     1 => raw::direct(&self.context, STREAM, &filter, n).await,
-                    _ => {
-                        let report = self.store.verify_chain(id).await.expect("verify");
-                        assert!(report.is_valid(), "{:?}", report.faults.first());
-                        report.events as usize
-                    }
+                    _ => store_read().await,
                 };
                 assert_eq!(got, n, "side {side} read every event");
             })
@@ -398,15 +401,15 @@ impl Bench {
             &[
                 "raw ordered consumer (create, read, delete)",
                 "raw batch Direct Get (pages of 1000)",
-                "store.verify_chain(id)",
+                side_name,
             ],
             &samples,
         );
         ratios(
             Ratio::Latency,
             &[
-                ("verify_chain", &samples[2], "raw ordered", &samples[0]),
-                ("verify_chain", &samples[2], "raw Direct Get", &samples[1]),
+                (label, &samples[2], "raw ordered", &samples[0]),
+                (label, &samples[2], "raw Direct Get", &samples[1]),
             ],
         );
         self.consumers_left().await;
