@@ -189,24 +189,11 @@ fn nesting_is_limited_to_max_depth() {
 }
 
 fn sample() -> EventBlock {
-    EventBlock {
-        aggregate_type: "Account".into(),
-        aggregate_id: "acc-1".into(),
-        seq: 2,
-        event_type: "Deposited".into(),
-        schema: 1,
-        id: "0190b6a0-0000-7000-8000-000000000001".into(),
-        time: 1_700_000_000_000_000_000,
-        correlation_id: "corr".into(),
-        causation_id: Some("cause".into()),
-        prev: Some(cid_of(b"previous")),
-        payload: Ipld::Map(BTreeMap::from([
-            ("amount".into(), Ipld::Integer(5)),
-            ("rate".into(), Ipld::Float(1.5)),
-            ("link".into(), Ipld::Link(cid_of(b"x"))),
-        ])),
-        meta: BTreeMap::from([("user".into(), "alice".into())]),
-    }
+    super::tests::block_with(Ipld::Map(BTreeMap::from([
+        ("amount".into(), Ipld::Integer(5)),
+        ("rate".into(), Ipld::Float(1.5)),
+        ("link".into(), Ipld::Link(cid_of(b"x"))),
+    ])))
 }
 
 fn position(haystack: &[u8], needle: &[u8]) -> usize {

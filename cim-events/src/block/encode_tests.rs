@@ -6,29 +6,13 @@ use std::collections::BTreeMap;
 use cid::Cid;
 use ipld_core::ipld::Ipld;
 
+use super::tests::block_with;
 use super::*;
 use crate::payload::{MAX_DEPTH, PayloadProblem, WideInteger};
 
 /// What the crate wrote before the block writer: the reference for every byte.
 fn reference(block: &EventBlock) -> Vec<u8> {
     serde_ipld_dagcbor::to_vec(&block.to_ipld()).expect("the reference encoder accepts it")
-}
-
-fn block_with(payload: Ipld) -> EventBlock {
-    EventBlock {
-        aggregate_type: "Account".into(),
-        aggregate_id: "acc-1".into(),
-        seq: 2,
-        event_type: "Deposited".into(),
-        schema: 1,
-        id: "0190b6a0-0000-7000-8000-000000000001".into(),
-        time: 1_700_000_000_000_000_000,
-        correlation_id: "corr".into(),
-        causation_id: Some("cause".into()),
-        prev: Some(cid_of(b"previous")),
-        payload,
-        meta: BTreeMap::from([("user".into(), "alice".into())]),
-    }
 }
 
 fn map(entries: &[(&str, Ipld)]) -> Ipld {

@@ -1,6 +1,8 @@
 use super::*;
 
-fn sample() -> EventBlock {
+/// A block of version 2 of `acc-1` with every envelope key set, holding `payload`: the
+/// sample the block tests (this file, the writer's and the canonical check's) build on.
+pub(super) fn block_with(payload: Ipld) -> EventBlock {
     EventBlock {
         aggregate_type: "Account".into(),
         aggregate_id: "acc-1".into(),
@@ -12,9 +14,16 @@ fn sample() -> EventBlock {
         correlation_id: "corr".into(),
         causation_id: Some("cause".into()),
         prev: Some(cid_of(b"previous")),
-        payload: Ipld::Map(BTreeMap::from([("amount".into(), Ipld::Integer(5))])),
+        payload,
         meta: BTreeMap::from([("user".into(), "alice".into())]),
     }
+}
+
+fn sample() -> EventBlock {
+    block_with(Ipld::Map(BTreeMap::from([(
+        "amount".into(),
+        Ipld::Integer(5),
+    )])))
 }
 
 fn encode_map(map: BTreeMap<String, Ipld>) -> Vec<u8> {
