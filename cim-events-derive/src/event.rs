@@ -14,6 +14,7 @@ use syn::{DeriveInput, Generics, Ident, Type};
 use crate::ast::{Body, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
 use crate::fallback;
+use crate::shape;
 use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
 use crate::payload::{generic_args, helper_names, helper_structs};
 use crate::serde_attr::SerdeContainer;
@@ -118,11 +119,13 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
         "The subscription filter for every `{name}` event under `prefix`: `{{prefix}}.*.{name}`."
     );
     let common = common_helpers();
+    let shapes = shape::struct_shapes(input, fields);
 
     quote! {
         const _: () = {
             #[automatically_derived]
             impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
+                #shapes
                 fn event_type(&self) -> &str {
                     #name
                 }
@@ -280,6 +283,7 @@ fn expand_enum(
         TokenStream::new()
     };
     let common = common_helpers();
+    let shapes = shape::enum_shapes(input, serde, variants);
 
     quote! {
         const _: () = {
@@ -287,6 +291,7 @@ fn expand_enum(
 
             #[automatically_derived]
             impl #impl_generics ::cim_events::Event for #ident #ty_generics #event_clause {
+                #shapes
                 fn event_type(&self) -> &str {
                     match self { #(#event_type_arms)* }
                 }

@@ -15,6 +15,7 @@ mod fallback;
 mod names;
 mod payload;
 mod serde_attr;
+mod shape;
 mod valid;
 
 use proc_macro::TokenStream;

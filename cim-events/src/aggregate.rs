@@ -12,6 +12,10 @@ pub trait Aggregate: Default + Send + Sync + Sized + 'static {
     type Error: std::error::Error + Send + Sync + 'static;
     /// The aggregate type name: one NATS subject token.
     const AGGREGATE_TYPE: &'static str;
+    /// The version of the state's shape, as `#[aggregate(state = N)]` declares it
+    /// (default 1). A snapshot written under another version is never used: the state is
+    /// rebuilt from the events instead.
+    const STATE_VERSION: u32 = 1;
 
     /// Applies one event to the state. Must not fail: events are facts.
     fn apply(&mut self, event: &Self::Event);

@@ -147,13 +147,19 @@ pub enum Error {
 
     /// An event payload could not be turned back into the requested Rust type.
     #[error(
-        "event at stream sequence {sequence} (`{event_type}`) does not decode into the requested type: {source}"
+        "event `{event_type}` (schema {schema}) of aggregate `{aggregate_id}` at version {version} (stream sequence {sequence}) does not decode into the requested type: {source}"
     )]
     PayloadDecode {
         /// Stream sequence of the event.
         sequence: u64,
-        /// Its event type.
+        /// Its event type, as stored.
         event_type: String,
+        /// The payload schema version it was stored under.
+        schema: u32,
+        /// The aggregate it belongs to.
+        aggregate_id: String,
+        /// Its version within that aggregate.
+        version: u64,
         /// What went wrong.
         #[source]
         source: PayloadError,
@@ -231,6 +237,23 @@ pub enum Error {
         key: String,
         /// What was found.
         problem: String,
+    },
+
+    /// Another writer registered a different shape for the same `(aggregate type, event
+    /// type, schema)` than this code's: two services disagree on what one schema version
+    /// of an event holds. Nothing was stored. See
+    /// [`schema`](crate::schema#drift-caught-at-start-up).
+    #[error(transparent)]
+    SchemaDrift(Box<crate::schema::SchemaDrift>),
+
+    /// An event marked `#[event(retired)]` was appended: it is kept only to read history
+    /// and is no longer produced. Nothing was stored.
+    #[error(
+        "event type `{event_type}` is retired: it is read from history but no longer appended"
+    )]
+    RetiredEvent {
+        /// The retired event type.
+        event_type: String,
     },
 
     /// Writing an export failed.

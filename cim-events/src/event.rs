@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::payload::{self, PayloadError};
+use crate::schema::EventShape;
 
 /// A domain event. Usually written by `#[derive(Event)]`; a hand-written impl needs only
 /// [`event_type`](Event::event_type) and [`aggregate_id`](Event::aggregate_id).
@@ -36,6 +37,13 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The payload schema version, for upcasting. Defaults to 1.
     fn schema_version(&self) -> u32 {
         1
+    }
+
+    /// The shapes of this type's event types, one per event type, for the schema lock
+    /// and the drift check ([`schema`](crate::schema)). Written by `#[derive(Event)]`; a
+    /// hand-written impl has none, and is then neither locked nor checked for drift.
+    fn event_shapes() -> Vec<EventShape> {
+        Vec::new()
     }
 
     /// The payload stored in the block. Defaults to the serde serialization of `self`.

@@ -109,6 +109,7 @@ mod memory;
 mod metadata;
 pub mod observe;
 pub mod payload;
+pub mod schema;
 mod prepared;
 mod record;
 mod seal;

@@ -147,6 +147,9 @@ impl RecordedEvent {
             Error::PayloadDecode {
                 sequence: self.sequence,
                 event_type: self.block.event_type.clone(),
+                schema: self.block.schema,
+                aggregate_id: self.block.aggregate_id.clone(),
+                version: self.block.seq,
                 source,
             }
         })
