@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 /// The stored shape of one event type at one schema version, as `#[derive(Event)]` reads
 /// it from the type's definition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +18,26 @@ pub struct EventShape {
     pub schema: u32,
     /// The payload's fields, in declaration order.
     pub fields: &'static [FieldShape],
+}
+
+impl EventShape {
+    /// The canonical text of the shape: what its fingerprint hashes. One line per item,
+    /// `event {aggregate}/{event_type} schema {n}`, then `field {name}: {type}` per field.
+    pub fn canonical(&self) -> String {
+        let mut text = format!(
+            "event {}/{} schema {}\n",
+            self.aggregate_type, self.event_type, self.schema
+        );
+        for field in self.fields {
+            text.push_str(&format!("field {}: {}\n", field.name, field.ty));
+        }
+        text
+    }
+
+    /// The shape's fingerprint: SHA-256 of [`canonical`](EventShape::canonical).
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(Sha256::digest(self.canonical().as_bytes()).into())
+    }
 }
 
 /// One payload field: its serde name and its type, normalised.
