@@ -14,10 +14,10 @@ use syn::{DeriveInput, Generics, Ident, Type};
 use crate::ast::{Body, EventInput, Field, Shape, Variant};
 use crate::ctxt::Ctxt;
 use crate::fallback;
-use crate::shape;
 use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
 use crate::payload::{generic_args, helper_names, helper_structs};
 use crate::serde_attr::SerdeContainer;
+use crate::shape;
 use crate::valid::{aggregate_name, check_event, event_name, generic_names, mentions};
 
 /// Parses, checks and expands `#[derive(Event)]`.

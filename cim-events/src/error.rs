@@ -248,9 +248,7 @@ pub enum Error {
 
     /// An event marked `#[event(retired)]` was appended: it is kept only to read history
     /// and is no longer produced. Nothing was stored.
-    #[error(
-        "event type `{event_type}` is retired: it is read from history but no longer appended"
-    )]
+    #[error("event type `{event_type}` is retired: it is read from history but no longer appended")]
     RetiredEvent {
         /// The retired event type.
         event_type: String,

@@ -12,8 +12,8 @@ use bank::{Account, Deposit, OpenAccount};
 use bytes::Bytes;
 use cim_events::jetstream::{JetStreamEventStore, JetStreamSnapshotStore};
 use cim_events::{
-    Error, EventStore, Repository, Snapshot, SnapshotPolicy, SnapshotRejection, SnapshotStore,
-    SnapshotUse,
+    Error, EventStore, Head, Repository, Snapshot, SnapshotPolicy, SnapshotRejection,
+    SnapshotStore, SnapshotUse,
 };
 use tests::nats::{JetStreamFixture, NatsServer};
 
@@ -257,13 +257,13 @@ async fn snapshots_never_move_backwards() {
     case.history_with(Repository::new(case.store().clone()), "acc-1", 19)
         .await;
     let head = |v| case.cid_at("acc-1", v);
-    let snapshot = |version, head| Snapshot {
-        aggregate_type: "Account".into(),
-        aggregate_id: "acc-1".into(),
-        version,
-        head,
-        sequence: version,
-        state: Snapshot::encode_state(&Account::default()).expect("encode"),
+    let snapshot = |version, cid| {
+        let head = Head {
+            version,
+            cid,
+            sequence: version,
+        };
+        Snapshot::of("acc-1", head, &Account::default()).expect("encode")
     };
     let snapshots = case.snapshots().await;
     snapshots

@@ -10,9 +10,9 @@ use bank::{
     OpenAccount, Withdraw, deposited, opened, withdrawn,
 };
 use cim_events::{
-    CommandError, Error, EventHeader, EventStore, ExpectedVersion, LoadError, MemoryEventStore,
-    MemorySnapshotStore, Repository, Snapshot, SnapshotPolicy, SnapshotRejection, SnapshotStore,
-    SnapshotUse,
+    CommandError, Error, EventHeader, EventStore, ExpectedVersion, Head, LoadError,
+    MemoryEventStore, MemorySnapshotStore, Repository, Snapshot, SnapshotPolicy, SnapshotRejection,
+    SnapshotStore, SnapshotUse,
 };
 use probes::{ProbeSnapshots, ProbeStore, closed};
 use tests::domain::Noted;
@@ -625,14 +625,18 @@ async fn forge(
         ..Account::default()
     };
     snapshots
-        .save_snapshot(&Snapshot {
-            aggregate_type: "Account".to_owned(),
-            aggregate_id: "acc-1".to_owned(),
-            version,
-            head,
-            sequence,
-            state: Snapshot::encode_state(&forged).expect("encodable"),
-        })
+        .save_snapshot(
+            &Snapshot::of(
+                "acc-1",
+                Head {
+                    version,
+                    cid: head,
+                    sequence,
+                },
+                &forged,
+            )
+            .expect("encodable"),
+        )
         .await
         .expect("memory snapshot stores do not fail");
 }
@@ -709,12 +713,8 @@ async fn snapshot_that_does_not_decode_is_ignored() {
         let snapshots = MemorySnapshotStore::new();
         snapshots
             .save_snapshot(&Snapshot {
-                aggregate_type: "Account".to_owned(),
-                aggregate_id: "acc-1".to_owned(),
-                version: head.version,
-                head: head.cid,
-                sequence: head.sequence,
                 state: state.into(),
+                ..Snapshot::of("acc-1", head, &Account::default()).unwrap()
             })
             .await
             .unwrap();
@@ -732,6 +732,54 @@ async fn snapshot_that_does_not_decode_is_ignored() {
             loaded.snapshot
         );
         assert_eq!((loaded.version, loaded.state.balance), (3, 3));
+    }
+}
+
+/// A snapshot written by a state type of another shape (another declared version, or
+/// another field fingerprint) would decode wrongly: it is never used, the state is rebuilt
+/// from the events, and the next snapshot replaces it.
+#[tokio::test]
+async fn snapshot_of_another_state_shape_is_rebuilt() {
+    let store = MemoryEventStore::new();
+    account_with_deposits(&repo(&store), "acc-1", 2).await;
+    let head = store.head("acc-1").await.unwrap().unwrap();
+    let current = Snapshot::of("acc-1", head, &Account::default()).unwrap();
+    let changed_fingerprint = {
+        let mut bytes = current.state_fingerprint.0;
+        bytes[0] ^= 1;
+        cim_events::schema::Fingerprint(bytes)
+    };
+    for (state_version, state_fingerprint) in [
+        (current.state_version + 1, current.state_fingerprint),
+        (current.state_version, changed_fingerprint),
+    ] {
+        let snapshots = MemorySnapshotStore::new();
+        snapshots
+            .save_snapshot(&Snapshot {
+                state_version,
+                state_fingerprint,
+                ..current.clone()
+            })
+            .await
+            .unwrap();
+        let loaded = repo(&store)
+            .with_snapshots(snapshots, SnapshotPolicy::Never)
+            .load("acc-1")
+            .await
+            .unwrap();
+        assert_eq!(
+            loaded.snapshot,
+            SnapshotUse::Ignored(SnapshotRejection::StateChanged {
+                version: 3,
+                stored: (state_version, state_fingerprint),
+                current: (current.state_version, current.state_fingerprint),
+            })
+        );
+        // Rebuilt from the events, not the (empty) snapshot state.
+        assert_eq!(
+            (loaded.version, loaded.replayed, loaded.state.balance),
+            (3, 3, 3)
+        );
     }
 }
 

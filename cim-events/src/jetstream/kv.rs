@@ -205,6 +205,43 @@ impl Fields {
         }
     }
 
+    /// An unsigned 32-bit integer.
+    pub(crate) fn unsigned_u32(&mut self, key: &'static str) -> Result<u32, DecodeError> {
+        u32::try_from(self.integer(key)?).map_err(|_| DecodeError::WrongType {
+            key,
+            expected: "an unsigned 32-bit integer",
+        })
+    }
+
+    /// A byte string of exactly `N` bytes.
+    pub(crate) fn bytes_array<const N: usize>(
+        &mut self,
+        key: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
+        <[u8; N]>::try_from(self.bytes(key)?).map_err(|_| DecodeError::WrongType {
+            key,
+            expected: "a byte string of the fingerprint's length",
+        })
+    }
+
+    /// A list of strings.
+    pub(crate) fn strings(&mut self, key: &'static str) -> Result<Vec<String>, DecodeError> {
+        let wrong = DecodeError::WrongType {
+            key,
+            expected: "a list of strings",
+        };
+        match self.take(key)? {
+            Ipld::List(items) => items
+                .into_iter()
+                .map(|item| match item {
+                    Ipld::String(s) => Ok(s),
+                    _ => Err(wrong.clone()),
+                })
+                .collect(),
+            _ => Err(wrong),
+        }
+    }
+
     /// Fails if a key was not taken.
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
         match self.0.into_keys().next() {

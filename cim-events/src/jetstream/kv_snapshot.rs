@@ -13,6 +13,7 @@ use ipld_core::ipld::Ipld;
 
 use crate::block::DecodeError;
 use crate::error::{Error, Result};
+use crate::schema::Fingerprint;
 use crate::snapshot::{Snapshot, SnapshotStore};
 use crate::subject::{TokenKind, validate_token};
 
@@ -21,11 +22,14 @@ use super::kv::{Fields, Value, encode_map, open_bucket, read_any, read_fresh};
 use crate::backoff;
 
 /// The snapshot value format this store writes and reads. Version 2 added the stream
-/// sequence of the head event, so that a load reads only the events after it. A value of
-/// another version (version 1 included) is never misread: it loads as
+/// sequence of the head event, so that a load reads only the events after it. Version 3
+/// added the state's shape (its declared version and fingerprint), so that a state type
+/// that changed never reads an old state, and the data keys the state may hold plaintext
+/// of, so that a shredded key's data is never served from a snapshot. A value of another
+/// version (versions 1 and 2 included) is never misread: it loads as
 /// [`Error::Malformed`](crate::Error::Malformed), the repository ignores it with a warning
 /// and replays the events, and the next snapshot saved replaces it.
-pub const SNAPSHOT_FORMAT_VERSION: u64 = 2;
+pub const SNAPSHOT_FORMAT_VERSION: u64 = 3;
 
 /// How many times a save re-reads and retries after losing a race on the key.
 const SAVE_ATTEMPTS: u32 = 10;
@@ -36,10 +40,12 @@ const SAVE_ATTEMPTS: u32 = 10;
 ///   escaped for the key alphabet: ASCII letters, digits, `-` and `_` stay as they are,
 ///   every other byte of the UTF-8 encoding becomes `=XX` (upper-case hex), so `acc-1`
 ///   stays `acc-1` and `ü` becomes `=C3=BC`. The escaping is reversible.
-/// - **Value**: a DAG-CBOR map `{v: 2, aggregate_type, aggregate_id, version, head,
-///   sequence, state}` with `head` a CID link to the event the state was taken after,
-///   `sequence` that event's stream sequence and `state` the DAG-CBOR bytes of the state
-///   (see [`encode`](Self::encode)).
+/// - **Value**: a DAG-CBOR map `{v: 3, aggregate_type, aggregate_id, version, head,
+///   sequence, state, state_version, state_fingerprint, data_keys}` with `head` a CID link
+///   to the event the state was taken after, `sequence` that event's stream sequence,
+///   `state` the DAG-CBOR bytes of the state, `state_version` and `state_fingerprint`
+///   (32 bytes) the shape of the state type that wrote it, and `data_keys` a list of
+///   strings (see [`encode`](Self::encode)).
 /// - **Writes** check the key's revision: `create` when the key has no value, `update`
 ///   with the revision read otherwise. A writer that loses a race reads again and only
 ///   overwrites a snapshot of a lower version (or of the same version with another
@@ -129,9 +135,10 @@ impl JetStreamSnapshotStore {
         ))
     }
 
-    /// Encodes a snapshot as this store keeps it: a DAG-CBOR map with keys `v` (2),
-    /// `aggregate_type`, `aggregate_id`, `version`, `head` (a CID link), `sequence` and
-    /// `state` (bytes).
+    /// Encodes a snapshot as this store keeps it: a DAG-CBOR map with keys `v` (3),
+    /// `aggregate_type`, `aggregate_id`, `version`, `head` (a CID link), `sequence`,
+    /// `state` (bytes), `state_version`, `state_fingerprint` (bytes) and `data_keys` (a
+    /// list of strings).
     pub fn encode(snapshot: &Snapshot) -> Result<Bytes> {
         let s = |v: &str| Ipld::String(v.to_owned());
         encode_map(BTreeMap::from([
@@ -148,6 +155,18 @@ impl JetStreamSnapshotStore {
                 Ipld::Integer(snapshot.sequence.into()),
             ),
             ("state".to_owned(), Ipld::Bytes(snapshot.state.to_vec())),
+            (
+                "state_version".to_owned(),
+                Ipld::Integer(snapshot.state_version.into()),
+            ),
+            (
+                "state_fingerprint".to_owned(),
+                Ipld::Bytes(snapshot.state_fingerprint.0.to_vec()),
+            ),
+            (
+                "data_keys".to_owned(),
+                Ipld::List(snapshot.data_keys.iter().map(|k| s(k)).collect()),
+            ),
         ]))
     }
 
@@ -162,6 +181,9 @@ impl JetStreamSnapshotStore {
             head: fields.link("head")?,
             sequence: fields.unsigned("sequence")?,
             state: Bytes::from(fields.bytes("state")?),
+            state_version: fields.unsigned_u32("state_version")?,
+            state_fingerprint: Fingerprint(fields.bytes_array("state_fingerprint")?),
+            data_keys: fields.strings("data_keys")?,
         };
         fields.finish()?;
         Ok(snapshot)
@@ -282,6 +304,9 @@ mod tests {
             head: cid_of(b"event 7"),
             sequence: 42,
             state: Bytes::from_static(&[0xa0]),
+            state_version: 2,
+            state_fingerprint: Fingerprint([7; 32]),
+            data_keys: vec!["k1".into()],
         }
     }
 
@@ -344,12 +369,30 @@ mod tests {
             Err(DecodeError::UnknownKey("extra".into()))
         );
         map.remove("extra");
-        map.insert("v".into(), Ipld::Integer(3));
+        map.insert("v".into(), Ipld::Integer(2));
         assert_eq!(
             decode(&encode(&map)),
-            Err(DecodeError::UnsupportedVersion(3))
+            Err(DecodeError::UnsupportedVersion(2))
         );
-        map.insert("v".into(), Ipld::Integer(2));
+        map.insert("v".into(), Ipld::Integer(3));
+        map.insert("state_fingerprint".into(), Ipld::Bytes(vec![1; 31]));
+        assert!(matches!(
+            decode(&encode(&map)),
+            Err(DecodeError::WrongType {
+                key: "state_fingerprint",
+                ..
+            })
+        ));
+        map.insert("state_fingerprint".into(), Ipld::Bytes(vec![1; 32]));
+        map.insert("data_keys".into(), Ipld::List(vec![Ipld::Integer(1)]));
+        assert!(matches!(
+            decode(&encode(&map)),
+            Err(DecodeError::WrongType {
+                key: "data_keys",
+                ..
+            })
+        ));
+        map.insert("data_keys".into(), Ipld::List(vec![]));
         map.remove("state");
         assert_eq!(decode(&encode(&map)), Err(DecodeError::MissingKey("state")));
     }

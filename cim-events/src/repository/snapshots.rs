@@ -14,6 +14,7 @@ use crate::block::{EventBlock, cid_of};
 use crate::head::Head;
 use crate::payload::PayloadError;
 use crate::record::RawRecord;
+use crate::schema::Fingerprint;
 use crate::snapshot::{Snapshot, SnapshotPolicy, SnapshotStore};
 
 /// Whether loading an aggregate used a snapshot.
@@ -55,6 +56,18 @@ pub enum SnapshotRejection {
         /// What went wrong.
         error: PayloadError,
     },
+    /// The snapshot was written by a state type of another shape: its declared
+    /// [`STATE_VERSION`](crate::Aggregate::STATE_VERSION) or the fingerprint of its fields
+    /// differs from the current state type's. Its state would decode wrongly or not at
+    /// all (a field added since reads as its default although the history says otherwise).
+    StateChanged {
+        /// The version the snapshot covers.
+        version: u64,
+        /// The state version and fingerprint the snapshot was written under.
+        stored: (u32, Fingerprint),
+        /// The current state type's.
+        current: (u32, Fingerprint),
+    },
     /// The stored event at the snapshot's version is not the event the snapshot was taken
     /// after: the history was rewritten, or the snapshot belongs to another store.
     HeadMismatch {
@@ -85,6 +98,15 @@ impl fmt::Display for SnapshotRejection {
                     "the snapshot at version {version} does not decode: {error}"
                 )
             }
+            SnapshotRejection::StateChanged {
+                version,
+                stored,
+                current,
+            } => write!(
+                f,
+                "the snapshot at version {version} holds a state of version {} (shape {}), but the state type is now version {} (shape {})",
+                stored.0, stored.1, current.0, current.1
+            ),
             SnapshotRejection::HeadMismatch {
                 version,
                 expected,
@@ -113,6 +135,8 @@ pub(crate) struct Snapshots<A> {
     policy: SnapshotPolicy,
     encode: fn(&A) -> Result<Bytes, PayloadError>,
     decode: fn(&[u8]) -> Result<A, PayloadError>,
+    /// The fingerprint of the state type's shape, computed once.
+    state_fingerprint: Fingerprint,
 }
 
 /// A snapshot that passed every check that needs no event: it is this aggregate's, covers
@@ -132,6 +156,7 @@ impl<A> Clone for Snapshots<A> {
             policy: self.policy,
             encode: self.encode,
             decode: self.decode,
+            state_fingerprint: self.state_fingerprint,
         }
     }
 }
@@ -155,6 +180,7 @@ impl<A: Aggregate> Snapshots<A> {
             policy,
             encode: Snapshot::encode_state::<A>,
             decode: Snapshot::decode_state::<A>,
+            state_fingerprint: crate::snapshot::state_fingerprint::<A>(),
         }
     }
 
@@ -183,6 +209,14 @@ impl<A: Aggregate> Snapshots<A> {
         }
         if snapshot.version == 0 {
             return Err(SnapshotRejection::NoEvent);
+        }
+        let current = (A::STATE_VERSION, self.state_fingerprint);
+        if (snapshot.state_version, snapshot.state_fingerprint) != current {
+            return Err(SnapshotRejection::StateChanged {
+                version: snapshot.version,
+                stored: (snapshot.state_version, snapshot.state_fingerprint),
+                current,
+            });
         }
         let state =
             (self.decode)(&snapshot.state).map_err(|error| SnapshotRejection::Undecodable {
@@ -234,6 +268,9 @@ impl<A: Aggregate> Snapshots<A> {
             head: head.cid,
             sequence: head.sequence,
             state,
+            state_version: A::STATE_VERSION,
+            state_fingerprint: self.state_fingerprint,
+            data_keys: Vec::new(),
         };
         if let Err(error) = self.store.save_snapshot(&snapshot).await {
             tracing::warn!(
