@@ -99,6 +99,14 @@ use crate::event::Event;
 use crate::header::EventHeader;
 use crate::seal::prepare;
 
+/// `event`'s payload as a store would hand it back: converted to IPLD, encoded as
+/// DAG-CBOR and decoded again.
+fn stored_round_trip<E: Event>(event: &E) -> Result<ipld_core::ipld::Ipld, String> {
+    let payload = event.to_payload().map_err(|e| e.to_string())?;
+    let bytes = serde_ipld_dagcbor::to_vec(&payload).map_err(|e| e.to_string())?;
+    serde_ipld_dagcbor::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
 /// A given/when/then test of one aggregate: the *given* half. See the
 /// [module documentation](self).
 pub struct AggregateTest<A: Aggregate> {
@@ -148,6 +156,81 @@ impl<A: Aggregate> AggregateTest<A> {
             }
             self.state.apply(&event);
             self.version += 1;
+        }
+        self
+    }
+
+    /// Past events as an older version of the code stored them: each `old` event is
+    /// stored the way a store would (its payload, event type and schema version, through
+    /// a DAG-CBOR round trip), then read back as `A::Event` — upcasts, aliases and all —
+    /// and applied. Keep the old shapes as their own types in the test (for example a
+    /// `mod v1` with the event enum as it was), so the test exercises the upcasts that
+    /// production reads will run.
+    ///
+    /// ```
+    /// # use cim_events::{Event, aggregate, testing::AggregateTest};
+    /// # use serde::{Deserialize, Serialize};
+    /// mod v1 {
+    ///     # use serde::{Deserialize, Serialize};
+    ///     #[derive(cim_events::Event, Serialize, Deserialize)]
+    ///     #[event(aggregate = "Counter")]
+    ///     pub enum CounterEvent {
+    ///         Added { #[event(id)] id: String, n: u32 },
+    ///     }
+    /// }
+    /// #[derive(Serialize, Deserialize)]
+    /// struct AddedV1 { id: String, n: u32 }
+    /// impl From<AddedV1> for CounterEvent {
+    ///     fn from(old: AddedV1) -> Self {
+    ///         CounterEvent::Added { id: old.id, n: u64::from(old.n), note: None }
+    ///     }
+    /// }
+    /// #[derive(Event, Serialize, Deserialize, Debug, PartialEq)]
+    /// #[event(aggregate = "Counter")]
+    /// enum CounterEvent {
+    ///     #[event(schema = 2, from(1 = AddedV1))]
+    ///     Added { #[event(id)] id: String, n: u64, note: Option<String> },
+    /// }
+    /// #[derive(Default)]
+    /// struct Counter { total: u64 }
+    /// #[aggregate(events = CounterEvent)]
+    /// impl Counter {
+    ///     #[apply(Added)]
+    ///     fn added(&mut self, n: &u64) { self.total += n; }
+    /// }
+    /// let test = AggregateTest::<Counter>::new("c-1")
+    ///     .given_stored([v1::CounterEvent::Added { id: "c-1".into(), n: 2 }]);
+    /// # let _ = test;
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If an event belongs to another aggregate, or does not read back as `A::Event`: the
+    /// message names the event, its schema and the decode error.
+    #[track_caller]
+    pub fn given_stored<E: Event>(mut self, old: impl IntoIterator<Item = E>) -> Self {
+        for event in old {
+            let index = self.version;
+            if event.aggregate_id() != self.aggregate_id {
+                panic!(
+                    "given_stored events[{index}] belongs to aggregate `{}`, but the test is for `{}`",
+                    event.aggregate_id(),
+                    self.aggregate_id
+                );
+            }
+            let (event_type, schema) = (event.event_type().to_owned(), event.schema_version());
+            let read = stored_round_trip(&event).and_then(|payload| {
+                A::Event::from_payload(&event_type, schema, payload).map_err(|e| e.to_string())
+            });
+            match read {
+                Ok(current) => {
+                    self.state.apply(&current);
+                    self.version += 1;
+                }
+                Err(error) => panic!(
+                    "given_stored events[{index}] (`{event_type}`, schema {schema}) does not read back as the current event type: {error}"
+                ),
+            }
         }
         self
     }
