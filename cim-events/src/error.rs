@@ -162,7 +162,7 @@ pub enum Error {
         version: u64,
         /// What went wrong.
         #[source]
-        source: PayloadError,
+        source: Box<PayloadError>,
     },
 
     /// The backing store failed (server fault, lost connection, missing stream, …).

@@ -150,7 +150,7 @@ impl RecordedEvent {
                 schema: self.block.schema,
                 aggregate_id: self.block.aggregate_id.clone(),
                 version: self.block.seq,
-                source,
+                source: Box::new(source),
             }
         })
     }
