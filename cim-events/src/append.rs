@@ -2,6 +2,9 @@
 //! size-check, publish, and resolve every failure into "stored exactly once" or a typed
 //! error. A store implements only [`EventStore::tail`] and [`EventStore::publish`].
 //!
+//! - **Schemas first.** A handle's first append of an event type registers the type's
+//!   shapes ([`crate::schema`]) before anything is sealed: a drift fails the append with
+//!   nothing stored.
 //! - **Known head, one request.** [`ExpectedVersion::After`] names the head the caller
 //!   knows (the aggregate type of its chain, which a head does not carry, comes from the
 //!   store's tail as this handle holds it: cached after its writes, else one read);
@@ -48,6 +51,9 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
 ) -> Result<Vec<EventMetadata>> {
     let id = prepared.aggregate_id();
     check_append(id, prepared.len())?;
+    // The first append of an event type through this handle registers its shapes, and
+    // stops here on a drift; later ones cost one set lookup.
+    crate::schema::registry::ensure(store, prepared.shapes()).await?;
     let policy = store.retry_policy();
     let mut attempts = Attempts::default();
     if prepared.sealed_on().is_some() {

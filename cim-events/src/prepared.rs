@@ -6,6 +6,7 @@ use crate::error::Result;
 use crate::event::Event;
 use crate::head::Head;
 use crate::header::EventHeader;
+use crate::schema::registry::ShapeSource;
 use crate::seal::{NewEvent, SealedEvent, check_append, prepare, seal};
 use crate::tail::Tail;
 use crate::traceparent::Traceparent;
@@ -64,6 +65,8 @@ pub struct PreparedAppend {
     /// Whether the caller knows that the aggregate's chain is of the events' aggregate
     /// type: the repository, which replayed it checking every event's type.
     chain_type_known: bool,
+    /// The shapes of the events' type, which the store registers on its first append of it.
+    shapes: ShapeSource,
 }
 
 impl PreparedAppend {
@@ -79,6 +82,7 @@ impl PreparedAppend {
             traceparent: header.traceparent.clone(),
             sealed_on: Mutex::new(None),
             chain_type_known: false,
+            shapes: ShapeSource::of::<E>(),
         })
     }
 
@@ -111,6 +115,11 @@ impl PreparedAppend {
 
     pub(crate) fn is_chain_type_known(&self) -> bool {
         self.chain_type_known
+    }
+
+    /// Where the shapes of the events' type come from.
+    pub(crate) fn shapes(&self) -> ShapeSource {
+        self.shapes
     }
 
     /// The aggregate type of the events.
@@ -154,6 +163,7 @@ impl Clone for PreparedAppend {
             traceparent: self.traceparent.clone(),
             sealed_on: Mutex::new(self.sealed_on()),
             chain_type_known: self.chain_type_known,
+            shapes: self.shapes,
         }
     }
 }

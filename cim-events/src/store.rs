@@ -18,6 +18,7 @@ use crate::header::EventHeader;
 use crate::metadata::EventMetadata;
 use crate::prepared::PreparedAppend;
 use crate::record::{RawRecord, RecordedEvent};
+use crate::schema::{EventShape, RegisteredShape, SchemaCache};
 use crate::seal::SealedEvent;
 use crate::subject::{TokenKind, aggregate_filter, validate_token};
 use crate::tail::Tail;
@@ -198,6 +199,81 @@ pub trait EventStore: Send + Sync {
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
         crate::observe::append::append(self, prepared, expected).await
+    }
+
+    /// Registers `shape` for its `(aggregate type, event type, schema)` unless a shape is
+    /// registered for that triple already, and returns the shape registered: `shape`'s own
+    /// when this call registered it (or found it registered). Create-only and race-safe:
+    /// of two callers registering different shapes at once, exactly one registers; the
+    /// other gets the winner's. A registration is never replaced.
+    ///
+    /// This is the store's half of the drift check; comparing, caching and the error are
+    /// [`register_schema`](EventStore::register_schema)'s. The provided implementation, a
+    /// store with no registry, registers nothing and answers `shape` itself. A store with a
+    /// registry also returns a [`SchemaCache`] from
+    /// [`schema_cache`](EventStore::schema_cache).
+    async fn register_shape(&self, shape: &EventShape) -> Result<RegisteredShape> {
+        Ok(RegisteredShape::of(shape))
+    }
+
+    /// What this handle knows to be registered, so that each event type is registered once
+    /// per handle and the append path pays one set lookup afterwards. `None` (the provided
+    /// implementation): the store has no registry, and appends register nothing.
+    fn schema_cache(&self) -> Option<&SchemaCache> {
+        None
+    }
+
+    /// Registers the shapes of events this code stores — one per `(aggregate type, event
+    /// type, schema)` — in the store's schema registry, and fails with
+    /// [`Error::SchemaDrift`] if a different shape is registered for one of them (another
+    /// service, or an older build of this one, stores that schema version with other
+    /// fields). A shape registered equal is fine; a new triple (a new event, a new schema
+    /// version) is registered. Shapes are checked as subject tokens first, then registered
+    /// all at once: a drift in one does not stop the others, and the first failure, in
+    /// the order given, is returned.
+    ///
+    /// Appends do this by themselves on a handle's first append of an event type (see
+    /// [`schema`](crate::schema#drift-caught-at-start-up)); call it, or
+    /// [`register`](EventStore::register), at start-up to fail before serving. Shapes
+    /// already registered through this handle cost nothing.
+    ///
+    /// ```
+    /// use cim_events::schema::{EventShape, FieldShape};
+    /// use cim_events::{Error, EventStore, MemoryEventStore};
+    ///
+    /// let v1 = EventShape {
+    ///     aggregate_type: "Account",
+    ///     event_type: "Deposited",
+    ///     aliases: &[],
+    ///     schema: 1,
+    ///     fields: &[FieldShape { name: "amount", ty: "u64" }],
+    /// };
+    /// let retyped = EventShape { fields: &[FieldShape { name: "amount", ty: "i64" }], ..v1 };
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let store = MemoryEventStore::new();
+    /// store.register_schema(&[v1]).await?;
+    /// store.register_schema(&[v1]).await?; // the same shape again: fine
+    /// match store.register_schema(&[retyped]).await {
+    ///     Err(Error::SchemaDrift(drift)) => assert_eq!(drift.registered, v1.fingerprint()),
+    ///     other => panic!("expected drift, got {other:?}"),
+    /// }
+    /// store.register_schema(&[EventShape { schema: 2, ..retyped }]).await?; // a new version
+    /// # Ok::<(), cim_events::Error>(()) }).unwrap();
+    /// ```
+    async fn register_schema(&self, shapes: &[EventShape]) -> Result<()> {
+        crate::schema::registry::register(self, shapes).await
+    }
+
+    /// Registers the shapes of the event type `E` ([`Event::event_shapes`]), as
+    /// [`register_schema`](EventStore::register_schema) does, and remembers on this handle
+    /// that they are registered: appends of `E` then check nothing more. An `E` with no
+    /// shapes (a hand-written [`Event`] impl) registers nothing.
+    async fn register<E: Event>(&self) -> Result<()> {
+        crate::schema::registry::register_type(
+            self,
+            crate::schema::registry::ShapeSource::of::<E>(),
+        )
+        .await
     }
 
     /// The stream sequence of the newest stored message, 0 when the store is empty: with a

@@ -77,7 +77,10 @@ async fn each_role_has_exactly_what_it_needs() {
         .prefix("orders")
         .build()
         .await
-        .expect("admin creates the stream");
+        .expect("admin creates the stream")
+        .register::<bank::AccountEvent>()
+        .await
+        .expect("admin registers the event shapes (and creates the schema bucket)");
     JetStreamSnapshotStore::new(admin.clone(), "order_snapshots")
         .await
         .expect("snapshot bucket");

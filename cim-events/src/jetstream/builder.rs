@@ -15,6 +15,7 @@ use super::anchor_writer::Anchors;
 use super::config_watch::{self, ConfigHealth};
 use super::errors::backend;
 use super::kv;
+use super::kv_schema::{self, Schemas};
 use super::provision;
 use super::store::{Inner, JetStreamEventStore, Settings};
 
@@ -58,6 +59,7 @@ pub struct JetStreamEventStoreBuilder {
     config_check_interval: Duration,
     anchors: Option<String>,
     anchor_flush_interval: Duration,
+    schemas: Option<String>,
 }
 
 impl JetStreamEventStoreBuilder {
@@ -77,6 +79,7 @@ impl JetStreamEventStoreBuilder {
             config_check_interval: Duration::from_secs(30),
             anchors: Some(anchor::default_bucket(stream_name)),
             anchor_flush_interval: DEFAULT_ANCHOR_FLUSH_INTERVAL,
+            schemas: Some(kv_schema::default_bucket(stream_name)),
         }
     }
 
@@ -201,6 +204,32 @@ impl JetStreamEventStoreBuilder {
         self
     }
 
+    /// Whether the store keeps a schema registry in key-value bucket `{stream}_SCHEMAS`
+    /// (default on; see [`schema`](crate::schema#drift-caught-at-start-up)): the first
+    /// append of each event type through a handle registers the type's shapes there, and a
+    /// shape that differs from the one registered for the same schema version fails with
+    /// [`Error::SchemaDrift`] before anything is stored. Events without shapes (hand-written
+    /// `Event` impls) register nothing and never touch the bucket.
+    ///
+    /// The bucket is opened on a handle's first registration, not by `build`, and created
+    /// there if missing (history 1, file storage, the stream's replicas). A role that
+    /// registers needs `$JS.API.STREAM.INFO.KV_{bucket}`, `$JS.API.STREAM.MSG.GET.KV_{bucket}`,
+    /// `$JS.API.DIRECT.GET.KV_{bucket}.>` and `$KV.{bucket}.>`; a role that only reads
+    /// needs nothing. One that cannot create the bucket fails its first registration with
+    /// [`Error::Backend`] (operation `create schema bucket`) until an administrator creates
+    /// it — or registers once, with [`register`](crate::EventStore::register).
+    pub fn schema_registry(mut self, on: bool) -> Self {
+        self.schemas = on.then(|| kv_schema::default_bucket(&self.stream_name));
+        self
+    }
+
+    /// Keeps the schema registry in bucket `bucket` instead of `{stream}_SCHEMAS` (and
+    /// turns it on).
+    pub fn schema_bucket(mut self, bucket: impl Into<String>) -> Self {
+        self.schemas = Some(bucket.into());
+        self
+    }
+
     /// Checks the server, creates the stream or checks the existing one, and returns the
     /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
     /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
@@ -215,6 +244,9 @@ impl JetStreamEventStoreBuilder {
         };
         validate_prefix(&self.prefix)?;
         provision::check_stream_name(&self.stream_name)?;
+        if let Some(bucket) = &self.schemas {
+            kv::check_bucket_name(bucket)?;
+        }
         if !matches!(self.replicas, 1 | 3 | 5) {
             return Err(Error::Config {
                 setting: "replicas".into(),
@@ -275,6 +307,9 @@ impl JetStreamEventStoreBuilder {
             )),
             None => None,
         };
+        let schemas = self
+            .schemas
+            .map(|bucket| Schemas::new(bucket, settings.replicas));
         let inner = Arc::new(Inner {
             context: self.context,
             stream,
@@ -284,6 +319,7 @@ impl JetStreamEventStoreBuilder {
             settings,
             health: ConfigHealth::default(),
             anchors,
+            schemas,
         });
         if !self.config_check_interval.is_zero() {
             tokio::spawn(config_watch::watch(

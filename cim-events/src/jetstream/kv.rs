@@ -59,7 +59,7 @@ pub(crate) async fn open_bucket(
 }
 
 /// Bucket names are letters, digits, `-` and `_`.
-fn check_bucket_name(bucket: &str) -> Result<()> {
+pub(crate) fn check_bucket_name(bucket: &str) -> Result<()> {
     let valid = !bucket.is_empty()
         && bucket
             .bytes()

@@ -22,6 +22,13 @@
 //!   the background, so that a stream that lost the end of a chain fails loads and appends
 //!   with [`Error::Truncated`](crate::Error::Truncated) instead of going on from the older
 //!   head.
+//! - **Schema registry** ([`schema_registry`](JetStreamEventStoreBuilder::schema_registry),
+//!   on by default): the shape of each `(aggregate type, event type, schema)` is registered
+//!   in bucket `{stream}_SCHEMAS` (key `{aggregate_type}.{event_type}.{schema}`, escaped;
+//!   value the fingerprint and the shape's canonical text) on a handle's first append of
+//!   an event type, so that a service whose shape differs gets
+//!   [`Error::SchemaDrift`](crate::Error::SchemaDrift) before it writes anything (see
+//!   [`schema`](crate::schema#drift-caught-at-start-up)).
 //!
 //! The store provisions (or checks) its stream: file storage, deny delete, deny purge, no
 //! rollup, direct get, atomic publish, a duplicate window, no discarding limits. It refuses
@@ -109,7 +116,8 @@
 //!   `$JS.API.CONSUMER.{MSG.NEXT,INFO,DELETE}.S.>` (ordered consumers for long loads and
 //!   subscriptions), `P.>` (appends); with snapshots in bucket `B` also
 //!   `$JS.API.STREAM.INFO.KV_B`, `$JS.API.DIRECT.GET.KV_B.>`, `$JS.API.STREAM.MSG.GET.KV_B`
-//!   and `$KV.B.>`; the same for the anchor bucket `S_ANCHORS` (anchors are on by default).
+//!   and `$KV.B.>`; the same for the anchor bucket `S_ANCHORS` (anchors are on by default)
+//!   and, to append events with shapes, for the schema bucket `S_SCHEMAS`.
 //! - **reader**: the writer's, without `P.>`, `$JS.API.STREAM.MSG.GET.KV_B` and `$KV.B.>`
 //!   (nor their anchor-bucket counterparts).
 //!   An append is refused by the server and fails with
@@ -142,6 +150,7 @@ mod subscribe;
 // Snapshots and projection checkpoints in key-value buckets; durable projections.
 mod kv;
 mod kv_checkpoint;
+mod kv_schema;
 mod kv_snapshot;
 mod projection_runner;
 pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, JetStreamCheckpointStore};

@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use crate::cache::Lru;
 use crate::error::Result;
+use crate::schema::{EventShape, RegisteredShape, SchemaCache};
 use crate::seal::SealedEvent;
 use crate::store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 use crate::subject::{TokenKind, validate_token};
@@ -40,6 +41,8 @@ pub(crate) struct Inner {
     pub(crate) health: super::config_watch::ConfigHealth,
     /// Where each aggregate's newest head is recorded outside the stream (`None`: off).
     pub(crate) anchors: Option<super::anchor_writer::Anchors>,
+    /// The schema registry's bucket and what this handle knows registered (`None`: off).
+    pub(crate) schemas: Option<super::kv_schema::Schemas>,
 }
 
 /// Settings resolved at build time.
@@ -143,6 +146,13 @@ impl JetStreamEventStore {
     pub fn anchor_bucket(&self) -> Option<&str> {
         self.inner.anchors.as_ref().map(|a| a.kv().name.as_str())
     }
+
+    /// The key-value bucket of the schema registry, `None` with the registry off (see
+    /// [`schema_registry`](JetStreamEventStoreBuilder::schema_registry)). It is opened, and
+    /// created if missing, on this handle's first registration.
+    pub fn schema_bucket(&self) -> Option<&str> {
+        self.inner.schemas.as_ref().map(|s| s.bucket())
+    }
 }
 
 #[async_trait]
@@ -205,6 +215,17 @@ impl EventStore for JetStreamEventStore {
 
     async fn last_sequence(&self) -> Result<u64> {
         self.inner.last_sequence().await
+    }
+
+    async fn register_shape(&self, shape: &EventShape) -> Result<RegisteredShape> {
+        match &self.inner.schemas {
+            Some(schemas) => schemas.register(&self.inner.context, shape).await,
+            None => Ok(RegisteredShape::of(shape)),
+        }
+    }
+
+    fn schema_cache(&self) -> Option<&SchemaCache> {
+        self.inner.schemas.as_ref().map(|s| s.cache())
     }
 }
 

@@ -7,6 +7,7 @@
 mod cursor;
 mod log;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
@@ -15,6 +16,8 @@ use tokio::sync::watch;
 use crate::error::Result;
 use crate::head::Head;
 use crate::record::RawRecord;
+use crate::schema::registry::{ShapeKey, shape_key};
+use crate::schema::{EventShape, RegisteredShape, SchemaCache};
 use crate::seal::SealedEvent;
 use crate::store::{EventStore, EventStream, Published, RawStream, StartFrom};
 use crate::subject::{DEFAULT_PREFIX, validate_prefix, validate_subscription};
@@ -43,6 +46,12 @@ struct Shared {
     state: Mutex<Log>,
     /// The newest stream sequence, for live subscriptions.
     last: watch::Sender<u64>,
+    /// The schema registry: the shape registered first for each `(aggregate type, event
+    /// type, schema)`.
+    schemas: Mutex<HashMap<ShapeKey, RegisteredShape>>,
+    /// What the clones of this store know to be registered (all of it: they share the
+    /// registry), so that appends skip the registry after an event type's first.
+    schema_cache: SchemaCache,
 }
 
 /// Configures a [`MemoryEventStore`].
@@ -133,6 +142,8 @@ impl MemoryEventStoreBuilder {
                 max_event_size: self.max_event_size,
                 state: Mutex::new(Log::default()),
                 last: watch::channel(0).0,
+                schemas: Mutex::new(HashMap::new()),
+                schema_cache: SchemaCache::new(),
             }),
         }
     }
@@ -233,6 +244,23 @@ impl EventStore for MemoryEventStore {
 
     async fn last_sequence(&self) -> Result<u64> {
         Ok(self.lock().last_sequence())
+    }
+
+    async fn register_shape(&self, shape: &EventShape) -> Result<RegisteredShape> {
+        // One insert per lock: a poisoned lock still holds a whole map.
+        let mut schemas = self
+            .shared
+            .schemas
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(schemas
+            .entry(shape_key(shape))
+            .or_insert_with(|| RegisteredShape::of(shape))
+            .clone())
+    }
+
+    fn schema_cache(&self) -> Option<&SchemaCache> {
+        Some(&self.shared.schema_cache)
     }
 }
 

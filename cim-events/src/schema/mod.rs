@@ -9,29 +9,58 @@
 //!
 //! # Drift caught at start-up
 //!
-//! Each `(aggregate type, event type, schema)` has one shape. A store registers the shapes
-//! of an aggregate's events before its first append of that aggregate type; a shape that
-//! differs from the one already registered for the same version is
-//! [`Error::SchemaDrift`](crate::Error::SchemaDrift), and nothing is stored.
+//! Each `(aggregate type, event type, schema)` has one shape, and a store's schema registry
+//! records it the first time it is registered: its [`Fingerprint`] and its canonical text.
+//! Registering a shape whose fingerprint differs from the one recorded for the same triple
+//! — a second service, or a new build, changed an event's fields without bumping its
+//! schema — fails with [`Error::SchemaDrift`](crate::Error::SchemaDrift) naming both
+//! fingerprints and the lines that differ, and nothing is stored. The same shape again is
+//! fine; a new event type or schema version is recorded. Records are create-only: of two
+//! services registering different shapes at once, exactly one wins, and the other gets the
+//! drift. They are never replaced; an operator who knows that no event was stored under a
+//! wrong registration may delete it.
+//!
+//! **When.** On a store handle's first append of an event type, before anything is sealed,
+//! the append registers all of the type's shapes ([`Event::event_shapes`](crate::Event::event_shapes)):
+//! `Repository::new` does no I/O, so the first command does it. Later appends of that type
+//! through the handle cost one set lookup. To fail at start-up instead of on the first
+//! command, call [`EventStore::register`](crate::EventStore::register)`::<AccountEvent>()`
+//! (or [`register_schema`](crate::EventStore::register_schema) with shapes) before serving.
+//! A hand-written `Event` impl has no shapes and registers nothing.
+//!
+//! **Where.** [`MemoryEventStore`](crate::MemoryEventStore) keeps the records in the store,
+//! shared by its clones. `JetStreamEventStore` keeps them in key-value bucket
+//! `{stream}_SCHEMAS`, one key per triple, opened on the first registration (see
+//! `cim_events::jetstream`). A custom store implements
+//! [`EventStore::register_shape`](crate::EventStore::register_shape) and
+//! [`EventStore::schema_cache`](crate::EventStore::schema_cache); by default it has no
+//! registry and checks nothing.
+//!
+//! ```
+//! use cim_events::schema::{EventShape, FieldShape};
+//! use cim_events::{Error, EventStore, MemoryEventStore};
+//!
+//! // What two builds of one service say `Deposited` schema 1 holds.
+//! let deployed = EventShape {
+//!     aggregate_type: "Account",
+//!     event_type: "Deposited",
+//!     aliases: &[],
+//!     schema: 1,
+//!     fields: &[FieldShape { name: "amount", ty: "u64" }],
+//! };
+//! let changed = EventShape { fields: &[FieldShape { name: "cents", ty: "u64" }], ..deployed };
+//! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+//! let store = MemoryEventStore::new();
+//! store.register_schema(&[deployed]).await?;
+//! let Err(Error::SchemaDrift(drift)) = store.register_schema(&[changed]).await else {
+//!     panic!("a changed shape under the same schema version is drift");
+//! };
+//! assert_eq!((drift.registered, drift.ours), (deployed.fingerprint(), changed.fingerprint()));
+//! # Ok::<(), cim_events::Error>(()) }).unwrap();
+//! ```
 
+pub(crate) mod registry;
 mod shape;
 
+pub use registry::{RegisteredShape, SchemaCache, SchemaDrift};
 pub use shape::{EventShape, FieldShape, Fingerprint};
-
-/// Placeholder until the registry lands: what [`Error::SchemaDrift`](crate::Error::SchemaDrift) carries.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "schema drift: `{aggregate_type}/{event_type}` schema {schema} is registered with shape {registered}, but this code has shape {ours}"
-)]
-pub struct SchemaDrift {
-    /// The aggregate type.
-    pub aggregate_type: String,
-    /// The event type.
-    pub event_type: String,
-    /// The schema version both claim.
-    pub schema: u32,
-    /// The fingerprint registered first.
-    pub registered: Fingerprint,
-    /// The fingerprint of this code's shape.
-    pub ours: Fingerprint,
-}
