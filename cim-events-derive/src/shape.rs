@@ -112,9 +112,9 @@ fn shape_tokens(aggregate: &str, model: &Model, attrs: &EventAttrs) -> TokenStre
         fields,
     } = model;
     let aliases = aliases(attrs);
-    let fields = fields.iter().map(|(name, ty)| {
-        quote!(::cim_events::schema::FieldShape { name: #name, ty: #ty })
-    });
+    let fields = fields
+        .iter()
+        .map(|(name, ty)| quote!(::cim_events::schema::FieldShape { name: #name, ty: #ty }));
     quote! {
         ::cim_events::schema::EventShape {
             aggregate_type: #aggregate,
@@ -455,7 +455,7 @@ mod tests {
                 quote!(::std::option::Option<alloc::string::String>),
                 "Option<String>",
             ),
-            (quote!(Vec< u8 >), "Vec<u8>"),
+            (quote!(Vec<u8>), "Vec<u8>"),
             (quote!(Vec::<u8>), "Vec<u8>"),
             (
                 quote!(std::collections::HashMap<String, ::std::vec::Vec<(u8, bool)>>),
@@ -469,7 +469,10 @@ mod tests {
             (quote!(()), "()"),
             (quote!((String)), "String"),
             (quote!(T), "T"),
-            (quote!(Box<dyn std::error::Error + Send + 'static>), "Box<dyn Error+Send>"),
+            (
+                quote!(Box<dyn std::error::Error + Send + 'static>),
+                "Box<dyn Error+Send>",
+            ),
             (quote!(<T as std::str::FromStr>::Err), "<T as FromStr>::Err"),
             (
                 quote!(Box<dyn Fn(std::string::String) -> u8>),
