@@ -574,25 +574,23 @@ pub fn check_lock(
     let mut recorded = Vec::new();
     let mut unchanged = 0;
     for (sort, entry) in &current {
-        match locked.get(sort) {
-            Some(old) if old.fingerprint == entry.fingerprint => unchanged += 1,
-            Some(old) => problems.push(changed(old, entry)),
-            None => {
-                let highest = locked
-                    .values()
-                    .filter(|e| e.key.thing() == entry.key.thing())
-                    .map(|e| e.key.version())
-                    .max();
-                match highest {
-                    Some(highest) if highest > entry.key.version() => {
-                        problems.push(LockProblem::VersionBehind {
-                            key: entry.key.clone(),
-                            recorded: highest,
-                        });
-                    }
-                    _ => recorded.push(entry.clone()),
-                }
+        let highest = locked
+            .values()
+            .filter(|e| e.key.thing() == entry.key.thing())
+            .map(|e| e.key.version())
+            .max();
+        match (locked.get(sort), highest) {
+            // The code writes an older version than one already released: it could not
+            // read what the newer code stored.
+            (_, Some(highest)) if highest > entry.key.version() => {
+                problems.push(LockProblem::VersionBehind {
+                    key: entry.key.clone(),
+                    recorded: highest,
+                });
             }
+            (Some(old), _) if old.fingerprint == entry.fingerprint => unchanged += 1,
+            (Some(old), _) => problems.push(changed(old, entry)),
+            (None, _) => recorded.push(entry.clone()),
         }
     }
     problems.extend(missing_events(&locked, events));
