@@ -519,7 +519,9 @@ fn a_state_change_needs_a_state_bump() {
     ));
     assert_eq!(
         found.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["state of `Account` changed: field `last_depositor` added (`option<str>`) but state is still 1; bump `#[aggregate(state = 2)]` (snapshots of state 1 are then rebuilt from events)"]
+        [
+            "state of `Account` changed: field `last_depositor` added (`option<str>`) but state is still 1; bump `#[aggregate(state = 2)]` (snapshots of state 1 are then rebuilt from events)"
+        ]
     );
 
     let bumped = state_shape::<state_bumped::Account>();
@@ -558,7 +560,11 @@ fn a_renamed_event_without_an_alias_fails() {
             schemas: vec![2],
         }]
     );
-    assert!(found[0].to_string().contains("add `aliases(\"Deposited\")`"));
+    assert!(
+        found[0]
+            .to_string()
+            .contains("add `aliases(\"Deposited\")`")
+    );
 }
 
 /// This crate's own lock, committed as `tests/schema.lock`. A failure here means a test

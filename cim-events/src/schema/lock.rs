@@ -2,8 +2,9 @@
 //! event type and aggregate state at every version ever released, and the check that
 //! fails a test when a shape changed while its version did not.
 //!
-//! [`check_lock`] does the work and returns a typed outcome; [`assert_schema_lock!`]
-//! reads `CIM_EVENTS_LOCK` and turns a failure into the test's panic.
+//! [`check_lock`] does the work and returns a typed outcome;
+//! [`assert_schema_lock!`](crate::assert_schema_lock) reads `CIM_EVENTS_LOCK` and turns a
+//! failure into the test's panic.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -16,8 +17,9 @@ use super::shape::{
 };
 use super::state::{StateShape, state_header};
 
-/// The environment variable that switches [`assert_schema_lock!`] to
-/// [`LockMode::Overwrite`]: `CIM_EVENTS_LOCK=overwrite cargo test`.
+/// The environment variable that switches
+/// [`assert_schema_lock!`](crate::assert_schema_lock) to [`LockMode::Overwrite`]:
+/// `CIM_EVENTS_LOCK=overwrite cargo test`.
 pub const LOCK_ENV: &str = "CIM_EVENTS_LOCK";
 
 /// Compares the shapes of the given event types (and aggregate states) with the lock file
@@ -44,6 +46,11 @@ pub const LOCK_ENV: &str = "CIM_EVENTS_LOCK";
 ///   `#[aggregate(state = N)]`).
 /// - A version below one already recorded, or an event type recorded for an aggregate but
 ///   gone from its events (renamed without an alias), fails.
+///
+/// Name every event type of an aggregate in one call: an event type the lock records for
+/// an aggregate that the call does not list counts as gone. Aggregates the call does not
+/// mention are left as they are, so several calls may share one file, one at a time (two
+/// tests writing one file at once race; give them a file each).
 ///
 /// `CIM_EVENTS_LOCK=overwrite` rewrites the whole file from the code instead, dropping
 /// older versions: for shapes that never reached a store. The rules for what counts as a
@@ -112,8 +119,8 @@ macro_rules! assert_schema_lock {
     }};
 }
 
-/// The function behind [`assert_schema_lock!`]: [`check_lock`] in the mode
-/// `CIM_EVENTS_LOCK` selects, printing what it recorded.
+/// The function behind [`assert_schema_lock!`](crate::assert_schema_lock): [`check_lock`]
+/// in the mode `CIM_EVENTS_LOCK` selects, printing what it recorded.
 ///
 /// # Panics
 ///

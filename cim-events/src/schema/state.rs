@@ -253,6 +253,38 @@ mod tests {
         );
     }
 
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Outer {
+        Plain,
+        Holds(Inner),
+        Also { inner: Option<Inner> },
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    enum Inner {
+        First,
+        Second(u8),
+        Third { x: String },
+    }
+
+    #[derive(Deserialize)]
+    #[allow(dead_code)]
+    struct Nested {
+        outer: Outer,
+    }
+
+    #[test]
+    fn enums_inside_variants_are_explored_too() {
+        assert_eq!(
+            traced::<Nested>(),
+            [
+                "outer: enum Outer{Plain,Holds(enum Inner{First,Second(u8),Third{x:str}}),Also{inner:option<enum Inner{First,Second(u8),Third{x:str}}>}}"
+            ]
+        );
+    }
+
     /// Rejects the sample: an email needs an `@`.
     #[allow(dead_code)]
     struct Email(String);

@@ -270,6 +270,57 @@ impl Tracer {
         self.enums.values().map(EnumTrace::unexplored).sum()
     }
 
+    /// The variant `name` takes in this pass: the first not yet explored, else one whose
+    /// content leads to an enum with variants not yet explored, else the first.
+    fn choose(&self, name: &'static str) -> usize {
+        let Some(trace) = self.enums.get(name) else {
+            return 0;
+        };
+        if let Some(index) = trace.formats.iter().position(Option::is_none) {
+            return index;
+        }
+        let mut seen = BTreeSet::from([name]);
+        trace
+            .formats
+            .iter()
+            .position(|f| f.as_ref().is_some_and(|f| self.variant_leads(f, &mut seen)))
+            .unwrap_or(0)
+    }
+
+    fn variant_leads(&self, variant: &VariantFormat, seen: &mut BTreeSet<&'static str>) -> bool {
+        match variant {
+            VariantFormat::Unit => false,
+            VariantFormat::Newtype(f) => self.leads(f, seen),
+            VariantFormat::Tuple(fs) => fs.iter().any(|f| self.leads(f, seen)),
+            VariantFormat::Struct(fs) => fs.iter().any(|(_, f)| self.leads(f, seen)),
+        }
+    }
+
+    /// Whether `format` contains an enum with a variant not yet explored.
+    fn leads(&self, format: &Format, seen: &mut BTreeSet<&'static str>) -> bool {
+        match format {
+            Format::Enum(name) => {
+                if !seen.insert(name) {
+                    return false;
+                }
+                self.enums.get(name).is_some_and(|e| {
+                    e.unexplored() > 0
+                        || e.formats
+                            .iter()
+                            .flatten()
+                            .any(|f| self.variant_leads(f, seen))
+                })
+            }
+            Format::Option(f) | Format::Seq(f) | Format::Newtype(_, f) => self.leads(f, seen),
+            Format::Map(k, v) => self.leads(k, seen) || self.leads(v, seen),
+            Format::Tuple(fs) | Format::TupleStruct(_, fs) => {
+                fs.iter().any(|f| self.leads(f, seen))
+            }
+            Format::Struct(_, fs) => fs.iter().any(|(_, f)| self.leads(f, seen)),
+            _ => false,
+        }
+    }
+
     fn explored(&self) -> usize {
         self.enums
             .values()
@@ -542,21 +593,31 @@ impl<'de> de::Deserializer<'de> for TraceDe<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         let t = self.t;
-        let trace = t.enums.entry(name).or_insert_with(|| EnumTrace {
-            variants,
-            formats: vec![None; variants.len()],
-            terminating: None,
-        });
+        let terminating = t
+            .enums
+            .entry(name)
+            .or_insert_with(|| EnumTrace {
+                variants,
+                formats: vec![None; variants.len()],
+                terminating: None,
+            })
+            .terminating;
         let inside_itself = t.stack.contains(&name);
         let index = if inside_itself {
             // Only a variant known to end keeps the sample finite.
-            match trace.terminating {
+            match terminating {
                 Some(index) => index,
                 None => return Err(t.found_recursion(name)),
             }
         } else {
-            let first_unexplored = trace.formats.iter().position(Option::is_none);
-            *t.plan.entry(name).or_insert(first_unexplored.unwrap_or(0))
+            match t.plan.get(name) {
+                Some(&index) => index,
+                None => {
+                    let index = t.choose(name);
+                    t.plan.insert(name, index);
+                    index
+                }
+            }
         };
         let Some(&variant) = variants.get(index) else {
             t.last = Some(Format::Enum(name));
