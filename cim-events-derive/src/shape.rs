@@ -59,8 +59,10 @@ pub fn enum_shapes(
             let shape = shape_tokens(&aggregate, &model, &variant.attrs);
             Some(quote!(__shapes.push(#shape);))
         }
+        // Through `SingleEvent`, like the rest of the enum's code: a wrapped type that is
+        // no event struct gets that trait's one message, not a second error.
         Shape::Newtype(inner) => Some(quote_spanned! {inner.span()=>
-            for mut __shape in <#inner as ::cim_events::Event>::event_shapes() {
+            for mut __shape in <#inner as ::cim_events::__private::SingleEvent>::single_event_shapes() {
                 __shape.aggregate_type = #aggregate;
                 __shapes.push(__shape);
             }
@@ -599,7 +601,7 @@ mod tests {
             "aliases : & []",
             "schema : 1u32",
             ":: cim_events :: schema :: FieldShape { name : \"account_id\" , ty : \"String\" }",
-            "< Closed as :: cim_events :: Event > :: event_shapes ()",
+            "< Closed as :: cim_events :: __private :: SingleEvent > :: single_event_shapes ()",
             "__shape . aggregate_type = \"Account\"",
         ] {
             assert!(text.contains(piece), "missing `{piece}` in {text}");
