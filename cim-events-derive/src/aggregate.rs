@@ -57,6 +57,8 @@ pub struct Impls<'a> {
     events: &'a Type,
     error: TokenStream,
     generics: syn::Generics,
+    /// `const STATE_VERSION`, when `state = N` sets it.
+    state: Option<TokenStream>,
 }
 
 impl<'a> Impls<'a> {
@@ -66,6 +68,10 @@ impl<'a> Impls<'a> {
             events,
             error: error_type(input),
             generics: aggregate_generics(input),
+            state: input
+                .args
+                .state
+                .map(|n| quote!(const STATE_VERSION: u32 = #n;)),
         }
     }
 
@@ -75,6 +81,7 @@ impl<'a> Impls<'a> {
             self_ty,
             events,
             error,
+            state,
             ..
         } = self;
         let (impl_generics, _, where_clause) = self.generics.split_for_impl();
@@ -84,6 +91,7 @@ impl<'a> Impls<'a> {
                 type Event = #events;
                 type Error = #error;
                 const AGGREGATE_TYPE: &'static str = #name;
+                #state
 
                 fn apply(&mut self, __event: &#events) {
                     #apply
@@ -436,6 +444,21 @@ mod tests {
         }
         assert!(!text.contains("# [command]"));
         assert!(!text.contains("# [apply"));
+        // Without `state = N` the trait's default (1) stands.
+        assert!(!text.contains("STATE_VERSION"));
+    }
+
+    #[test]
+    fn state_version_is_declared() {
+        let out = attribute(
+            quote!(events = AccountEvent, state = 3),
+            account().to_token_stream(),
+        );
+        assert_eq!(errors(&out), Vec::<String>::new());
+        assert!(
+            out.to_string()
+                .contains("const STATE_VERSION : u32 = 3u32 ;")
+        );
     }
 
     #[test]

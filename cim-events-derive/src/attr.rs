@@ -134,11 +134,13 @@ pub struct AggregateArgs {
     pub events_reported: bool,
     pub error: Option<Type>,
     pub name: Option<LitStr>,
+    /// `state = N`: the version of the state's shape (`Aggregate::STATE_VERSION`).
+    pub state: Option<u32>,
 }
 
-const AGGREGATE_KEYS: &[&str] = &["events", "error", "name"];
+const AGGREGATE_KEYS: &[&str] = &["events", "error", "name", "state"];
 
-/// Parses `events = Type, error = Type, name = "…"`.
+/// Parses `events = Type, error = Type, name = "…", state = N`.
 pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArgs {
     let mut out = AggregateArgs::default();
     let parser = syn::meta::parser(|meta| {
@@ -159,6 +161,11 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
                 let lit = value.string(cx, &meta.path, "name", "Account");
                 set_once(cx, &mut out.name, lit, &meta.path, "aggregate");
             }
+            "state" => {
+                let value = RawValue::parse(&meta)?;
+                let state = state_value(cx, &meta.path, &value);
+                set_once(cx, &mut out.state, state, &meta.path, "aggregate");
+            }
             _ => {
                 RawValue::parse(&meta)?;
                 out.events_reported |= did_you_mean(&key, AGGREGATE_KEYS) == Some("events");
@@ -178,6 +185,65 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
         cx.push(err);
     }
     out
+}
+
+/// The value of `state`: a positive integer literal that fits in `u32`, as `schema` of
+/// `#[event]` takes.
+fn state_value(cx: &Ctxt, key: &syn::Path, value: &RawValue) -> Option<u32> {
+    const TAKES: &str =
+        "`state` takes the version of the state's shape, an integer: write `state = 2`";
+    let expr = match value {
+        RawValue::Expr(expr) => expr,
+        RawValue::List(span) => {
+            cx.error_span(*span, TAKES);
+            return None;
+        }
+        RawValue::None => {
+            cx.error_at(key, TAKES);
+            return None;
+        }
+    };
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(int), ..
+        }) => match int.base10_parse::<u32>() {
+            Ok(0) => cx.error_at(
+                int,
+                "state version 0 is not allowed: versions start at 1, the default",
+            ),
+            Ok(value) => return Some(value),
+            Err(_) => cx.error_at(
+                int,
+                format!(
+                    "state version `{}` does not fit in `u32`",
+                    int.base10_digits()
+                ),
+            ),
+        },
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            let text = lit.value();
+            let example = match text.trim().parse::<u32>() {
+                Ok(n) if n > 0 => n,
+                _ => 2,
+            };
+            cx.error_at(
+                lit,
+                format!(
+                    "`state` takes an integer literal, not a string: write `state = {example}`"
+                ),
+            );
+        }
+        other => cx.error_at(
+            other,
+            format!(
+                "state version `{}` is not a positive integer literal: write e.g. `state = 2`",
+                pretty(other).replacen("- ", "-", 1)
+            ),
+        ),
+    }
+    None
 }
 
 /// What an `#[aggregate]` method is marked as.
@@ -556,6 +622,56 @@ mod tests {
                 "unknown aggregate attribute `evnets`; did you mean `events`?",
             ]
         );
+    }
+
+    #[test]
+    fn aggregate_state_version() {
+        let cx = Ctxt::new();
+        let args = aggregate_args(&cx, quote::quote!(events = AccountEvent, state = 3));
+        assert_eq!(errors(cx), Vec::<String>::new());
+        assert_eq!(args.state, Some(3));
+
+        let cx = Ctxt::new();
+        assert_eq!(aggregate_args(&cx, quote::quote!(events = E)).state, None);
+
+        for (arg, message) in [
+            (
+                quote::quote!(state = 0),
+                "state version 0 is not allowed: versions start at 1, the default",
+            ),
+            (
+                quote::quote!(state = "x"),
+                "`state` takes an integer literal, not a string: write `state = 2`",
+            ),
+            (
+                quote::quote!(state = "4"),
+                "`state` takes an integer literal, not a string: write `state = 4`",
+            ),
+            (
+                quote::quote!(state = -1),
+                "state version `-1` is not a positive integer literal: write e.g. `state = 2`",
+            ),
+            (
+                quote::quote!(state = 4294967296),
+                "state version `4294967296` does not fit in `u32`",
+            ),
+            (
+                quote::quote!(state),
+                "`state` takes the version of the state's shape, an integer: write `state = 2`",
+            ),
+            (
+                quote::quote!(state = 1, state = 2),
+                "duplicate aggregate attribute `state`; remove one of them",
+            ),
+            (
+                quote::quote!(stat = 2),
+                "unknown aggregate attribute `stat`; did you mean `state`?",
+            ),
+        ] {
+            let cx = Ctxt::new();
+            aggregate_args(&cx, quote::quote!(events = E, #arg));
+            assert_eq!(errors(cx), [message], "{arg}");
+        }
     }
 
     #[test]

@@ -112,6 +112,11 @@ pub trait SingleEvent: Event {
     {
         Self::from_payload(event_type, schema, payload)
     }
+
+    /// [`Event::event_shapes`].
+    fn single_event_shapes() -> Vec<crate::schema::EventShape> {
+        Self::event_shapes()
+    }
 }
 
 /// The types an `#[event(id)]` field may have: anything that reads as a string.

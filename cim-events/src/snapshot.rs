@@ -121,10 +121,10 @@ impl Snapshot {
     }
 }
 
-/// The fingerprint of state type `A`'s shape. Placeholder until the state tracer lands.
-pub(crate) fn state_fingerprint<A: serde::de::DeserializeOwned>() -> Fingerprint {
-    let _ = std::any::type_name::<A>();
-    Fingerprint([0; 32])
+/// The fingerprint of state type `A`'s shape, traced from its `Deserialize` impl (see
+/// [`state_shape`](crate::schema::state_shape)).
+pub(crate) fn state_fingerprint<A: Aggregate + serde::de::DeserializeOwned>() -> Fingerprint {
+    crate::schema::state_shape::<A>().fingerprint()
 }
 
 /// When the repository writes snapshots.

@@ -7,6 +7,71 @@
 //! declares — and reads older versions through the upcasts the event declares. See
 //! `docs/evolving-events.md` for a walk through one event's versions.
 //!
+//! # Shapes and fingerprints
+//!
+//! An [`EventShape`] is what `#[derive(Event)]` reads from the type: the aggregate type,
+//! the event type, the schema version, and per payload field its serde name and its Rust
+//! type as written, normalised. A [`StateShape`] is what [`state_shape`] traces from an
+//! aggregate state's `Deserialize` impl: per field its serde name and serde data-model
+//! type (`u64`, `str`, `option<T>`, `seq<T>`, `map<K,V>`, nested structs and enums with
+//! their fields and variants). A [`Fingerprint`] is the SHA-256 of a shape's canonical
+//! text.
+//!
+//! These count as a change of shape (a new fingerprint; the lock fails unless the version
+//! is bumped):
+//!
+//! - a field added or removed;
+//! - a field renamed, as serde stores it: a Rust rename under `#[serde(rename)]` that keeps
+//!   the stored name is no change; a changed `rename`, `rename_all` or `rename_all_fields`
+//!   is;
+//! - a field's type changed, after normalisation (`u64` → `u128`, `String` →
+//!   `Option<String>`); a field newly `#[serde(skip)]`ped counts as removed, a field newly
+//!   `#[serde(flatten)]`ed is listed under `..` with its type;
+//! - the schema version (or state version) itself;
+//! - the event renamed: a new event type, and the old one goes missing from the lock
+//!   unless an alias keeps reading it.
+//!
+//! These do not count:
+//!
+//! - field order: serde stores fields as a map and reads them by name;
+//! - aliases: they widen what is read, not what is written, so two services with
+//!   different aliases still store the same shape;
+//! - how a type is spelled: paths are reduced to their last segment
+//!   (`std::string::String` = `String`, `::std::option::Option<alloc::string::String>` =
+//!   `Option<String>`), whitespace is dropped, lifetimes and `mut` of references are
+//!   dropped (`&'a str` = `&str`); doc comments and attributes other than the serde ones
+//!   above;
+//! - serde attributes that change how a value is encoded rather than what is stored
+//!   (`with`, `serialize_with`, `default`, `skip_serializing_if`), and the inside of a
+//!   field's type: a field of type `Address` has shape `Address` whatever `Address`
+//!   holds. Bump the schema yourself when such a change alters stored bytes, or lock
+//!   `Address` as an event type or state of its own.
+//!
+//! Type aliases are not resolved: `type Amount = u64;` makes a field `Amount`, not `u64`.
+//!
+//! # The schema lock
+//!
+//! [`assert_schema_lock!`](crate::assert_schema_lock) keeps every shape ever recorded in a
+//! text file committed with the code, `schema.lock` by default. Each entry is a header
+//! line, then one line per field (sorted by name, indented by two spaces):
+//!
+//! ```text
+//! event Account/Deposited schema 2 fingerprint 3b1f…(64 hex digits)
+//!   account_id: String
+//!   amount: u64
+//!
+//! state Account version 1 fingerprint 9c04…
+//!   balance: u64
+//!   owner: option<str>
+//! ```
+//!
+//! Entries are sorted by aggregate type, then event type and version, then state version;
+//! lines starting with `#` are comments. Names are escaped (`\\`, and `\u{hex}` for
+//! control characters, whitespace and the separators `/` and `:`), so every entry stays on
+//! its lines. The fingerprint is recomputed on reading: an entry edited by hand is an
+//! error naming its line. [`check_lock`] is the same check as a function returning a
+//! [`LockReport`] or a [`LockError`].
+//!
 //! # Drift caught at start-up
 //!
 //! Each `(aggregate type, event type, schema)` has one shape, and a store's schema registry
@@ -59,8 +124,16 @@
 //! # Ok::<(), cim_events::Error>(()) }).unwrap();
 //! ```
 
+mod lock;
 pub(crate) mod registry;
 mod shape;
+mod state;
+mod trace;
 
+pub use lock::{
+    FieldChange, LOCK_ENV, LockError, LockKey, LockMode, LockProblem, LockReport, assert_lock,
+    check_lock,
+};
 pub use registry::{RegisteredShape, SchemaCache, SchemaDrift};
 pub use shape::{EventShape, FieldShape, Fingerprint};
+pub use state::{StateField, StateShape, WHOLE_STATE, state_shape};
