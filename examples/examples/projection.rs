@@ -193,3 +193,13 @@ async fn demo<S: EventStore, R: Send + 'static>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The stored shapes of the events this example writes, locked in
+    /// `projection.schema.lock` (see `cim-events/docs/evolving-events.md`).
+    #[test]
+    fn schema_lock() {
+        cim_events::assert_schema_lock!(super::AccountEvent; path: "projection.schema.lock");
+    }
+}

@@ -226,3 +226,14 @@ fn print_events(outcome: &CommandOutcome<Account>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The stored shapes of the account's events are locked in `quickstart.schema.lock`:
+    /// changing one without bumping its schema fails this test (see
+    /// `cim-events/docs/evolving-events.md`).
+    #[test]
+    fn schema_lock() {
+        cim_events::assert_schema_lock!(super::AccountEvent; path: "quickstart.schema.lock");
+    }
+}

@@ -188,3 +188,17 @@ async fn verdict<S: EventStore>(store: &S, aggregate_id: &str) -> Result<String,
         format!("BROKEN: {:?}", report.faults)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    /// The stored shapes of the order and inventory events are locked in
+    /// `orders.schema.lock` (see `cim-events/docs/evolving-events.md`).
+    #[test]
+    fn schema_lock() {
+        cim_events::assert_schema_lock!(
+            crate::order::OrderEvent,
+            crate::inventory::InventoryEvent;
+            path: "orders.schema.lock"
+        );
+    }
+}
