@@ -815,6 +815,43 @@ mod tests {
     }
 
     #[test]
+    fn every_upcast_and_alias_mistake_is_reported() {
+        let input: DeriveInput = parse_quote! {
+            #[event(schema = 2, from(1 = A), retired, aliases("Old"))]
+            enum AccountEvent {
+                #[event(schema = 4, from(3 = C, 3 = D, 4 = E, 0 = F), aliases("Opened", "Was.Opened"))]
+                Opened { #[event(id)] account_id: String },
+                #[event(aliases("Renamed", "Prev", "Prev", "Opened"))]
+                Renamed { #[event(id)] account_id: String },
+                #[event(from(1 = B), aliases("X"), retired)]
+                Closed(Closed),
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(
+            errors(&out),
+            [
+                "upcasts belong on the event whose payload they convert: put `from(…)` on a variant with named fields or on an event struct, next to its `schema`",
+                "`retired` marks one event type as no longer produced; put `#[event(retired)]` on a variant",
+                "`aliases` are the earlier names of one event type; put `#[event(aliases(…))]` on a variant",
+                "upcasts belong on the event whose payload they convert: this variant wraps `Closed`; put `from(…)` in `#[event(…)]` on `Closed`",
+                "this variant wraps the event `Closed`, which sets its own `aliases`; put `#[event(aliases(…))]` on `Closed`",
+                "this variant wraps the event `Closed`, which sets its own `retired`; put `#[event(retired)]` on `Closed`",
+                "event alias `Opened` is this event's own name; an alias is an earlier name: remove it",
+                "event alias `Was.Opened` is not a valid NATS subject token: `.` separates tokens; use letters, digits, `-` or `_`",
+                "duplicate upcast from schema 3: `3 = C` already converts it; remove one of them",
+                "upcast from schema 4, which is not older than the current schema 4: an upcast converts an older payload; remove `4 = …`, or raise `schema` above 4",
+                "there is no schema 0: versions start at 1; list each schema below the current one",
+                "missing upcasts from schemas 1 and 2: add `2 = …, 1 = …` to `from(…)`",
+                "event alias `Renamed` is this event's own name; an alias is an earlier name: remove it",
+                "duplicate event alias `Prev`; remove one of them",
+                "event alias `Opened` is the event type of variant `Opened`: stored events of that type could not tell which to become; remove the alias or rename that variant",
+                "variant `Renamed` has the enum's schema 2, so it needs upcasts: missing upcast from schema 1: add `#[event(from(1 = …))]` to it, or `#[event(schema = 1)]` if it was never stored under an older schema",
+            ]
+        );
+    }
+
+    #[test]
     fn unions_are_rejected_without_stubs() {
         let input: DeriveInput = parse_quote!(union U { a: u8 });
         let out = derive(&input);

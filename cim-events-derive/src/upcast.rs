@@ -129,12 +129,12 @@ mod tests {
             broken: false,
         };
         let names = vec!["T".to_owned()];
-        let bounds: Vec<String> = bounds(Some(&from), &quote!(Tagged<T>), &names)
+        let written: Vec<String> = bounds(Some(&from), &quote!(Tagged<T>), &names)
             .iter()
             .map(|b| b.to_token_stream().to_string())
             .collect();
         assert_eq!(
-            bounds,
+            written,
             [
                 "V1 < T > : :: cim_events :: __private :: StoredPayload",
                 "V2 : :: cim_events :: __private :: Upcast < V1 < T > >",

@@ -1,6 +1,6 @@
-//! Rules that span several items: names are subject tokens and unique, every event has
-//! exactly one usable id, handler signatures have the right shape, nothing is handled or
-//! applied twice.
+//! Rules that span several items: names and aliases are subject tokens and unique, every
+//! event has exactly one usable id, an upcast chain lists each older schema once,
+//! handler signatures have the right shape, nothing is handled or applied twice.
 
 use std::collections::BTreeMap;
 
