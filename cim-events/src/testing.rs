@@ -86,6 +86,9 @@
 //!      }
 //! ```
 //!
+//! [`given_stored`](AggregateTest::given_stored) takes past events as older code stored
+//! them, so a test can check that history still reads through the upcasts.
+//!
 //! The harness also fails a test whose events no store would take as this aggregate's:
 //! another aggregate id, an aggregate type other than `A::AGGREGATE_TYPE`, an invalid
 //! subject token, or a payload IPLD cannot hold.
@@ -148,6 +151,35 @@ impl<A: Aggregate> AggregateTest<A> {
             }
             self.state.apply(&event);
             self.version += 1;
+        }
+        self
+    }
+
+    /// Past events as older code stored them, for testing upcasts: each `E` is an event
+    /// type of that code, kept in the test (a `mod v1` with its own `#[derive(Event)]`,
+    /// say). Each is turned into its event type, schema version and payload as an append
+    /// would store it, read back as `A::Event` as a load would (through
+    /// `#[event(from(…))]` and `aliases`), and applied. Adds up with
+    /// [`given`](Self::given), in call order.
+    ///
+    /// # Panics
+    ///
+    /// If an event belongs to another aggregate, or does not decode as `A::Event`: no
+    /// load would read it either.
+    #[track_caller]
+    pub fn given_stored<E: Event>(mut self, events: impl IntoIterator<Item = E>) -> Self {
+        for (index, old) in events.into_iter().enumerate() {
+            let read = old.to_payload().and_then(|payload| {
+                A::Event::from_payload(old.event_type(), old.schema_version(), payload)
+            });
+            match read {
+                Ok(event) => self = self.given([event]),
+                Err(err) => panic!(
+                    "given_stored events[{index}] (`{}`, schema {}) does not decode as the current events: {err}",
+                    old.event_type(),
+                    old.schema_version()
+                ),
+            }
         }
         self
     }

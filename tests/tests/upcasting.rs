@@ -8,9 +8,10 @@
 //! appends returned are the ones read back, and the chain still verifies.
 
 use cim_events::payload::PayloadProblem;
+use cim_events::testing::AggregateTest;
 use cim_events::{
-    Cid, Error, Event, EventStore, ExpectedVersion, MemoryEventStore, Repository, StartFrom,
-    aggregate,
+    Cid, CommandContext, Error, Event, EventStore, ExpectedVersion, MemoryEventStore, Repository,
+    StartFrom, aggregate,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -167,7 +168,7 @@ struct Account {
     frozen: bool,
 }
 
-#[aggregate(events = AccountEvent)]
+#[aggregate(events = AccountEvent, error = Rejected)]
 impl Account {
     #[apply(Opened)]
     fn opened(&mut self, holder: &str) {
@@ -189,7 +190,38 @@ impl Account {
     fn frozen(&mut self) {
         self.frozen = true;
     }
+
+    #[command]
+    fn deposit(
+        &self,
+        Deposit(amount): Deposit,
+        ctx: &CommandContext<'_>,
+    ) -> Result<AccountEvent, Rejected> {
+        if self.frozen {
+            return Err(Rejected::Frozen);
+        }
+        Ok(AccountEvent::Deposited(Deposited {
+            account_id: ctx.aggregate_id.to_owned(),
+            amount,
+            memo: None,
+        }))
+    }
 }
+
+struct Deposit(u64);
+
+#[derive(Debug, PartialEq)]
+enum Rejected {
+    Frozen,
+}
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the account is frozen")
+    }
+}
+
+impl std::error::Error for Rejected {}
 
 fn v1_history(id: &str) -> Vec<v1::AccountEvent> {
     vec![
@@ -479,4 +511,36 @@ async fn a_newer_schema_than_the_code_reads_is_a_typed_error() {
         ),
         other => panic!("expected PayloadDecode, got {other:?}"),
     }
+}
+
+/// The test harness reads old shapes through the same upcasts as a load.
+#[test]
+fn the_harness_gives_history_as_v1_stored_it() {
+    AggregateTest::<Account>::new("acc-1")
+        .given_stored(v1_history("acc-1"))
+        .when(Deposit(5))
+        .then_expect_error_eq(Rejected::Frozen)
+        .then_state(|account| {
+            assert_eq!(account.holder, "Alice");
+            assert_eq!(account.balance, 1250);
+            assert_eq!(account.notes, ["first note"]);
+        });
+    // Old and current events add up, in order.
+    AggregateTest::<Account>::new("acc-1")
+        .given_stored(v1_history("acc-1").into_iter().take(2))
+        .given([AccountEvent::Annotated {
+            account_id: "acc-1".into(),
+            text: "new".into(),
+        }])
+        .when(Deposit(5))
+        .then_state(|account| assert_eq!((account.balance, account.notes.len()), (1255, 1)));
+}
+
+#[test]
+#[should_panic(expected = "given_stored events[0] (`Deposited`, schema 1) does not decode")]
+fn the_harness_fails_on_history_that_does_not_decode() {
+    AggregateTest::<Account>::new("acc-2").given_stored([v1::Deposited {
+        account_id: "acc-2".into(),
+        amount: 7,
+    }]);
 }
