@@ -5,7 +5,7 @@
 
 use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
-use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitStr, Token, Type};
+use syn::{Attribute, Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token, Type};
 
 use crate::ctxt::Ctxt;
 use crate::names::{did_you_mean, pretty};
@@ -26,14 +26,37 @@ pub enum EventPlace<'a> {
     NewtypeField(&'a Type),
 }
 
-const EVENT_KEYS: &[&str] = &["aggregate", "name", "schema", "id"];
+const EVENT_KEYS: &[&str] = &[
+    "aggregate",
+    "name",
+    "schema",
+    "id",
+    "from",
+    "aliases",
+    "retired",
+];
+
+/// How each key is written, for messages that say where it goes.
+fn key_example(key: &str) -> &'static str {
+    match key {
+        "from" => "from(…)",
+        "aliases" => "aliases(…)",
+        "retired" => "retired",
+        "name" => "name = …",
+        "schema" => "schema = …",
+        _ => "…",
+    }
+}
 
 impl EventPlace<'_> {
     fn keys(self) -> &'static [&'static str] {
         match self {
-            EventPlace::Struct => &["aggregate", "name", "schema"],
+            EventPlace::Struct => &["aggregate", "name", "schema", "from", "aliases", "retired"],
             EventPlace::Enum => &["aggregate", "schema"],
-            EventPlace::Variant | EventPlace::OtherVariant => &["name", "schema"],
+            EventPlace::Variant => &["name", "schema", "from", "aliases", "retired"],
+            // Unit and tuple variants are rejected; their other keys are still read, so
+            // that they add no second error.
+            EventPlace::OtherVariant => &["name", "schema", "aliases", "retired"],
             EventPlace::NewtypeVariant(_) | EventPlace::NewtypeField(_) => &[],
             EventPlace::Field => &["id"],
         }
@@ -45,9 +68,16 @@ impl EventPlace<'_> {
             return None;
         }
         Some(match (self, key) {
-            (EventPlace::NewtypeVariant(inner), "name" | "schema") => format!(
-                "this variant wraps the event `{}`, which sets its own `{key}`; put `#[event({key} = …)]` on `{}`",
+            (EventPlace::NewtypeVariant(inner), "from") => format!(
+                "upcasts belong on the event whose payload they convert: this variant wraps `{}`; put `from(…)` in `#[event(…)]` on `{}`",
                 pretty(inner),
+                pretty(inner)
+            ),
+            (EventPlace::Enum | EventPlace::OtherVariant, "from") => "upcasts belong on the event whose payload they convert: put `from(…)` on a variant with named fields or on an event struct, next to its `schema`".to_owned(),
+            (EventPlace::NewtypeVariant(inner), "name" | "schema" | "aliases" | "retired") => format!(
+                "this variant wraps the event `{}`, which sets its own `{key}`; put `#[event({})]` on `{}`",
+                pretty(inner),
+                key_example(key),
                 pretty(inner)
             ),
             (EventPlace::NewtypeField(inner), "id") => format!(
@@ -57,8 +87,15 @@ impl EventPlace<'_> {
             (_, "id") => "`#[event(id)]` marks the field that holds the aggregate id; put it on a field".to_owned(),
             (EventPlace::Enum, "name") => "`name` sets the event type of one event; put `#[event(name = \"…\")]` on a variant".to_owned(),
             (_, "aggregate") => "the aggregate type is set once, on the event type: put `#[event(aggregate = \"…\")]` on the struct or enum".to_owned(),
+            (EventPlace::Enum, "aliases") => "`aliases` are the earlier names of one event type; put `#[event(aliases(…))]` on a variant".to_owned(),
+            (EventPlace::Enum, "retired") => "`retired` marks one event type as no longer produced; put `#[event(retired)]` on a variant".to_owned(),
+            (_, key @ ("from" | "aliases" | "retired")) => format!(
+                "`{key}` describes an event, not a field; put `#[event({})]` on the struct or variant",
+                key_example(key)
+            ),
             (_, key) => format!(
-                "`{key}` describes an event, not a field; put `#[event({key} = …)]` on the struct, enum or variant"
+                "`{key}` describes an event, not a field; put `#[event({})]` on the struct, enum or variant",
+                key_example(key)
             ),
         })
     }
@@ -68,6 +105,33 @@ impl EventPlace<'_> {
 #[derive(Clone)]
 pub struct Schema {
     pub value: u32,
+    /// The integer as written, for errors about the version.
+    pub span: Span,
+}
+
+/// `from(2 = DepositedV2, 1 = DepositedV1)`: the types older payloads are stored as.
+#[derive(Clone)]
+pub struct Upcasts {
+    /// The `from` key itself, for errors about the whole list.
+    pub key: syn::Path,
+    pub steps: Vec<UpcastStep>,
+    /// The list could not be read and an error says so: checking what was read of it
+    /// would report the same mistake twice.
+    pub broken: bool,
+}
+
+/// One `version = Type` of `from(…)`.
+#[derive(Clone)]
+pub struct UpcastStep {
+    pub version: u32,
+    pub version_lit: LitInt,
+    pub ty: Type,
+}
+
+/// `aliases("MoneyDeposited", "Deposit")`: earlier event types, still read.
+#[derive(Clone)]
+pub struct Aliases {
+    pub names: Vec<LitStr>,
 }
 
 /// The keys of the `#[event(...)]` attributes at one place.
@@ -78,6 +142,20 @@ pub struct EventAttrs {
     pub schema: Option<Schema>,
     /// The `id` key itself, for spans.
     pub id: Option<syn::Path>,
+    pub from: Option<Upcasts>,
+    pub aliases: Option<Aliases>,
+    /// The `retired` key itself.
+    pub retired: Option<syn::Path>,
+}
+
+impl EventAttrs {
+    /// Each alias's value, in order.
+    pub fn alias_names(&self) -> Vec<String> {
+        self.aliases
+            .iter()
+            .flat_map(|a| a.names.iter().map(LitStr::value))
+            .collect()
+    }
 }
 
 /// Parses every `#[event(...)]` in `attrs`, reporting bad and misplaced keys.
@@ -107,6 +185,24 @@ pub fn event_attrs(cx: &Ctxt, attrs: &[Attribute], place: EventPlace<'_>) -> Eve
                 "schema" => {
                     let schema = value.schema(cx, &meta.path);
                     set_once(cx, &mut out.schema, schema, &meta.path, "event");
+                }
+                "from" => {
+                    let from = value.upcasts(cx, &meta.path);
+                    set_once(cx, &mut out.from, Some(from), &meta.path, "event");
+                }
+                "aliases" => {
+                    let aliases = value.aliases(cx, &meta.path);
+                    set_once(cx, &mut out.aliases, aliases, &meta.path, "event");
+                }
+                "retired" => {
+                    if value.is_present() {
+                        cx.error_at(
+                            &meta.path,
+                            "`retired` takes no value: write `#[event(retired)]`",
+                        );
+                    }
+                    let path = Some(meta.path.clone());
+                    set_once(cx, &mut out.retired, path, &meta.path, "event");
                 }
                 _ => {
                     if value.is_present() {
@@ -194,7 +290,7 @@ fn state_value(cx: &Ctxt, key: &syn::Path, value: &RawValue) -> Option<u32> {
         "`state` takes the version of the state's shape, an integer: write `state = 2`";
     let expr = match value {
         RawValue::Expr(expr) => expr,
-        RawValue::List(span) => {
+        RawValue::List(span, _) => {
             cx.error_span(*span, TAKES);
             return None;
         }
@@ -360,8 +456,8 @@ enum RawValue {
     None,
     /// `key = expr`
     Expr(Expr),
-    /// `key(...)`
-    List(Span),
+    /// `key(...)`: the parentheses' span and what they hold.
+    List(Span, proc_macro2::TokenStream),
 }
 
 impl RawValue {
@@ -373,8 +469,8 @@ impl RawValue {
         if meta.input.peek(syn::token::Paren) {
             let content;
             let paren = syn::parenthesized!(content in meta.input);
-            content.parse::<proc_macro2::TokenStream>()?;
-            return Ok(RawValue::List(paren.span.join()));
+            let tokens = content.parse::<proc_macro2::TokenStream>()?;
+            return Ok(RawValue::List(paren.span.join(), tokens));
         }
         Ok(RawValue::None)
     }
@@ -392,7 +488,7 @@ impl RawValue {
                 lit: Lit::Str(lit), ..
             })) => return Some(lit.clone()),
             RawValue::Expr(expr) => cx.error_at(expr, message),
-            RawValue::List(span) => cx.error_span(*span, message),
+            RawValue::List(span, _) => cx.error_span(*span, message),
             RawValue::None => cx.error_at(key, message),
         }
         None
@@ -402,7 +498,7 @@ impl RawValue {
     fn schema(&self, cx: &Ctxt, key: &syn::Path) -> Option<Schema> {
         let expr = match self {
             RawValue::Expr(expr) => expr,
-            RawValue::List(span) => {
+            RawValue::List(span, _) => {
                 cx.error_span(*span, "`schema` takes an integer: write `schema = 2`");
                 return None;
             }
@@ -420,7 +516,10 @@ impl RawValue {
                     "schema version 0 is not allowed: versions start at 1, the default",
                 ),
                 Ok(value) => {
-                    return Some(Schema { value });
+                    return Some(Schema {
+                        value,
+                        span: int.span(),
+                    });
                 }
                 Err(_) => cx.error_at(
                     int,
@@ -458,6 +557,124 @@ impl RawValue {
             ),
         }
         None
+    }
+}
+
+impl RawValue {
+    /// The value of `from`: `(2 = DepositedV2, 1 = DepositedV1)`. Versions are checked
+    /// against the schema later, where the enum's default schema is known.
+    fn upcasts(&self, cx: &Ctxt, key: &syn::Path) -> Upcasts {
+        const USAGE: &str = "`from` lists the types older schemas were stored as: write `from(2 = DepositedV2, 1 = DepositedV1)`";
+        let broken = Upcasts {
+            key: key.clone(),
+            steps: Vec::new(),
+            broken: true,
+        };
+        let tokens = match self {
+            RawValue::List(_, tokens) => tokens.clone(),
+            RawValue::Expr(expr) => {
+                cx.error_at(expr, USAGE);
+                return broken;
+            }
+            RawValue::None => {
+                cx.error_at(key, USAGE);
+                return broken;
+            }
+        };
+        let reported = std::cell::RefCell::new(false);
+        let parser = |input: syn::parse::ParseStream<'_>| {
+            let mut steps = Vec::new();
+            while !input.is_empty() {
+                let version_lit = match input.parse::<Lit>() {
+                    Ok(Lit::Int(int)) => int,
+                    Ok(other) => {
+                        return Err(syn::Error::new_spanned(
+                            other,
+                            format!("{USAGE}; the schema version is an integer"),
+                        ));
+                    }
+                    Err(_) => return Err(input.error(USAGE)),
+                };
+                input.parse::<Token![=]>()?;
+                let ty: Type = input.parse()?;
+                match version_lit.base10_parse::<u32>() {
+                    Ok(version) => steps.push(UpcastStep {
+                        version,
+                        version_lit,
+                        ty,
+                    }),
+                    Err(_) => {
+                        cx.error_at(
+                            &version_lit,
+                            format!(
+                                "schema version `{}` does not fit in `u32`",
+                                version_lit.base10_digits()
+                            ),
+                        );
+                        *reported.borrow_mut() = true;
+                    }
+                }
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+            }
+            Ok(steps)
+        };
+        match syn::parse::Parser::parse2(parser, tokens) {
+            Ok(steps) => Upcasts {
+                key: key.clone(),
+                steps,
+                broken: reported.into_inner(),
+            },
+            Err(err) => {
+                cx.push(err);
+                broken
+            }
+        }
+    }
+
+    /// The value of `aliases`: `("MoneyDeposited", "Deposit")`.
+    fn aliases(&self, cx: &Ctxt, key: &syn::Path) -> Option<Aliases> {
+        const USAGE: &str =
+            "`aliases` lists earlier event types as strings: write `aliases(\"MoneyDeposited\")`";
+        let tokens = match self {
+            RawValue::List(_, tokens) => tokens.clone(),
+            RawValue::Expr(expr) => {
+                cx.error_at(expr, USAGE);
+                return None;
+            }
+            RawValue::None => {
+                cx.error_at(key, USAGE);
+                return None;
+            }
+        };
+        let parser = |input: syn::parse::ParseStream<'_>| {
+            let mut names = Vec::new();
+            while !input.is_empty() {
+                match input.parse::<Lit>() {
+                    Ok(Lit::Str(lit)) => names.push(lit),
+                    Ok(other) => return Err(syn::Error::new_spanned(other, USAGE)),
+                    Err(_) => return Err(input.error(USAGE)),
+                }
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+            }
+            Ok(names)
+        };
+        match syn::parse::Parser::parse2(parser, tokens) {
+            Ok(names) if names.is_empty() => {
+                cx.error_at(key, USAGE);
+                None
+            }
+            Ok(names) => Some(Aliases { names }),
+            Err(err) => {
+                cx.push(err);
+                None
+            }
+        }
     }
 }
 

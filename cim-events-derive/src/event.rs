@@ -18,6 +18,7 @@ use crate::names::{DEFAULT_PREFIX, borrowed, pretty, snake_case, unraw};
 use crate::payload::{generic_args, helper_names, helper_structs};
 use crate::serde_attr::SerdeContainer;
 use crate::shape;
+use crate::upcast;
 use crate::valid::{aggregate_name, check_event, event_name, generic_names, mentions};
 
 /// Parses, checks and expands `#[derive(Event)]`.
@@ -89,7 +90,11 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
     let ident = input.ident();
     let generics = &input.original.generics;
     let (impl_generics, ty_generics, _) = generics.split_for_impl();
-    let event = event_where(generics, ident);
+    let mut event = event_where(generics, ident);
+    let target = quote!(#ident #ty_generics);
+    for bound in upcast::bounds(input.attrs.from.as_ref(), &target, &generic_names(generics)) {
+        event.make_where_clause().predicates.push(bound);
+    }
     let event_clause = &event.where_clause;
     let derived = derived_where(generics, ident);
     let derived_clause = &derived.where_clause;
@@ -118,6 +123,24 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
     let doc_filter_fn = format!(
         "The subscription filter for every `{name}` event under `prefix`: `{{prefix}}.*.{name}`."
     );
+    let aliases = input.attrs.alias_names();
+    let filters: Vec<String> = std::iter::once(&name)
+        .chain(&aliases)
+        .map(|n| format!("{DEFAULT_PREFIX}.*.{n}"))
+        .collect();
+    let decode = upcast::decode(
+        &name,
+        schema,
+        input.attrs.from.as_ref(),
+        quote!(::cim_events::__private::from_ipld(__payload)),
+    );
+    let is_retired = input.attrs.retired.as_ref().map(|_| {
+        quote! {
+            fn is_retired(&self) -> bool {
+                true
+            }
+        }
+    });
     let common = common_helpers();
     let shapes = shape::struct_shapes(input, fields);
 
@@ -138,12 +161,23 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 fn schema_version(&self) -> u32 {
                     #schema
                 }
+                #is_retired
+                fn from_payload(
+                    __event_type: &str,
+                    __schema: u32,
+                    __payload: ::cim_events::Ipld,
+                ) -> ::core::result::Result<Self, ::cim_events::__private::PayloadError> {
+                    let _ = __event_type;
+                    #decode
+                }
             }
 
             #[automatically_derived]
             impl #impl_generics ::cim_events::__private::SingleEvent for #ident #ty_generics #derived_clause {
                 const EVENT_TYPE: &'static str = #name;
                 const FILTER: &'static str = #filter;
+                const ALIASES: &'static [&'static str] = &[#(#aliases),*];
+                const FILTERS: &'static [&'static str] = &[#(#filters),*];
             }
 
             #[automatically_derived]
@@ -172,6 +206,12 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 #[doc = #doc_filter_fn]
                 pub fn filter(prefix: &str) -> ::cim_events::__private::String {
                     ::cim_events::__private::format!("{}.*.{}", prefix, #name)
+                }
+                #[doc = "The subscription filters for this event under its current name and each of its `aliases`, default prefix: the subjects its history may be stored under."]
+                pub const FILTERS: &'static [&'static str] = &[#(#filters),*];
+                #[doc = "[`Self::FILTERS`] under `prefix`."]
+                pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
+                    ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
                 }
                 #common
             }
@@ -208,9 +248,14 @@ struct VariantCode<'a> {
     event_type_arm: TokenStream,
     aggregate_id_arm: TokenStream,
     schema_arm: TokenStream,
+    is_retired_arm: TokenStream,
     to_payload_arm: TokenStream,
     from_payload_arm: TokenStream,
     filter_const: TokenStream,
+    /// Its event type and aliases, as `&[&str]` expressions usable in constants.
+    names: Vec<TokenStream>,
+    /// The filters of `names` under the default prefix, likewise.
+    filters: Vec<TokenStream>,
     /// Items inside the `const _` block: helper structs, adapters, trait impls.
     items: TokenStream,
     info: TokenStream,
@@ -264,6 +309,12 @@ fn expand_enum(
             }
         }
     }
+    let target = quote!(#ident #ty_generics);
+    for variant in variants {
+        for bound in upcast::bounds(variant.attrs.from.as_ref(), &target, &names) {
+            event.make_where_clause().predicates.push(bound);
+        }
+    }
     let event_clause = &event.where_clause;
     let derived_clause = &derived.where_clause;
 
@@ -271,6 +322,23 @@ fn expand_enum(
     let event_type_arms = codes.iter().map(|c| &c.event_type_arm);
     let aggregate_id_arms = codes.iter().map(|c| &c.aggregate_id_arm);
     let schema_arms = codes.iter().map(|c| &c.schema_arm);
+    let is_retired_arms = codes.iter().map(|c| &c.is_retired_arm);
+    let all_names: Vec<&TokenStream> = codes.iter().flat_map(|c| &c.names).collect();
+    // A constant can hold the filters of a wrapped event only if its type does not
+    // depend on the enum's parameters; otherwise `filters(prefix)` alone lists them.
+    let filters_const = if variants.iter().any(
+        |v| matches!(v.shape, Shape::Newtype(inner) if mentions(&inner.to_token_stream(), &names)),
+    ) {
+        TokenStream::new()
+    } else {
+        let parts: Vec<&TokenStream> = codes.iter().flat_map(|c| &c.filters).collect();
+        quote! {
+            #[doc = "The subscription filters for every event of this enum under its current name and each of its aliases, default prefix: the subjects its history may be stored under."]
+            pub const FILTERS: &'static [&'static str] = &::cim_events::__private::concat::<
+                { ::cim_events::__private::total_len(&[#(#parts),*]) },
+            >(&[#(#parts),*]);
+        }
+    };
     let to_payload_arms = codes.iter().map(|c| &c.to_payload_arm);
     let from_payload_arms = codes.iter().map(|c| &c.from_payload_arm);
     let filter_consts = codes.iter().map(|c| &c.filter_const);
@@ -304,6 +372,9 @@ fn expand_enum(
                 fn schema_version(&self) -> u32 {
                     match self { #(#schema_arms)* }
                 }
+                fn is_retired(&self) -> bool {
+                    match self { #(#is_retired_arms)* }
+                }
                 fn to_payload(&self) -> ::core::result::Result<::cim_events::Ipld, ::cim_events::__private::PayloadError> {
                     match self { #(#to_payload_arms)* }
                 }
@@ -312,7 +383,6 @@ fn expand_enum(
                     __schema: u32,
                     __payload: ::cim_events::Ipld,
                 ) -> ::core::result::Result<Self, ::cim_events::__private::PayloadError> {
-                    let _ = __schema;
                     match __event_type {
                         #(#from_payload_arms)*
                         __other => ::core::result::Result::Err(::cim_events::__private::unknown_event_type(
@@ -337,6 +407,11 @@ fn expand_enum(
                 #[doc = "The aggregate type these events belong to."]
                 pub const AGGREGATE_TYPE: &'static str = #aggregate;
                 #(#filter_consts)*
+                #filters_const
+                #[doc = "The subscription filters for every event of this enum under its current name and each of its aliases, under `prefix`."]
+                pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
+                    ::cim_events::__private::filters(prefix, &[#(#all_names),*])
+                }
                 #common
             }
 
@@ -382,13 +457,25 @@ fn variant_code<'a>(
             let doc_fn = format!(
                 "The subscription filter for every `{enum_name}::{variant_name}` event under `prefix`."
             );
+            let doc_consts = format!(
+                "The subscription filters for every `{enum_name}::{variant_name}` event under its current name and its aliases, default prefix."
+            );
+            let doc_fns = format!(
+                "The subscription filters for every `{enum_name}::{variant_name}` event under its current name and its aliases, under `prefix`."
+            );
+            let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+            let names = vec![
+                quote_spanned!(span=> &[#event_type]),
+                quote_spanned!(span=> <#inner as #single>::ALIASES),
+            ];
             Some(VariantCode {
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
                 schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
+                is_retired_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_is_retired(__e),),
                 to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_to_payload(__e),),
                 from_payload_arm: quote_spanned! {span=>
-                    __t if __t == #event_type => ::core::result::Result::map(
+                    __t if __t == #event_type || ::cim_events::__private::contains(<#inner as #single>::ALIASES, __t) => ::core::result::Result::map(
                         <#inner as #single>::single_from_payload(__t, __schema, __payload),
                         Self::#ident,
                     ),
@@ -400,7 +487,15 @@ fn variant_code<'a>(
                     pub fn #filter_fn(prefix: &str) -> ::cim_events::__private::String {
                         ::cim_events::__private::format!("{}.*.{}", prefix, #event_type)
                     }
+                    #[doc = #doc_consts]
+                    pub const #filters_const: &'static [&'static str] = <#inner as #single>::FILTERS;
+                    #[doc = #doc_fns]
+                    pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
+                        ::cim_events::__private::filters(prefix, &[#(#names),*])
+                    }
                 },
+                filters: vec![quote_spanned!(span=> <#inner as #single>::FILTERS)],
+                names,
                 items: quote! {
                     #[automatically_derived]
                     impl #impl_generics ::cim_events::__private::VariantOf<#enum_ident #ty_generics> for #inner #derived_clause {
@@ -501,22 +596,38 @@ fn named_variant_code(
     let doc_fn = format!(
         "The subscription filter for every `{name}` event under `prefix`: `{{prefix}}.*.{name}`."
     );
+    let aliases = variant.attrs.alias_names();
+    let filters: Vec<String> = std::iter::once(&name)
+        .chain(&aliases)
+        .map(|n| format!("{DEFAULT_PREFIX}.*.{n}"))
+        .collect();
+    let doc_consts = format!(
+        "The subscription filters for every `{name}` event under its current name and its aliases, default prefix."
+    );
+    let doc_fns = format!(
+        "The subscription filters for every `{name}` event under its current name and its aliases, under `prefix`."
+    );
+    let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+    let current = quote! {{
+        let __helper: #de<#(#args),*> = ::cim_events::__private::from_ipld(__payload)?;
+        ::core::result::Result::Ok(Self::#ident { #(#members: __helper.#members),* })
+    }};
+    let decode = upcast::decode(&name, schema, variant.attrs.from.as_ref(), current);
+    let retired = variant.attrs.retired.is_some();
 
     VariantCode {
         event_type: quote!(#name),
         event_type_arm: quote!(Self::#ident { .. } => #name,),
         aggregate_id_arm,
         schema_arm: quote!(Self::#ident { .. } => #schema,),
+        is_retired_arm: quote!(Self::#ident { .. } => #retired,),
         to_payload_arm: quote! {
             Self::#ident { #(#members: #bindings),* } => ::cim_events::__private::to_ipld(
                 &#ser::<'_, #(#args),*> { #(#members: #bindings,)* #phantom }
             ),
         },
         from_payload_arm: quote! {
-            #name => {
-                let __helper: #de<#(#args),*> = ::cim_events::__private::from_ipld(__payload)?;
-                ::core::result::Result::Ok(Self::#ident { #(#members: __helper.#members),* })
-            }
+            #name #(| #aliases)* => #decode,
         },
         filter_const: quote! {
             #[doc = #doc_const]
@@ -525,7 +636,15 @@ fn named_variant_code(
             pub fn #filter_fn(prefix: &str) -> ::cim_events::__private::String {
                 ::cim_events::__private::format!("{}.*.{}", prefix, #name)
             }
+            #[doc = #doc_consts]
+            pub const #filters_const: &'static [&'static str] = &[#(#filters),*];
+            #[doc = #doc_fns]
+            pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
+                ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
+            }
         },
+        names: vec![quote!(&[#name #(, #aliases)*])],
+        filters: vec![quote!(&[#(#filters),*])],
         items: helpers,
         info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
         wrapped: None,
@@ -533,8 +652,18 @@ fn named_variant_code(
     }
 }
 
-/// Compile-time checks that the event types taken from wrapped structs clash with no
-/// other variant's (the macro cannot see those names).
+/// `FILTER_OPENED`, `filter_opened` → `FILTERS_OPENED`, `filters_opened`.
+fn plural(filter_const: &Ident, filter_fn: &Ident) -> (Ident, Ident) {
+    let rest_const = filter_const.to_string()["FILTER".len()..].to_owned();
+    let rest_fn = filter_fn.to_string()["filter".len()..].to_owned();
+    (
+        format_ident!("FILTERS{}", rest_const),
+        format_ident!("filters{}", rest_fn),
+    )
+}
+
+/// Compile-time checks that the event types and aliases taken from wrapped structs clash
+/// with no other variant's (the macro cannot see those names).
 fn newtype_duplicate_checks(ident: &Ident, codes: &[VariantCode<'_>]) -> TokenStream {
     let mut checks = TokenStream::new();
     for (index, code) in codes.iter().enumerate() {
@@ -554,9 +683,25 @@ fn newtype_duplicate_checks(ident: &Ident, codes: &[VariantCode<'_>]) -> TokenSt
             unraw(&code.ident),
             pretty(inner)
         );
+        // Aliases: checked only when the event types themselves do not clash, so that
+        // one clash is one error.
+        let ours = &code.names;
+        let theirs = codes
+            .iter()
+            .enumerate()
+            .filter(|&(i, c)| c.wrapped.is_none() || i < index)
+            .flat_map(|(_, c)| &c.names);
+        let alias_message = format!(
+            "the event type and aliases of `{}::{}`, taken from `{}`, overlap those of another variant: stored events under a shared name could not tell which to become; remove the alias or rename the event",
+            unraw(ident),
+            unraw(&code.ident),
+            pretty(inner)
+        );
         checks.extend(quote_spanned! {inner.span()=>
             const _: () = if ::cim_events::__private::contains(&[#(#others),*], #event_type) {
                 ::core::panic!("{}", #message)
+            } else if ::cim_events::__private::clash(&[#(#ours),*], &[#(#theirs),*]) {
+                ::core::panic!("{}", #alias_message)
             };
         });
     }
@@ -576,7 +721,7 @@ mod tests {
             #[serde(rename_all_fields = "camelCase")]
             enum AccountEvent {
                 Opened { #[event(id)] account_id: String, owner: String },
-                #[event(name = "MoneyDeposited", schema = 2)]
+                #[event(name = "MoneyDeposited", schema = 2, from(1 = DepositedV1), aliases("Deposit"), retired)]
                 Deposited { #[event(id)] account_id: String, #[serde(with = "hex")] amount: u64 },
                 Closed(Closed),
             }
@@ -594,10 +739,19 @@ mod tests {
             "# [serde (serialize_with = \"__cim_ser_1_1::<_>\")]",
             "# [serde (with = \"hex\")] amount : u64",
             "Self :: Opened { account_id : __f0 , owner : __f1 } =>",
-            "\"MoneyDeposited\" =>",
+            "\"MoneyDeposited\" | \"Deposit\" => match __schema { 2u32 =>",
+            "let __cim_up1 = | __v : DepositedV1 |",
+            "Self :: Deposited { .. } => true ,",
+            "Self :: Closed (__e) => < Closed as :: cim_events :: __private :: SingleEvent > :: single_is_retired (__e)",
             "pub const FILTER_DEPOSITED : & 'static str = \"events.*.MoneyDeposited\"",
+            "pub const FILTERS_DEPOSITED : & 'static [& 'static str] = & [\"events.*.MoneyDeposited\" , \"events.*.Deposit\"]",
+            "pub fn filters_deposited",
+            "pub const FILTERS_CLOSED : & 'static [& 'static str] = < Closed as :: cim_events :: __private :: SingleEvent > :: FILTERS",
+            "pub const FILTERS : & 'static [& 'static str] = & :: cim_events :: __private :: concat",
+            "pub fn filters (prefix : & str)",
             "pub fn filter_closed",
             "const _ : () = if :: cim_events :: __private :: contains",
+            "else if :: cim_events :: __private :: clash",
         ] {
             assert!(text.contains(piece), "missing `{piece}` in {text}");
         }
@@ -607,6 +761,7 @@ mod tests {
     fn struct_expansion() {
         let input: DeriveInput = parse_quote! {
             #[event(aggregate = "Account", name = "AccountClosed", schema = 3)]
+            #[event(from(2 = ClosedV2<T>, 1 = ClosedV1), aliases("Closed"), retired)]
             pub struct Closed<T> { #[event(id)] account_id: String, data: T }
         };
         let out = derive(&input);
@@ -619,6 +774,11 @@ mod tests {
             "fn schema_version (& self) -> u32 { 3u32 }",
             ":: cim_events :: __private :: aggregate_id :: < String > (& self . account_id)",
             "const FILTER : & 'static str = \"events.*.AccountClosed\"",
+            "const ALIASES : & 'static [& 'static str] = & [\"Closed\"]",
+            "const FILTERS : & 'static [& 'static str] = & [\"events.*.AccountClosed\" , \"events.*.Closed\"]",
+            "fn is_retired (& self) -> bool { true }",
+            "let __cim_up2 = | __v : ClosedV2 < T > |",
+            "__private :: unknown_schema (\"AccountClosed\" , __other , 3u32)",
         ] {
             assert!(text.contains(piece), "missing `{piece}` in {text}");
         }
@@ -652,6 +812,43 @@ mod tests {
         assert!(text.contains(
             "const VARIANTS : & 'static [:: cim_events :: __private :: VariantInfo] = & []"
         ));
+    }
+
+    #[test]
+    fn every_upcast_and_alias_mistake_is_reported() {
+        let input: DeriveInput = parse_quote! {
+            #[event(schema = 2, from(1 = A), retired, aliases("Old"))]
+            enum AccountEvent {
+                #[event(schema = 4, from(3 = C, 3 = D, 4 = E, 0 = F), aliases("Opened", "Was.Opened"))]
+                Opened { #[event(id)] account_id: String },
+                #[event(aliases("Renamed", "Prev", "Prev", "Opened"))]
+                Renamed { #[event(id)] account_id: String },
+                #[event(from(1 = B), aliases("X"), retired)]
+                Closed(Closed),
+            }
+        };
+        let out = derive(&input);
+        assert_eq!(
+            errors(&out),
+            [
+                "upcasts belong on the event whose payload they convert: put `from(…)` on a variant with named fields or on an event struct, next to its `schema`",
+                "`retired` marks one event type as no longer produced; put `#[event(retired)]` on a variant",
+                "`aliases` are the earlier names of one event type; put `#[event(aliases(…))]` on a variant",
+                "upcasts belong on the event whose payload they convert: this variant wraps `Closed`; put `from(…)` in `#[event(…)]` on `Closed`",
+                "this variant wraps the event `Closed`, which sets its own `aliases`; put `#[event(aliases(…))]` on `Closed`",
+                "this variant wraps the event `Closed`, which sets its own `retired`; put `#[event(retired)]` on `Closed`",
+                "event alias `Opened` is this event's own name; an alias is an earlier name: remove it",
+                "event alias `Was.Opened` is not a valid NATS subject token: `.` separates tokens; use letters, digits, `-` or `_`",
+                "duplicate upcast from schema 3: `3 = C` already converts it; remove one of them",
+                "upcast from schema 4, which is not older than the current schema 4: an upcast converts an older payload; remove `4 = …`, or raise `schema` above 4",
+                "there is no schema 0: versions start at 1; list each schema below the current one",
+                "missing upcasts from schemas 1 and 2: add `2 = …, 1 = …` to `from(…)`",
+                "event alias `Renamed` is this event's own name; an alias is an earlier name: remove it",
+                "duplicate event alias `Prev`; remove one of them",
+                "event alias `Opened` is the event type of variant `Opened`: stored events of that type could not tell which to become; remove the alias or rename that variant",
+                "variant `Renamed` has the enum's schema 2, so it needs upcasts: missing upcast from schema 1: add `#[event(from(1 = …))]` to it, or `#[event(schema = 1)]` if it was never stored under an older schema",
+            ]
+        );
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub fn event(model: &EventInput<'_>) -> TokenStream {
             impl #impl_generics ::cim_events::__private::SingleEvent for #ident #ty_generics #derived_clause {
                 const EVENT_TYPE: &'static str = "";
                 const FILTER: &'static str = "";
+                const ALIASES: &'static [&'static str] = &[];
+                const FILTERS: &'static [&'static str] = &[];
             }
         }),
         Body::Enum { variants, .. } => {

@@ -3,8 +3,8 @@
 //!
 //! Each entry point parses, expands and converts; the work is split as in serde and
 //! thiserror: `ast` reads the input into a typed model, `attr` and `serde_attr` parse
-//! attributes, `valid` checks the rules that span several items, `event`, `payload` and
-//! `aggregate` generate code, and `fallback` emits stubs next to errors.
+//! attributes, `valid` checks the rules that span several items, `event`, `payload`,
+//! `upcast` and `aggregate` generate code, and `fallback` emits stubs next to errors.
 
 mod aggregate;
 mod ast;
@@ -16,6 +16,7 @@ mod names;
 mod payload;
 mod serde_attr;
 mod shape;
+mod upcast;
 mod valid;
 
 use proc_macro::TokenStream;

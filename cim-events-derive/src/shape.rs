@@ -128,11 +128,10 @@ fn shape_tokens(aggregate: &str, model: &Model, attrs: &EventAttrs) -> TokenStre
     }
 }
 
-/// The earlier names of an event type. The `aliases(...)` key of `#[event]` is added with
-/// renamed events; until `EventAttrs` has it, there are none. Wire it here: one string
-/// literal per alias, `&["OldName", …]`.
-fn aliases(_attrs: &EventAttrs) -> TokenStream {
-    quote!(&[])
+/// The earlier names of an event type, from `aliases(...)`: `&["OldName", …]`.
+fn aliases(attrs: &EventAttrs) -> TokenStream {
+    let names = attrs.alias_names();
+    quote!(&[#(#names),*])
 }
 
 /// The stored fields, each with its serde name (serialize side: the name the payload is

@@ -1,6 +1,6 @@
-//! Rules that span several items: names are subject tokens and unique, every event has
-//! exactly one usable id, handler signatures have the right shape, nothing is handled or
-//! applied twice.
+//! Rules that span several items: names and aliases are subject tokens and unique, every
+//! event has exactly one usable id, an upcast chain lists each older schema once,
+//! handler signatures have the right shape, nothing is handled or applied twice.
 
 use std::collections::BTreeMap;
 
@@ -8,6 +8,7 @@ use quote::ToTokens;
 use syn::{Ident, LitStr, Pat, ReturnType, Type};
 
 use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
+use crate::attr::{EventAttrs, Schema, UpcastStep};
 use crate::ctxt::Ctxt;
 use crate::names::{borrowed, pretty, snake_case, token_error, token_problem, unraw};
 
@@ -31,6 +32,10 @@ pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
                 check_token(cx, "event name", lit);
             }
             check_id(cx, fields, &input.ident().to_token_stream(), "struct");
+            check_upcasts(cx, &input.attrs, None, input.ident());
+            let name = event_name(input.attrs.name.as_ref(), input.ident());
+            let mut names = BTreeMap::from([(name, Taken::Name(input.ident()))]);
+            check_aliases(cx, &input.attrs, input.ident(), &mut names);
         }
         Body::Enum { variants, .. } => {
             if variants.is_empty() {
@@ -83,7 +88,167 @@ pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
                     );
                 }
             }
+            // Aliases after every name, so that a clash is reported at the alias.
+            let mut taken: BTreeMap<String, Taken<'_>> = names
+                .into_iter()
+                .map(|(name, ident)| (name, Taken::Name(ident)))
+                .collect();
+            for variant in variants {
+                check_aliases(cx, &variant.attrs, &variant.original.ident, &mut taken);
+                if let Shape::Named(_) = variant.shape {
+                    check_upcasts(
+                        cx,
+                        &variant.attrs,
+                        input.attrs.schema.as_ref(),
+                        &variant.original.ident,
+                    );
+                }
+            }
         }
+    }
+}
+
+/// Who already reads an event type: a variant (or struct) under its name, or one under
+/// an alias.
+#[derive(Clone, Copy)]
+enum Taken<'a> {
+    Name(&'a Ident),
+    Alias(&'a Ident),
+}
+
+/// Each alias is a subject token, not the event's own name, and read by one event only.
+fn check_aliases<'a>(
+    cx: &Ctxt,
+    attrs: &EventAttrs,
+    owner: &'a Ident,
+    taken: &mut BTreeMap<String, Taken<'a>>,
+) {
+    let Some(aliases) = &attrs.aliases else {
+        return;
+    };
+    for lit in &aliases.names {
+        if let Some(problem) = token_problem(&lit.value()) {
+            cx.error_at(lit, token_error("event alias", &lit.value(), &problem));
+            continue;
+        }
+        let alias = lit.value();
+        let message = match taken.get(&alias) {
+            None => {
+                taken.insert(alias, Taken::Alias(owner));
+                continue;
+            }
+            Some(Taken::Name(first)) if *first == owner => format!(
+                "event alias `{alias}` is this event's own name; an alias is an earlier name: remove it"
+            ),
+            Some(Taken::Alias(first)) if *first == owner => {
+                format!("duplicate event alias `{alias}`; remove one of them")
+            }
+            Some(Taken::Name(first)) => format!(
+                "event alias `{alias}` is the event type of variant `{first}`: stored events of that type could not tell which to become; remove the alias or rename that variant"
+            ),
+            Some(Taken::Alias(first)) => format!(
+                "event alias `{alias}` is already an alias of variant `{first}`: stored events of that type could not tell which to become; keep it on one variant"
+            ),
+        };
+        cx.error_at(lit, message);
+    }
+}
+
+/// `from(…)` lists exactly one type for each schema below the current one.
+///
+/// `inherited` is the enum's `schema`, the default of its variants.
+fn check_upcasts(cx: &Ctxt, attrs: &EventAttrs, inherited: Option<&Schema>, owner: &Ident) {
+    let own = attrs.schema.as_ref();
+    let current = own.or(inherited).map_or(1, |s| s.value);
+    let Some(from) = &attrs.from else {
+        if current > 1 {
+            let missing = missing_list(&(1..current).collect::<Vec<_>>());
+            let slots = (1..current)
+                .rev()
+                .map(|v| format!("{v} = …"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            match own {
+                Some(schema) => cx.error_span(
+                    schema.span,
+                    format!(
+                        "{missing}: add `from({slots})` to `#[event(…)]`, naming the type each older schema was stored as"
+                    ),
+                ),
+                None => cx.error_at(
+                    owner,
+                    format!(
+                        "variant `{owner}` has the enum's schema {current}, so it needs upcasts: {missing}: add `#[event(from({slots}))]` to it, or `#[event(schema = 1)]` if it was never stored under an older schema"
+                    ),
+                ),
+            }
+        }
+        return;
+    };
+    if from.broken {
+        return;
+    }
+    if current == 1 {
+        cx.error_at(
+            &from.key,
+            "`from(…)` lists upcasts from older schemas, but this event is at schema 1, the first: raise it with `schema = 2` when its payload changes",
+        );
+        return;
+    }
+    let mut seen: BTreeMap<u32, &UpcastStep> = BTreeMap::new();
+    for step in &from.steps {
+        let v = step.version;
+        if v == 0 {
+            cx.error_at(
+                &step.version_lit,
+                "there is no schema 0: versions start at 1; list each schema below the current one",
+            );
+        } else if v >= current {
+            cx.error_at(
+                &step.version_lit,
+                format!(
+                    "upcast from schema {v}, which is not older than the current schema {current}: an upcast converts an older payload; remove `{v} = …`, or raise `schema` above {v}"
+                ),
+            );
+        } else if let Some(first) = seen.get(&v) {
+            cx.error_at(
+                &step.version_lit,
+                format!(
+                    "duplicate upcast from schema {v}: `{v} = {}` already converts it; remove one of them",
+                    pretty(&first.ty)
+                ),
+            );
+        } else {
+            seen.insert(v, step);
+        }
+    }
+    let missing: Vec<u32> = (1..current).filter(|v| !seen.contains_key(v)).collect();
+    if !missing.is_empty() {
+        let slots = missing
+            .iter()
+            .rev()
+            .map(|v| format!("{v} = …"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        cx.error_at(
+            &from.key,
+            format!("{}: add `{slots}` to `from(…)`", missing_list(&missing)),
+        );
+    }
+}
+
+/// "missing upcast from schema 1", "missing upcasts from schemas 1 and 2".
+fn missing_list(versions: &[u32]) -> String {
+    match versions {
+        [one] => format!("missing upcast from schema {one}"),
+        [init @ .., last] => {
+            let init: Vec<String> = init.iter().map(u32::to_string).collect();
+            format!(
+                "missing upcasts from schemas {} and {last}",
+                init.join(", ")
+            )
+        }
+        [] => String::new(),
     }
 }
 

@@ -51,8 +51,20 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         payload::to_ipld(self)
     }
 
+    /// Whether this event is retired (`#[event(retired)]`): kept so that history still
+    /// decodes and applies, but no longer produced. Appending one fails with
+    /// [`Error::RetiredEvent`](crate::Error::RetiredEvent) before anything is stored.
+    /// Defaults to `false`.
+    fn is_retired(&self) -> bool {
+        false
+    }
+
     /// Rebuilds the event from a stored event type, schema version and payload. Defaults
-    /// to serde deserialization of the payload.
+    /// to serde deserialization of the payload, whatever the schema.
+    ///
+    /// `#[derive(Event)]` reads the current schema directly and older ones through the
+    /// upcasts of `#[event(from(…))]`; any other schema is a [`PayloadError`] with
+    /// [`PayloadProblem::UnknownSchema`](crate::payload::PayloadProblem::UnknownSchema).
     fn from_payload(event_type: &str, schema: u32, payload: Ipld) -> Result<Self, PayloadError>
     where
         Self: Sized,

@@ -122,6 +122,17 @@ pub enum PayloadProblem {
         /// The limit that was exceeded.
         max: usize,
     },
+    /// The payload was stored under a schema version this code cannot read: newer than
+    /// the event's current schema, or older with no upcast listed in its
+    /// `#[event(from(…))]`.
+    UnknownSchema {
+        /// The event type, as the code names it now.
+        event_type: String,
+        /// The schema version the payload was stored under.
+        stored: u32,
+        /// The event's current schema version in this code.
+        current: u32,
+    },
 }
 
 /// An integer exactly as serde handed it over, wide enough for any `i128` or `u128`.
@@ -177,6 +188,22 @@ impl fmt::Display for PayloadProblem {
             PayloadProblem::TooDeep { max } => write!(
                 f,
                 "is nested too deeply: more than {max} levels of lists and maps (or serde wrappers)"
+            ),
+            PayloadProblem::UnknownSchema {
+                event_type,
+                stored,
+                current,
+            } if stored > current => write!(
+                f,
+                "was stored under schema {stored} of event type `{event_type}`, newer than schema {current} that this code reads; read it with code that knows schema {stored}"
+            ),
+            PayloadProblem::UnknownSchema {
+                event_type,
+                stored,
+                current,
+            } => write!(
+                f,
+                "was stored under schema {stored} of event type `{event_type}`, which has no upcast to schema {current}"
             ),
         }
     }

@@ -82,6 +82,10 @@ pub trait SingleEvent: Event {
     const EVENT_TYPE: &'static str;
     /// The subscription filter for this event type under the default prefix.
     const FILTER: &'static str;
+    /// The earlier names of this event type, still read (`#[event(aliases(…))]`).
+    const ALIASES: &'static [&'static str];
+    /// The subscription filters for the event type and each alias, default prefix.
+    const FILTERS: &'static [&'static str];
 
     // The enum's `Event` impl delegates through these rather than through `Event`, so
     // that a wrapped type that is not an event struct gives one error, not several.
@@ -94,6 +98,11 @@ pub trait SingleEvent: Event {
     /// [`Event::schema_version`].
     fn single_schema_version(&self) -> u32 {
         self.schema_version()
+    }
+
+    /// [`Event::is_retired`].
+    fn single_is_retired(&self) -> bool {
+        self.is_retired()
     }
 
     /// [`Event::to_payload`].
@@ -294,6 +303,120 @@ pub const fn missing_apply(variants: &[VariantInfo], applied: &[&str]) -> Option
     None
 }
 
+/// Written by `#[derive(Event)]` for each step of `#[event(from(…))]`: how a payload
+/// stored as `Old` becomes the next schema's type. Implemented through `From`.
+#[diagnostic::on_unimplemented(
+    message = "cannot upcast `{Old}` to `{Self}`",
+    label = "the type stored under this schema must convert into the next schema's type",
+    note = "add `impl From<{Old}> for {Self}`, or list the type this schema was stored as"
+)]
+pub trait Upcast<Old>: Sized {
+    /// `Self::from(old)`.
+    fn upcast(old: Old) -> Self;
+}
+
+impl<Old, New: From<Old>> Upcast<Old> for New {
+    #[inline]
+    fn upcast(old: Old) -> New {
+        New::from(old)
+    }
+}
+
+/// The types `#[event(from(…))]` lists: older payloads are decoded into them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from history: it does not implement `Deserialize`",
+    label = "an older payload is decoded into this type",
+    note = "derive `serde::Deserialize` on `{Self}`"
+)]
+pub trait StoredPayload: serde::de::DeserializeOwned {}
+
+impl<T: serde::de::DeserializeOwned> StoredPayload for T {}
+
+/// Decodes an older payload; generated code spans the call at the type in `from(…)`.
+#[inline]
+pub fn from_stored<T: StoredPayload>(ipld: Ipld) -> Result<T, PayloadError> {
+    from_ipld(ipld)
+}
+
+/// One upcast step; generated code calls it with inferred types, so that a missing
+/// `From` is reported where the call is spanned: at the older type in `from(…)`.
+#[inline]
+pub fn upcast<Old, New: Upcast<Old>>(old: Old) -> New {
+    New::upcast(old)
+}
+
+/// The error `from_payload` returns for a schema it has no reader for.
+pub fn unknown_schema(event_type: &str, stored: u32, current: u32) -> PayloadError {
+    PayloadError {
+        path: String::from("$"),
+        problem: PayloadProblem::UnknownSchema {
+            event_type: event_type.to_owned(),
+            stored,
+            current,
+        },
+    }
+}
+
+/// `{prefix}.*.{name}` for each name of each part.
+pub fn filters(prefix: &str, parts: &[&[&str]]) -> Vec<String> {
+    parts
+        .iter()
+        .flat_map(|names| names.iter())
+        .map(|name| format!("{prefix}.*.{name}"))
+        .collect()
+}
+
+/// The number of names in all parts, usable in constants.
+pub const fn total_len(parts: &[&[&str]]) -> usize {
+    let mut total = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        total += parts[i].len();
+        i += 1;
+    }
+    total
+}
+
+/// The names of all parts in one array, usable in constants; `N` is
+/// [`total_len`]`(parts)`.
+pub const fn concat<const N: usize>(parts: &[&[&'static str]]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut k = 0;
+    let mut i = 0;
+    while i < parts.len() {
+        let mut j = 0;
+        while j < parts[i].len() {
+            if k < N {
+                out[k] = parts[i][j];
+            }
+            k += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Whether a name of `ours` is also a name of `theirs`, usable in constants.
+pub const fn clash(ours: &[&[&str]], theirs: &[&[&str]]) -> bool {
+    let mut i = 0;
+    while i < ours.len() {
+        let mut j = 0;
+        while j < ours[i].len() {
+            let mut k = 0;
+            while k < theirs.len() {
+                if contains(theirs[k], ours[i][j]) {
+                    return true;
+                }
+                k += 1;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The error `from_payload` returns for an event type the enum does not have.
 pub fn unknown_event_type(type_name: &str, event_type: &str, known: &[&str]) -> PayloadError {
     PayloadError {
@@ -330,6 +453,40 @@ mod tests {
         assert_eq!(missing_apply(&variants, &["A", "Typo"]), None);
         assert_eq!(missing_apply(&variants, &[WHOLE_EVENT]), None);
         assert!(missing_apply(&variants, &[WHOLE_EVENT, "A"]).is_some());
+    }
+
+    #[test]
+    fn name_lists() {
+        const PARTS: &[&[&str]] = &[&["a", "b"], &[], &["c"]];
+        const ALL: [&str; total_len(PARTS)] = concat(PARTS);
+        assert_eq!(ALL, ["a", "b", "c"]);
+        assert!(clash(&[&["x"], &["c"]], PARTS));
+        assert!(!clash(&[&["x"]], PARTS));
+        assert_eq!(
+            filters("p", &[&["A"], &["B", "C"]]),
+            ["p.*.A", "p.*.B", "p.*.C"]
+        );
+    }
+
+    #[test]
+    fn upcasts_go_through_from() {
+        struct V1(u8);
+        struct V2(u16);
+        impl From<V1> for V2 {
+            fn from(v: V1) -> V2 {
+                V2(v.0.into())
+            }
+        }
+        let v2: V2 = upcast(V1(7));
+        assert_eq!(v2.0, 7);
+        assert_eq!(
+            unknown_schema("Deposited", 4, 3).to_string(),
+            "payload value at `$` was stored under schema 4 of event type `Deposited`, newer than schema 3 that this code reads; read it with code that knows schema 4"
+        );
+        assert_eq!(
+            unknown_schema("Deposited", 0, 3).to_string(),
+            "payload value at `$` was stored under schema 0 of event type `Deposited`, which has no upcast to schema 3"
+        );
     }
 
     #[test]

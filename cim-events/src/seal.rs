@@ -61,6 +61,11 @@ pub fn prepare<E: Event>(
     }
     let mut out: Vec<NewEvent> = Vec::with_capacity(events.len());
     for event in events {
+        if event.is_retired() {
+            return Err(Error::RetiredEvent {
+                event_type: event.event_type().to_owned(),
+            });
+        }
         if event.aggregate_id() != aggregate_id {
             return Err(Error::AggregateMismatch {
                 expected: aggregate_id.to_owned(),

@@ -86,6 +86,9 @@
 //!      }
 //! ```
 //!
+//! [`given_stored`](AggregateTest::given_stored) takes past events as older code stored
+//! them, so a test can check that history still reads through the upcasts.
+//!
 //! The harness also fails a test whose events no store would take as this aggregate's:
 //! another aggregate id, an aggregate type other than `A::AGGREGATE_TYPE`, an invalid
 //! subject token, or a payload IPLD cannot hold.

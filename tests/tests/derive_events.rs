@@ -7,9 +7,10 @@ use cim_events::payload::PayloadProblem;
 use cim_events::{Event, EventStore, ExpectedVersion, Ipld, MemoryEventStore};
 use serde::{Deserialize, Serialize};
 
-/// A struct event wrapped by a newtype variant below.
+/// A struct event wrapped by a newtype variant below. Only its version was bumped, twice:
+/// older payloads read as the current type (`From<T> for T`).
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[event(aggregate = "Account", name = "AccountClosed", schema = 3)]
+#[event(aggregate = "Account", name = "AccountClosed", schema = 3, from(2 = Closed, 1 = Closed))]
 struct Closed {
     #[event(id)]
     account_id: String,
@@ -38,7 +39,7 @@ enum AccountEvent {
         account_id: String,
         owner_name: String,
     },
-    #[event(name = "MoneyDeposited", schema = 2)]
+    #[event(name = "MoneyDeposited", schema = 2, from(1 = DepositedV1))]
     Deposited {
         #[event(id)]
         account_id: String,
@@ -56,6 +57,25 @@ enum AccountEvent {
         new_owner: String,
     },
     Closed(Closed),
+}
+
+/// `Deposited` as schema 1 stored it: the amount in decimal, no memo.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DepositedV1 {
+    account_id: String,
+    amount: u64,
+}
+
+impl From<DepositedV1> for AccountEvent {
+    fn from(old: DepositedV1) -> Self {
+        AccountEvent::Deposited {
+            account_id: old.account_id,
+            amount: old.amount,
+            memo: None,
+            cached: 0,
+        }
+    }
 }
 
 fn opened() -> AccountEvent {
@@ -211,6 +231,41 @@ fn decoding_picks_the_variant_by_event_type() {
     // A payload of the wrong shape for its event type is a mismatch too.
     let err = AccountEvent::from_payload("Opened", 1, map(&[("x", string("y"))])).unwrap_err();
     assert!(matches!(err.problem, PayloadProblem::Mismatch(_)));
+}
+
+#[test]
+fn older_schemas_decode_through_their_upcasts() {
+    let v1 = map(&[
+        ("accountId", string("acc-1")),
+        ("amount", Ipld::Integer(255)),
+    ]);
+    assert_eq!(
+        AccountEvent::from_payload("MoneyDeposited", 1, v1).unwrap(),
+        deposited(None)
+    );
+    // An identity step: the payload is the current type's.
+    let payload = closed().to_payload().unwrap();
+    assert_eq!(
+        AccountEvent::from_payload("AccountClosed", 1, payload.clone()).unwrap(),
+        closed()
+    );
+    // Newer than the code, or version 0: a typed error, not a guess.
+    for (event_type, stored, current) in [
+        ("MoneyDeposited", 3, 2),
+        ("AccountClosed", 4, 3),
+        ("Opened", 2, 1),
+        ("Opened", 0, 1),
+    ] {
+        let err = AccountEvent::from_payload(event_type, stored, payload.clone()).unwrap_err();
+        assert_eq!(
+            err.problem,
+            PayloadProblem::UnknownSchema {
+                event_type: event_type.to_owned(),
+                stored,
+                current
+            }
+        );
+    }
 }
 
 #[tokio::test]

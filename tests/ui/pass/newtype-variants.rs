@@ -6,7 +6,7 @@ use cim_events::{Aggregate, Event, aggregate};
 use serde::{Deserialize, Serialize};
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[event(aggregate = "Order", name = "OrderPlaced", schema = 2)]
+#[event(aggregate = "Order", name = "OrderPlaced", schema = 2, from(1 = Placed))]
 struct Placed {
     #[event(id)]
     order_id: String,

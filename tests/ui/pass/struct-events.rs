@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[event(aggregate = "Sensor", name = "TemperatureMeasured", schema = 4)]
+#[event(from(3 = Measured, 2 = Measured, 1 = Measured))]
 struct Measured {
     #[event(id)]
     sensor_id: Box<str>,

@@ -1,0 +1,11 @@
+use cim_events::Event;
+use serde::{Deserialize, Serialize};
+
+#[derive(Event, Serialize, Deserialize)]
+#[event(schema = 2, from(Deposited))]
+struct Deposited {
+    #[event(id)]
+    account_id: String,
+}
+
+fn main() {}
