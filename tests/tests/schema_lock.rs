@@ -35,7 +35,7 @@ mod released {
             account_id: String,
             owner: String,
         },
-        #[event(schema = 2)]
+        #[event(schema = 2, from(1 = DepositedV1))]
         Deposited {
             #[event(id)]
             account_id: String,
@@ -46,6 +46,25 @@ mod released {
             cached: u8,
         },
         Closed(Closed),
+    }
+
+    /// `Deposited` as schema 1 stored it.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct DepositedV1 {
+        pub account_id: String,
+        pub amount: u64,
+    }
+
+    impl From<DepositedV1> for AccountEvent {
+        fn from(old: DepositedV1) -> Self {
+            AccountEvent::Deposited {
+                account_id: old.account_id,
+                amount: old.amount,
+                memo: None,
+                cached: 0,
+            }
+        }
     }
 
     #[derive(Default, Deserialize)]
@@ -83,7 +102,7 @@ mod retyped {
             account_id: String,
             owner: String,
         },
-        #[event(schema = 2)]
+        #[event(schema = 2, from(1 = super::released::DepositedV1))]
         Deposited {
             #[event(id)]
             account_id: String,
@@ -91,6 +110,16 @@ mod retyped {
             memo: Option<String>,
         },
         Closed(super::released::Closed),
+    }
+
+    impl From<super::released::DepositedV1> for AccountEvent {
+        fn from(old: super::released::DepositedV1) -> Self {
+            AccountEvent::Deposited {
+                account_id: old.account_id,
+                amount: u128::from(old.amount),
+                memo: None,
+            }
+        }
     }
 }
 
@@ -108,7 +137,7 @@ mod bumped {
             account_id: String,
             owner: String,
         },
-        #[event(schema = 3)]
+        #[event(schema = 3, from(2 = DepositedV2, 1 = super::released::DepositedV1))]
         Deposited {
             #[event(id)]
             account_id: String,
@@ -116,6 +145,35 @@ mod bumped {
             memo: Option<String>,
         },
         Closed(super::released::Closed),
+    }
+
+    /// `Deposited` as schema 2 stored it.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct DepositedV2 {
+        pub account_id: String,
+        pub amount: u64,
+        pub memo: Option<String>,
+    }
+
+    impl From<super::released::DepositedV1> for DepositedV2 {
+        fn from(old: super::released::DepositedV1) -> Self {
+            DepositedV2 {
+                account_id: old.account_id,
+                amount: old.amount,
+                memo: None,
+            }
+        }
+    }
+
+    impl From<DepositedV2> for AccountEvent {
+        fn from(old: DepositedV2) -> Self {
+            AccountEvent::Deposited {
+                account_id: old.account_id,
+                amount: u128::from(old.amount),
+                memo: old.memo,
+            }
+        }
     }
 }
 

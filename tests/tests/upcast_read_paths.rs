@@ -335,7 +335,7 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
 
     // The generic projection runner.
     let collect = Collect::default();
-    let running =
+    let mut running =
         ProjectionRunner::new(store.clone(), collect.clone(), MemoryCheckpointStore::new()).spawn();
     let last = store.load(ID).await.unwrap().last().unwrap().sequence;
     running.wait_until_sequence(last).await.unwrap();
@@ -362,7 +362,7 @@ async fn v1_history_reads_as_v3_on_jetstream() {
     let checkpoints = JetStreamCheckpointStore::new(store.context().clone(), &bucket)
         .await
         .unwrap();
-    let running = JetStreamProjectionRunner::new(&store, collect.clone(), checkpoints).spawn();
+    let mut running = JetStreamProjectionRunner::new(&store, collect.clone(), checkpoints).spawn();
     let last = store.load(ID).await.unwrap().last().unwrap().sequence;
     running.wait_until_sequence(last).await.unwrap();
     running.stop().await.unwrap();

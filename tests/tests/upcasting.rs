@@ -47,13 +47,25 @@ mod v1 {
     }
 
     /// A writer with a bug: it stored `Deposited.amount` as a number, which no version
-    /// of the reader expects.
-    #[derive(Event, Serialize, Deserialize, Clone, Debug, PartialEq)]
-    #[event(aggregate = "Account")]
+    /// of the reader expects. Its `Event` impl is hand-written, so it registers no shape:
+    /// a derived one would be refused as schema drift before storing anything (see
+    /// `schema_drift.rs`), and this test is about history that is already stored.
+    #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
     pub struct Deposited {
-        #[event(id)]
         pub account_id: String,
         pub amount: i64,
+    }
+
+    impl Event for Deposited {
+        fn event_type(&self) -> &str {
+            "Deposited"
+        }
+        fn aggregate_id(&self) -> &str {
+            &self.account_id
+        }
+        fn aggregate_type(&self) -> &str {
+            "Account"
+        }
     }
 }
 
@@ -537,7 +549,7 @@ fn the_harness_gives_history_as_v1_stored_it() {
 }
 
 #[test]
-#[should_panic(expected = "given_stored events[0] (`Deposited`, schema 1) does not decode")]
+#[should_panic(expected = "given_stored events[0] (`Deposited`, schema 1) does not read back")]
 fn the_harness_fails_on_history_that_does_not_decode() {
     AggregateTest::<Account>::new("acc-2").given_stored([v1::Deposited {
         account_id: "acc-2".into(),
