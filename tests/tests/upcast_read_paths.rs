@@ -208,10 +208,13 @@ async fn write_v1<S: EventStore + Clone>(store: &S, snapshots: &MemorySnapshotSt
     let outcome = accounts
         .execute(ID, v1::Open("Alice".into()))
         .await
-        .unwrap();
+        .expect("read path step");
     cids.extend(outcome.metadata().map(|m| m.cid));
     for amount in [5, 7] {
-        let outcome = accounts.execute(ID, v1::Deposit(amount)).await.unwrap();
+        let outcome = accounts
+            .execute(ID, v1::Deposit(amount))
+            .await
+            .expect("read path step");
         cids.extend(outcome.metadata().map(|m| m.cid));
     }
     cids
@@ -219,7 +222,7 @@ async fn write_v1<S: EventStore + Clone>(store: &S, snapshots: &MemorySnapshotSt
 
 /// The chain verifies, with `events` events.
 async fn assert_intact<S: EventStore>(store: &S, events: u64) {
-    let report = store.verify_chain(ID).await.unwrap();
+    let report = store.verify_chain(ID).await.expect("read path step");
     assert_eq!(
         (report.events, report.faults.len()),
         (events, 0),
@@ -238,7 +241,7 @@ impl Projection for Collect {
         "upcast-collect"
     }
     async fn apply(&mut self, event: &RecordedEvent, _: Checkpoint) -> Result<(), Self::Error> {
-        self.0.lock().unwrap().push(event.decode()?);
+        self.0.lock().expect("read path step").push(event.decode()?);
         Ok(())
     }
 }
@@ -250,7 +253,7 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
     assert_eq!(cids.len(), 3);
 
     // load + decode: v3 values, blocks unchanged.
-    let records = store.load(ID).await.unwrap();
+    let records = store.load(ID).await.expect("read path step");
     assert_eq!(records.iter().map(|r| r.cid).collect::<Vec<_>>(), cids);
     assert_eq!(
         records
@@ -259,7 +262,10 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
             .collect::<Vec<_>>(),
         [("Opened", 1), ("Deposited", 1), ("Deposited", 1)]
     );
-    let decoded: Vec<AccountEvent> = records.iter().map(|r| r.decode().unwrap()).collect();
+    let decoded: Vec<AccountEvent> = records
+        .iter()
+        .map(|r| r.decode().expect("read path step"))
+        .collect();
     assert_eq!(decoded, expected());
     assert_intact(&store, 3).await;
 
@@ -267,7 +273,7 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
     // from the upcast events.
     let accounts = Repository::<Account, _>::new(store.clone())
         .with_snapshots(snapshots.clone(), SnapshotPolicy::EveryNEvents(2));
-    let loaded = accounts.load(ID).await.unwrap();
+    let loaded = accounts.load(ID).await.expect("read path step");
     assert!(
         matches!(
             loaded.snapshot,
@@ -284,9 +290,12 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
     assert_eq!((loaded.version, &loaded.state), (3, &state));
 
     // execute: decided on the upcast state, appended at schema 3 after the v1 events.
-    let outcome = accounts.execute(ID, Deposit(30)).await.unwrap();
+    let outcome = accounts
+        .execute(ID, Deposit(30))
+        .await
+        .expect("read path step");
     assert_eq!(outcome.state.balance, 42);
-    let records = store.load(ID).await.unwrap();
+    let records = store.load(ID).await.expect("read path step");
     assert_eq!(records.len(), 4);
     assert_eq!(records[..3].iter().map(|r| r.cid).collect::<Vec<_>>(), cids);
     assert_eq!(
@@ -295,7 +304,7 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
     );
     assert_intact(&store, 4).await;
     // A snapshot of the new shape is used from now on.
-    let again = accounts.load(ID).await.unwrap();
+    let again = accounts.load(ID).await.expect("read path step");
     assert_eq!(again.snapshot, SnapshotUse::Used { version: 4 });
     assert_eq!(again.state.balance, 42);
 
@@ -314,11 +323,15 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
             StartFrom::Beginning,
         )
         .await
-        .unwrap();
+        .expect("read path step");
     let mut seen = Vec::new();
     for _ in 0..4 {
-        let record = everything.next().await.unwrap().unwrap();
-        seen.push(record.decode::<AccountEvent>().unwrap());
+        let record = everything
+            .next()
+            .await
+            .expect("read path step")
+            .expect("read path step");
+        seen.push(record.decode::<AccountEvent>().expect("read path step"));
     }
     assert_eq!(seen, all);
     let old_name = AccountEvent::filters(&prefix)
@@ -328,19 +341,35 @@ async fn read_paths<S: EventStore + Clone + 'static>(store: S) -> Vec<Cid> {
     let mut renamed = store
         .subscribe(&old_name, StartFrom::Beginning)
         .await
-        .unwrap();
-    let record = renamed.next().await.unwrap().unwrap();
+        .expect("read path step");
+    let record = renamed
+        .next()
+        .await
+        .expect("read path step")
+        .expect("read path step");
     assert_eq!(record.cid, cids[0]);
-    assert_eq!(record.decode::<AccountEvent>().unwrap(), all[0]);
+    assert_eq!(
+        record.decode::<AccountEvent>().expect("read path step"),
+        all[0]
+    );
 
     // The generic projection runner.
     let collect = Collect::default();
     let mut running =
         ProjectionRunner::new(store.clone(), collect.clone(), MemoryCheckpointStore::new()).spawn();
-    let last = store.load(ID).await.unwrap().last().unwrap().sequence;
-    running.wait_until_sequence(last).await.unwrap();
-    running.stop().await.unwrap();
-    assert_eq!(*collect.0.lock().unwrap(), all);
+    let last = store
+        .load(ID)
+        .await
+        .expect("read path step")
+        .last()
+        .expect("read path step")
+        .sequence;
+    running
+        .wait_until_sequence(last)
+        .await
+        .expect("read path step");
+    running.stop().await.expect("read path step");
+    assert_eq!(*collect.0.lock().expect("read path step"), all);
 
     cids
 }
@@ -361,13 +390,25 @@ async fn v1_history_reads_as_v3_on_jetstream() {
     let bucket = format!("{}_UPCAST_CP", store.stream_name());
     let checkpoints = JetStreamCheckpointStore::new(store.context().clone(), &bucket)
         .await
-        .unwrap();
+        .expect("read path step");
     let mut running = JetStreamProjectionRunner::new(&store, collect.clone(), checkpoints).spawn();
-    let last = store.load(ID).await.unwrap().last().unwrap().sequence;
-    running.wait_until_sequence(last).await.unwrap();
-    running.stop().await.unwrap();
-    assert_eq!(collect.0.lock().unwrap().len(), 4);
-    assert_eq!(collect.0.lock().unwrap()[..3], expected()[..]);
+    let last = store
+        .load(ID)
+        .await
+        .expect("read path step")
+        .last()
+        .expect("read path step")
+        .sequence;
+    running
+        .wait_until_sequence(last)
+        .await
+        .expect("read path step");
+    running.stop().await.expect("read path step");
+    assert_eq!(collect.0.lock().expect("read path step").len(), 4);
+    assert_eq!(
+        collect.0.lock().expect("read path step")[..3],
+        expected()[..]
+    );
 }
 
 /// The harness reads old shapes through the same upcasts.
