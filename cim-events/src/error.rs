@@ -248,13 +248,16 @@ pub enum Error {
 
     /// An event marked `#[event(retired)]` was appended: it is kept only to read history
     /// and is no longer produced. Nothing was stored.
-    #[error(
-        "event type `{event_type}` is retired: it is read from history but no longer appended"
-    )]
+    #[error("event type `{event_type}` is retired: it is read from history but no longer appended")]
     RetiredEvent {
         /// The retired event type.
         event_type: String,
     },
+
+    /// Encrypting or decrypting a payload, or managing its keys, failed (see
+    /// [`crypto`](crate::crypto)).
+    #[error(transparent)]
+    Crypto(Box<crate::crypto::CryptoError>),
 
     /// Writing an export failed.
     #[error("i/o error: {0}")]
@@ -264,6 +267,12 @@ pub enum Error {
 impl From<ConflictError> for Error {
     fn from(conflict: ConflictError) -> Self {
         Error::Conflict(Box::new(conflict))
+    }
+}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Error::Crypto(Box::new(e))
     }
 }
 
