@@ -97,4 +97,6 @@ pub use walk::{Marks, check_no_pii, marks};
 pub(crate) use node::{Mark, RESERVED_PREFIX, mark_of, pii_marker, shredded_marker};
 
 #[cfg(test)]
+mod key_tests;
+#[cfg(test)]
 mod tests;
