@@ -105,7 +105,7 @@ async fn shred_erases_one_subject_and_rotates_the_kek() {
     let bob = stored(&crypto, "bob").await;
 
     let report = crypto.shred("ann", &kek("kek-2", 2)).await.expect("shred");
-    assert_eq!(report.kid, KeyIdHash::of("ann"));
+    assert_eq!(report.kids, [KeyIdHash::of("ann")]);
     assert_eq!((report.kek_id.as_str(), report.rewrapped), ("kek-2", 1));
     assert_eq!(crypto.kek_id(), "kek-2");
 

@@ -14,7 +14,7 @@
 //!   store personal data in clear.
 //!
 //! The threat model, KEK handling, rotation and what shredding cannot undo are in
-//! `docs/encryption.md` in the repository.
+//! `cim-events/docs/encryption.md` in the repository.
 //!
 //! | file | concept |
 //! |---|---|

@@ -32,7 +32,7 @@ use super::kv::open_bucket;
 /// A purge is not erasure: the server marks the old messages deleted, and their bytes stay
 /// in block files, on replicas and in backups until compaction. That is why
 /// [`Crypto::shred`](crate::crypto::Crypto::shred) also rotates the KEK (see
-/// `docs/encryption.md`). Do not run `nats kv compact` (which removes purge markers) on
+/// `cim-events/docs/encryption.md`). Do not run `nats kv compact` (which removes purge markers) on
 /// this bucket: the shredded data stays erased, but a key id whose tombstone is gone could
 /// be given a new key without the explicit re-creation.
 ///
