@@ -1,7 +1,7 @@
 //! [`Crypto`]: a key store and a KEK, with a bounded cache of data keys; it encrypts and
 //! decrypts payloads and manages the keys (create, shred, rotate).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use ipld_core::ipld::Ipld;
 
-use super::kek::{DataKey, NONCE_LEN, random};
+use super::kek::{DataKey, NONCE_LEN, VERSION_LEN, random};
 use super::node::{self, ENCRYPTED, Mark, Node, Place, SHREDDED, shredded_marker};
 use super::walk::{self, marked, marks, rewrite, stray_node, strip};
 use super::{CryptoError, Kek, KeyIdHash, KeyRecord, KeyStore};
@@ -72,7 +72,7 @@ pub struct Crypto {
 struct Inner {
     store: Arc<dyn KeyStore>,
     keks: RwLock<Keks>,
-    cache: Mutex<Lru<KeyIdHash, (Cached, Instant)>>,
+    cache: Mutex<Lru<KeyIdHash, Entry>>,
     ttl: Duration,
     nonces: Nonces,
 }
@@ -94,18 +94,41 @@ impl Keks {
     }
 }
 
-/// What the cache knows of a key id.
+/// What a handle knows of a key id: its data key (`None`: shredded), the versions of its
+/// data keys known to be destroyed (so that old values read as shredded without asking
+/// the key store each time, and new ones are never taken for old), and when the key store
+/// was read.
 #[derive(Clone)]
-enum Cached {
-    Live(Arc<DataKey>),
-    Shredded,
+struct Entry {
+    key: Option<Arc<DataKey>>,
+    dead: Vec<[u8; VERSION_LEN]>,
+    read_at: Instant,
 }
 
-/// What a look-up found for a key id.
-enum Found {
-    Live(Arc<DataKey>),
-    Shredded,
-    Absent,
+/// The most destroyed versions remembered per key id.
+const DEAD_VERSIONS: usize = 8;
+
+impl Entry {
+    /// Whether a value under data key `version` can be told readable or shredded from
+    /// this entry alone.
+    fn knows(&self, version: &[u8; VERSION_LEN]) -> bool {
+        self.key_for(version).is_some() || self.dead.contains(version)
+    }
+
+    /// The data key of `version`, if it is the live one.
+    fn key_for(&self, version: &[u8; VERSION_LEN]) -> Option<&Arc<DataKey>> {
+        self.key.as_ref().filter(|key| key.version() == *version)
+    }
+
+    /// Records that `version` is not (or no longer) a live key of this key id.
+    fn bury(&mut self, version: [u8; VERSION_LEN]) {
+        if self.key_for(&version).is_none() && !self.dead.contains(&version) {
+            if self.dead.len() >= DEAD_VERSIONS {
+                self.dead.remove(0);
+            }
+            self.dead.push(version);
+        }
+    }
 }
 
 /// Where nonces come from.
@@ -234,7 +257,7 @@ impl Crypto {
         let key = DataKey::from_bytes(bytes);
         let wrapped = self.current_kek().wrap(&kid, &key)?;
         self.inner.store.put(&kid, &wrapped, None).await?;
-        self.cache_put(&kid, Cached::Live(Arc::new(key)));
+        self.cache_put(&kid, Some(Arc::new(key)));
         Ok(kid)
     }
 
@@ -341,17 +364,14 @@ impl Crypto {
         payload: Ipld,
         place: &Place<'_>,
     ) -> Result<Ipld, CryptoError> {
-        let mut kids = Vec::new();
-        collect_kids(&payload, &mut kids, 0);
-        if kids.is_empty() {
+        let mut versions = BTreeMap::new();
+        collect_versions(&payload, &mut versions, 0);
+        if versions.is_empty() {
             return Ok(payload);
         }
-        kids.sort();
-        kids.dedup();
-        let mut keys = HashMap::with_capacity(kids.len());
-        for kid in kids {
-            let found = self.look_up(&kid).await?;
-            keys.insert(kid, found);
+        let mut keys = BTreeMap::new();
+        for (kid, versions) in versions {
+            keys.insert(kid.clone(), self.entry_for_reading(&kid, &versions).await?);
         }
         rewrite(
             payload,
@@ -361,12 +381,12 @@ impl Crypto {
                 Mark::Encrypted => {
                     let node = Node::parse(&content, path)?;
                     match keys.get(&node.kid) {
-                        Some(Found::Live(key)) if key.version() == node.key => {
-                            node::open(key, &node, place, path)
-                        }
-                        // A key created after this one was shredded cannot read it.
-                        Some(Found::Live(_) | Found::Shredded) => Ok(shredded_marker()),
-                        Some(Found::Absent) | None => Err(CryptoError::UnknownKey {
+                        Some(Some(entry)) => match entry.key_for(&node.key) {
+                            Some(key) => node::open(key, &node, place, path),
+                            // Shredded, or a key created after this one was shredded.
+                            None => Ok(shredded_marker()),
+                        },
+                        Some(None) | None => Err(CryptoError::UnknownKey {
                             kid: node.kid,
                             path: node::render(path),
                         }),
@@ -408,7 +428,7 @@ impl Crypto {
             let wrapped = self.current_kek().wrap(&kid, &key)?;
             match self.inner.store.put(&kid, &wrapped, expected).await {
                 Ok(_) => {
-                    self.cache_put(&kid, Cached::Live(Arc::new(key)));
+                    self.cache_put(&kid, Some(Arc::new(key)));
                     return Ok(kid);
                 }
                 Err(CryptoError::Conflict { .. }) => continue,
@@ -488,7 +508,7 @@ impl Crypto {
         let mut rewrapped = self.rewrap_all(&kids).await?;
         for kid in &kids {
             self.inner.store.shred(kid).await?;
-            self.cache_put(kid, Cached::Shredded);
+            self.cache_put(kid, None);
         }
         // Keys another process created under the previous KEK meanwhile.
         rewrapped += self.rewrap_all(&kids).await?;
@@ -622,17 +642,25 @@ impl Crypto {
     /// The data key to encrypt under for `kid`, created if absent.
     async fn key_for_writing(&self, kid: &KeyIdHash) -> Result<Arc<DataKey>, CryptoError> {
         for _ in 0..WRITE_ATTEMPTS {
-            match self.look_up(kid).await? {
-                Found::Live(key) => return Ok(key),
-                Found::Shredded => return Err(CryptoError::Shredded { kid: kid.clone() }),
-                Found::Absent => {}
+            // A cached shred is read again: another process may have re-created the key
+            // since, and a write is worth one read to be sure.
+            let entry = match self.cached(kid) {
+                Some(entry) if entry.key.is_some() => Some(entry),
+                _ => self.look_up(kid).await?,
+            };
+            match entry {
+                Some(Entry { key: Some(key), .. }) => return Ok(key),
+                Some(Entry { key: None, .. }) => {
+                    return Err(CryptoError::Shredded { kid: kid.clone() });
+                }
+                None => {}
             }
             let key = DataKey::generate()?;
             let wrapped = self.current_kek().wrap(kid, &key)?;
             match self.inner.store.put(kid, &wrapped, None).await {
                 Ok(_) => {
                     let key = Arc::new(key);
-                    self.cache_put(kid, Cached::Live(key.clone()));
+                    self.cache_put(kid, Some(key.clone()));
                     return Ok(key);
                 }
                 // Created (or shredded) by another writer meanwhile: use theirs.
@@ -643,20 +671,34 @@ impl Crypto {
         Err(CryptoError::Conflict { kid: kid.clone() })
     }
 
-    /// What the key store holds for `kid`, through the cache.
-    async fn look_up(&self, kid: &KeyIdHash) -> Result<Found, CryptoError> {
-        if let Some(cached) = self.cached(kid) {
-            return Ok(match cached {
-                Cached::Live(key) => Found::Live(key),
-                Cached::Shredded => Found::Shredded,
-            });
-        }
-        match self.inner.store.get(kid).await? {
-            KeyRecord::Absent => Ok(Found::Absent),
-            KeyRecord::Shredded { .. } => {
-                self.cache_put(kid, Cached::Shredded);
-                Ok(Found::Shredded)
+    /// What is known of `kid` for reading values under data keys `versions`: the cache's
+    /// entry if it can tell each version live or destroyed, else a fresh one from the key
+    /// store (a value under a version it has never seen may be new, written after another
+    /// process re-created the key). `None`: the key store never held the key id.
+    async fn entry_for_reading(
+        &self,
+        kid: &KeyIdHash,
+        versions: &BTreeSet<[u8; VERSION_LEN]>,
+    ) -> Result<Option<Entry>, CryptoError> {
+        if let Some(entry) = self.cached(kid) {
+            if versions.iter().all(|v| entry.knows(v)) {
+                return Ok(Some(entry));
             }
+        }
+        let mut entry = self.look_up(kid).await?;
+        if let Some(entry) = &mut entry {
+            // The key store has no other key: every other version is destroyed.
+            versions.iter().for_each(|v| entry.bury(*v));
+            self.cache().insert(kid.clone(), entry.clone());
+        }
+        Ok(entry)
+    }
+
+    /// What the key store holds for `kid` now (`None`: nothing), read from it and cached.
+    async fn look_up(&self, kid: &KeyIdHash) -> Result<Option<Entry>, CryptoError> {
+        let key = match self.inner.store.get(kid).await? {
+            KeyRecord::Absent => return Ok(None),
+            KeyRecord::Shredded { .. } => None,
             KeyRecord::Live { key, .. } => {
                 let kek = {
                     let keks = self.keks();
@@ -667,29 +709,48 @@ impl Crypto {
                             held: keks.current.id().to_owned(),
                         })?
                 };
-                let key = Arc::new(kek.unwrap(kid, &key)?);
-                self.cache_put(kid, Cached::Live(key.clone()));
-                Ok(Found::Live(key))
+                Some(Arc::new(kek.unwrap(kid, &key)?))
             }
-        }
+        };
+        Ok(Some(self.cache_put(kid, key)))
     }
 
-    fn cached(&self, kid: &KeyIdHash) -> Option<Cached> {
+    /// The cached entry of `kid`, unless it is older than the TTL.
+    fn cached(&self, kid: &KeyIdHash) -> Option<Entry> {
         let mut cache = self.cache();
-        let (cached, at) = cache.get(kid)?.clone();
-        if at.elapsed() < self.inner.ttl {
-            Some(cached)
+        let entry = cache.get(kid)?.clone();
+        if entry.read_at.elapsed() < self.inner.ttl {
+            Some(entry)
         } else {
             cache.remove(kid);
             None
         }
     }
 
-    fn cache_put(&self, kid: &KeyIdHash, cached: Cached) {
-        self.cache().insert(kid.clone(), (cached, Instant::now()));
+    /// Caches what the key store holds for `kid` now (`None`: shredded), keeping the
+    /// destroyed versions known so far and adding the key it replaces. Returns the entry.
+    fn cache_put(&self, kid: &KeyIdHash, key: Option<Arc<DataKey>>) -> Entry {
+        let mut cache = self.cache();
+        let mut entry = Entry {
+            key,
+            dead: Vec::new(),
+            read_at: Instant::now(),
+        };
+        if let Some(previous) = cache.get(kid) {
+            for version in previous
+                .dead
+                .iter()
+                .copied()
+                .chain(previous.key.as_ref().map(|k| k.version()))
+            {
+                entry.bury(version);
+            }
+        }
+        cache.insert(kid.clone(), entry.clone());
+        entry
     }
 
-    fn cache(&self) -> std::sync::MutexGuard<'_, Lru<KeyIdHash, (Cached, Instant)>> {
+    fn cache(&self) -> std::sync::MutexGuard<'_, Lru<KeyIdHash, Entry>> {
         self.inner
             .cache
             .lock()
@@ -737,9 +798,13 @@ fn kid_of(key_id: &str) -> Result<KeyIdHash, CryptoError> {
     Ok(KeyIdHash::of(key_id))
 }
 
-/// The key ids of the encrypted nodes of a payload (best effort: a node whose `kid` cannot
-/// be read is reported when it is decrypted).
-fn collect_kids(value: &Ipld, kids: &mut Vec<KeyIdHash>, level: usize) {
+/// The key ids of the encrypted nodes of a payload, each with the data key versions its
+/// values name (best effort: a node that cannot be read is reported when it is decrypted).
+fn collect_versions(
+    value: &Ipld,
+    out: &mut BTreeMap<KeyIdHash, BTreeSet<[u8; VERSION_LEN]>>,
+    level: usize,
+) {
     if level > crate::payload::MAX_DEPTH {
         return;
     }
@@ -747,17 +812,27 @@ fn collect_kids(value: &Ipld, kids: &mut Vec<KeyIdHash>, level: usize) {
         Ipld::Map(map) => match node::mark_of(map) {
             Some(Mark::Encrypted) => {
                 if let Some(Ipld::Map(content)) = map.get(ENCRYPTED) {
-                    if let Some(Ipld::String(kid)) = content.get("kid") {
-                        if let Ok(kid) = KeyIdHash::parse(kid) {
-                            kids.push(kid);
-                        }
+                    let kid = match content.get("kid") {
+                        Some(Ipld::String(kid)) => KeyIdHash::parse(kid).ok(),
+                        _ => None,
+                    };
+                    let version = match content.get("key") {
+                        Some(Ipld::Bytes(v)) => <[u8; VERSION_LEN]>::try_from(v.as_slice()).ok(),
+                        _ => None,
+                    };
+                    if let (Some(kid), Some(version)) = (kid, version) {
+                        out.entry(kid).or_default().insert(version);
                     }
                 }
             }
             Some(_) => {}
-            None => map.values().for_each(|v| collect_kids(v, kids, level + 1)),
+            None => map
+                .values()
+                .for_each(|v| collect_versions(v, out, level + 1)),
         },
-        Ipld::List(items) => items.iter().for_each(|v| collect_kids(v, kids, level + 1)),
+        Ipld::List(items) => items
+            .iter()
+            .for_each(|v| collect_versions(v, out, level + 1)),
         _ => {}
     }
 }

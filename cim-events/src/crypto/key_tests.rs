@@ -402,3 +402,45 @@ async fn a_rotation_that_fails_half_way_carries_on() {
         );
     }
 }
+
+#[tokio::test]
+async fn another_process_recreating_a_key_is_seen_at_once() {
+    let keys = MemoryKeyStore::new();
+    let writer = Crypto::new(keys.clone(), kek("kek-1", 1));
+    let old = stored(&writer, "ann").await;
+    // One reader has cached the old key, another learns of the shred before the
+    // re-creation; both with the default TTL.
+    let cached_key = Crypto::new(keys.clone(), kek("kek-1", 1));
+    assert!(read(&cached_key, "ann", old.clone()).await.is_ok());
+    writer.shred("ann", &kek("kek-2", 2)).await.expect("shred");
+    let cached_shred = Crypto::new(keys.clone(), kek("kek-2", 2));
+    assert!(
+        read(&cached_shred, "ann", old.clone())
+            .await
+            .expect("read")
+            .email
+            .is_shredded()
+    );
+
+    writer.recreate_key("ann").await.expect("recreate");
+    let new = stored(&writer, "ann").await;
+    cached_key.use_kek(&kek("kek-2", 2));
+    for reader in [&cached_key, &cached_shred] {
+        // A value under a key version the cache has not seen is looked up, never taken
+        // for shredded...
+        assert_eq!(
+            read(reader, "ann", new.clone()).await.expect("read"),
+            registered("ann")
+        );
+        // ...and the old one reads as shredded from then on.
+        assert!(
+            read(reader, "ann", old.clone())
+                .await
+                .expect("read")
+                .email
+                .is_shredded()
+        );
+    }
+    // A cached shred does not block a write after the re-creation either.
+    assert!(cached_shred.encryptor("ann").await.is_ok());
+}
