@@ -71,7 +71,9 @@ pub trait KeyStore: Send + Sync + 'static {
     /// tombstone. Shredding an absent or shredded key leaves a tombstone too.
     async fn shred(&self, kid: &KeyIdHash) -> Result<(), CryptoError>;
 
-    /// The key id hashes that have a live key, for re-wrapping.
+    /// The key id hashes that have a live key, for re-wrapping. A backend that cannot tell
+    /// a tombstone from a live key without reading it may list tombstones too: callers
+    /// [`get`](Self::get) each record anyway.
     async fn list(&self) -> Result<Vec<KeyIdHash>, CryptoError>;
 }
 

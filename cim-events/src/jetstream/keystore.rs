@@ -36,10 +36,11 @@ use super::kv::open_bucket;
 /// this bucket: the shredded data stays erased, but a key id whose tombstone is gone could
 /// be given a new key without the explicit re-creation.
 ///
-/// Permissions on bucket `B`: opening it takes `$JS.API.STREAM.INFO.KV_B`; reading keys
-/// `$JS.API.STREAM.MSG.GET.KV_B`; creating, re-wrapping and shredding them publishing on
-/// `$KV.B.>`; listing them (for a rotation or a shred) creating an ordered consumer on
-/// `KV_B`. A process that only decrypts needs the first two.
+/// Permissions on bucket `B`: opening it (and listing keys) takes
+/// `$JS.API.STREAM.INFO.KV_B`; reading keys `$JS.API.STREAM.MSG.GET.KV_B`; creating,
+/// re-wrapping and shredding them publishing on
+/// `$KV.B.>`. A process that only decrypts needs the first two. Listing keys (for a
+/// rotation or a shred) reads the stream's subjects from its info, with no consumer.
 ///
 /// ```no_run
 /// use cim_events::crypto::{Crypto, Kek};
@@ -159,14 +160,25 @@ impl KeyStore for JetStreamKeyStore {
     }
 
     async fn list(&self) -> Result<Vec<KeyIdHash>, CryptoError> {
-        let keys: Vec<String> = self
+        // The stream's subjects, from stream info (paged): no consumer to create and
+        // clean up. Tombstones are subjects too; the caller reads each record anyway.
+        let filter = format!("{}>", self.kv.prefix);
+        let subjects: Vec<(String, usize)> = self
             .kv
-            .keys()
+            .stream
+            .info_with_subjects(&filter)
             .await
             .map_err(|e| backend("list data keys", e))?
             .try_collect()
             .await
             .map_err(|e| backend("list data keys", e))?;
-        keys.iter().map(|key| KeyIdHash::parse(key)).collect()
+        let mut kids = subjects
+            .iter()
+            .map(|(subject, _)| {
+                KeyIdHash::parse(subject.strip_prefix(&self.kv.prefix).unwrap_or(subject))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        kids.sort();
+        Ok(kids)
     }
 }
