@@ -4,14 +4,15 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
 use ipld_core::ipld::Ipld;
 
-use super::kek::{DataKey, NONCE_LEN, VERSION_LEN, random};
+use super::encryptor::{Encryptor, Nonces};
+use super::kek::{DataKey, VERSION_LEN};
+use super::key_cache::Entry;
 use super::node::{self, ENCRYPTED, Mark, Node, Place, SHREDDED, shredded_marker};
-use super::walk::{self, marked, marks, rewrite, stray_node, strip};
+use super::walk::{self, marked, marks, rewrite};
 use super::{CryptoError, Kek, KeyIdHash, KeyRecord, KeyStore};
 use crate::cache::Lru;
 
@@ -20,10 +21,8 @@ pub const DEFAULT_KEY_CACHE: usize = 10_000;
 /// How long a [`Crypto`] trusts a cached data key (or a cached shred) by default: the
 /// longest another process's shred goes unnoticed here.
 pub const DEFAULT_KEY_CACHE_TTL: Duration = Duration::from_secs(60);
-/// How many key records a rotation re-wraps at once.
-const REWRAP_CONCURRENCY: usize = 16;
 /// How many times a key write is retried after another writer changed the record.
-const WRITE_ATTEMPTS: usize = 5;
+pub(super) const WRITE_ATTEMPTS: usize = 5;
 
 /// Encrypts and decrypts payloads: a [`KeyStore`] of wrapped data keys, the [`Kek`] that
 /// unwraps them, and a bounded cache of unwrapped data keys. Clones share all three.
@@ -66,122 +65,32 @@ const WRITE_ATTEMPTS: usize = 5;
 /// ```
 #[derive(Clone)]
 pub struct Crypto {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Arc<dyn KeyStore>,
+pub(super) struct Inner {
+    pub(super) store: Arc<dyn KeyStore>,
     keks: RwLock<Keks>,
-    cache: Mutex<Lru<KeyIdHash, Entry>>,
-    ttl: Duration,
+    pub(super) cache: Mutex<Lru<KeyIdHash, Entry>>,
+    pub(super) ttl: Duration,
     nonces: Nonces,
 }
 
 /// The KEKs a handle holds: the one it wraps with, and during a rotation the one it
 /// replaces, to unwrap what is not re-wrapped yet.
-struct Keks {
-    current: Arc<Kek>,
-    retiring: Option<Arc<Kek>>,
+pub(super) struct Keks {
+    pub(super) current: Arc<Kek>,
+    pub(super) retiring: Option<Arc<Kek>>,
 }
 
 impl Keks {
     /// The KEK named `id`, if held.
-    fn named(&self, id: &str) -> Option<Arc<Kek>> {
+    pub(super) fn named(&self, id: &str) -> Option<Arc<Kek>> {
         std::iter::once(&self.current)
             .chain(self.retiring.as_ref())
             .find(|kek| kek.id() == id)
             .cloned()
     }
-}
-
-/// What a handle knows of a key id: its data key (`None`: shredded), the versions of its
-/// data keys known to be destroyed (so that old values read as shredded without asking
-/// the key store each time, and new ones are never taken for old), and when the key store
-/// was read.
-#[derive(Clone)]
-struct Entry {
-    key: Option<Arc<DataKey>>,
-    dead: Vec<[u8; VERSION_LEN]>,
-    read_at: Instant,
-}
-
-/// The most destroyed versions remembered per key id.
-const DEAD_VERSIONS: usize = 8;
-
-impl Entry {
-    /// Whether a value under data key `version` can be told readable or shredded from
-    /// this entry alone.
-    fn knows(&self, version: &[u8; VERSION_LEN]) -> bool {
-        self.key_for(version).is_some() || self.dead.contains(version)
-    }
-
-    /// The data key of `version`, if it is the live one.
-    fn key_for(&self, version: &[u8; VERSION_LEN]) -> Option<&Arc<DataKey>> {
-        self.key.as_ref().filter(|key| key.version() == *version)
-    }
-
-    /// Records that `version` is not (or no longer) a live key of this key id.
-    fn bury(&mut self, version: [u8; VERSION_LEN]) {
-        if self.key_for(&version).is_none() && !self.dead.contains(&version) {
-            if self.dead.len() >= DEAD_VERSIONS {
-                self.dead.remove(0);
-            }
-            self.dead.push(version);
-        }
-    }
-}
-
-/// Where nonces come from.
-#[derive(Debug, Clone, Copy)]
-enum Nonces {
-    /// The operating system's random number generator: the only safe source.
-    Random,
-    /// A fixed nonce, for golden tests: the `n`-th value of one payload gets it with `n`
-    /// added to its last 8 bytes (little-endian).
-    #[cfg(any(test, feature = "test-util"))]
-    Fixed([u8; NONCE_LEN]),
-}
-
-impl Nonces {
-    fn nonce(self, n: u64) -> Result<[u8; NONCE_LEN], CryptoError> {
-        match self {
-            Nonces::Random => {
-                let _ = n;
-                random()
-            }
-            #[cfg(any(test, feature = "test-util"))]
-            Nonces::Fixed(mut nonce) => {
-                let mut tail = [0; 8];
-                tail.copy_from_slice(&nonce[NONCE_LEN - 8..]);
-                let tail = u64::from_le_bytes(tail).wrapping_add(n);
-                nonce[NONCE_LEN - 8..].copy_from_slice(&tail.to_le_bytes());
-                Ok(nonce)
-            }
-        }
-    }
-}
-
-/// What a KEK rotation did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RotationReport {
-    /// The KEK every data key is now wrapped under: the one to keep.
-    pub kek_id: String,
-    /// How many data keys were re-wrapped.
-    pub rewrapped: usize,
-}
-
-/// What a shred did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ShredReport {
-    /// The key id hashes whose data keys were destroyed.
-    pub kids: Vec<KeyIdHash>,
-    /// The KEK every other data key is now wrapped under: the one to keep. The previous
-    /// KEK must be destroyed wherever it is kept.
-    pub kek_id: String,
-    /// How many other data keys were re-wrapped.
-    pub rewrapped: usize,
 }
 
 /// The state of a key id in the key store.
@@ -234,7 +143,11 @@ impl Crypto {
     /// call gets `nonce` with `n` added to its last 8 bytes (little-endian). Reusing a
     /// nonce under one key breaks the cipher: never use this outside a golden test.
     #[cfg(any(test, feature = "test-util"))]
-    pub fn with_fixed_nonce(store: impl KeyStore, kek: Kek, nonce: [u8; NONCE_LEN]) -> Crypto {
+    pub fn with_fixed_nonce(
+        store: impl KeyStore,
+        kek: Kek,
+        nonce: [u8; super::kek::NONCE_LEN],
+    ) -> Crypto {
         Crypto::build(
             Arc::new(store),
             kek,
@@ -449,196 +362,6 @@ impl Crypto {
         })
     }
 
-    /// Shreds `key_id`: destroys its data key in the key store (keeping no revision of it)
-    /// and leaves a tombstone, so that nothing is encrypted under it again until
-    /// [`recreate_key`](Self::recreate_key); and rotates the KEK to `next_kek`, because the
-    /// store's delete is not erasure (see `cim-events/docs/encryption.md`): every other data key is
-    /// re-wrapped under `next_kek`, and this handle drops the previous KEK.
-    ///
-    /// `next_kek` must have a new id. Store it before calling, and destroy the previous KEK
-    /// wherever it is kept once this returns: a leftover copy of the wrapped key plus the
-    /// previous KEK would recover the data.
-    ///
-    /// On an error, call `shred` again with the same `next_kek`: it carries on where it
-    /// stopped (keys already re-wrapped are skipped), and reads keep working meanwhile.
-    ///
-    /// ```
-    /// use cim_events::crypto::{Crypto, CryptoError, Kek, KeyState, MemoryKeyStore};
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let crypto = Crypto::new(MemoryKeyStore::new(), Kek::generate("kek-1")?);
-    /// crypto.create_key("ann@example.com").await?;
-    /// crypto.create_key("bob@example.com").await?;
-    /// let next = Kek::generate("kek-2")?; // store it first
-    /// let report = crypto.shred("ann@example.com", &next).await?;
-    /// assert_eq!((report.kek_id.as_str(), report.rewrapped), ("kek-2", 1));
-    /// assert_eq!(crypto.key_state("ann@example.com").await?, KeyState::Shredded);
-    /// assert!(matches!(crypto.create_key("ann@example.com").await, Err(CryptoError::Shredded { .. })));
-    /// # Ok::<(), CryptoError>(()) }).unwrap();
-    /// ```
-    pub async fn shred(&self, key_id: &str, next_kek: &Kek) -> Result<ShredReport, CryptoError> {
-        self.shred_many(&[key_id], next_kek).await
-    }
-
-    /// Shreds several key ids with one KEK rotation: what [`shred`](Self::shred) does for
-    /// each, at the cost of one. Erasure requests that can wait a little are cheaper
-    /// gathered and shredded together.
-    ///
-    /// ```
-    /// use cim_events::crypto::{Crypto, Kek, KeyIdHash, MemoryKeyStore};
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let crypto = Crypto::new(MemoryKeyStore::new(), Kek::generate("kek-1")?);
-    /// for customer in ["c-1", "c-2", "c-3"] {
-    ///     crypto.create_key(customer).await?;
-    /// }
-    /// let report = crypto.shred_many(&["c-1", "c-2"], &Kek::generate("kek-2")?).await?;
-    /// assert_eq!(report.kids, [KeyIdHash::of("c-1"), KeyIdHash::of("c-2")]);
-    /// assert_eq!(report.rewrapped, 1);
-    /// # Ok::<(), cim_events::crypto::CryptoError>(()) }).unwrap();
-    /// ```
-    pub async fn shred_many(
-        &self,
-        key_ids: &[&str],
-        next_kek: &Kek,
-    ) -> Result<ShredReport, CryptoError> {
-        let kids = key_ids
-            .iter()
-            .map(|key_id| kid_of(key_id))
-            .collect::<Result<Vec<_>, _>>()?;
-        self.begin_rotation(next_kek)?;
-        let mut rewrapped = self.rewrap_all(&kids).await?;
-        for kid in &kids {
-            self.inner.store.shred(kid).await?;
-            self.cache_put(kid, None);
-        }
-        // Keys another process created under the previous KEK meanwhile.
-        rewrapped += self.rewrap_all(&kids).await?;
-        let kek_id = self.finish_rotation();
-        Ok(ShredReport {
-            kids,
-            kek_id,
-            rewrapped,
-        })
-    }
-
-    /// Rotates the KEK to `next`: re-wraps every data key under it, then drops the previous
-    /// one. Events are not touched: their data keys stay the same. `next` must have a new
-    /// id; after an error, call `rotate_kek` again with the same `next` to carry on.
-    ///
-    /// Every process that creates keys must switch to `next` ([`use_kek`](Self::use_kek),
-    /// or a new handle): a key created under the previous KEK after the rotation cannot be
-    /// read once that KEK is destroyed.
-    ///
-    /// ```
-    /// use cim_events::crypto::{Crypto, Kek, MemoryKeyStore};
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let crypto = Crypto::new(MemoryKeyStore::new(), Kek::generate("kek-1")?);
-    /// crypto.create_key("customer-7").await?;
-    /// let report = crypto.rotate_kek(&Kek::generate("kek-2")?).await?;
-    /// assert_eq!((report.kek_id.as_str(), report.rewrapped), ("kek-2", 1));
-    /// assert_eq!(crypto.kek_id(), "kek-2");
-    /// # Ok::<(), cim_events::crypto::CryptoError>(()) }).unwrap();
-    /// ```
-    pub async fn rotate_kek(&self, next: &Kek) -> Result<RotationReport, CryptoError> {
-        self.begin_rotation(next)?;
-        let rewrapped = self.rewrap_all(&[]).await?;
-        let kek_id = self.finish_rotation();
-        Ok(RotationReport { kek_id, rewrapped })
-    }
-
-    /// Makes `next` the KEK new keys are wrapped under, keeping the current one to unwrap
-    /// keys not re-wrapped yet. Resuming a rotation to `next` (it is current already, and
-    /// the previous one still held) is allowed; any other KEK must have a new id.
-    fn begin_rotation(&self, next: &Kek) -> Result<(), CryptoError> {
-        let mut keks = self.keks_mut();
-        if keks.current.id() == next.id() {
-            if keks.current.secret_bytes() != next.secret_bytes() {
-                return Err(CryptoError::Invalid {
-                    what: "next KEK",
-                    problem: format!(
-                        "it has the id `{}` of the KEK held, with other bytes",
-                        next.id()
-                    ),
-                });
-            }
-            if keks.retiring.is_some() {
-                return Ok(());
-            }
-            return Err(CryptoError::Invalid {
-                what: "next KEK",
-                problem: format!(
-                    "it is the KEK held (`{}`): a rotation needs a KEK with a new id",
-                    next.id()
-                ),
-            });
-        }
-        if keks.retiring.is_some() {
-            return Err(CryptoError::Invalid {
-                what: "next KEK",
-                problem: format!(
-                    "a rotation to `{}` did not finish: call it again with that KEK first",
-                    keks.current.id()
-                ),
-            });
-        }
-        let previous = std::mem::replace(&mut keks.current, Arc::new(next.duplicate()));
-        keks.retiring = Some(previous);
-        Ok(())
-    }
-
-    /// Drops the previous KEK: every key is wrapped under the current one. Returns its id.
-    fn finish_rotation(&self) -> String {
-        let mut keks = self.keks_mut();
-        keks.retiring = None;
-        keks.current.id().to_owned()
-    }
-
-    /// Re-wraps under the current KEK every live key that is not, except those in `skip`.
-    async fn rewrap_all(&self, skip: &[KeyIdHash]) -> Result<usize, CryptoError> {
-        let skip: std::collections::HashSet<&KeyIdHash> = skip.iter().collect();
-        let kids = self.inner.store.list().await?;
-        let counts: Vec<bool> = futures::stream::iter(
-            kids.into_iter()
-                .filter(|kid| !skip.contains(kid))
-                .map(|kid| async move { self.rewrap(&kid).await }),
-        )
-        .buffer_unordered(REWRAP_CONCURRENCY)
-        .try_collect()
-        .await?;
-        Ok(counts.into_iter().filter(|&done| done).count())
-    }
-
-    /// Re-wraps `kid`'s data key under the current KEK if it is not already; `true` if it
-    /// was re-wrapped now.
-    async fn rewrap(&self, kid: &KeyIdHash) -> Result<bool, CryptoError> {
-        for _ in 0..WRITE_ATTEMPTS {
-            let KeyRecord::Live { key, revision } = self.inner.store.get(kid).await? else {
-                return Ok(false);
-            };
-            let (current, unwrapping) = {
-                let keks = self.keks();
-                (keks.current.clone(), keks.named(key.kek_id()))
-            };
-            if key.kek_id() == current.id() {
-                return Ok(false);
-            }
-            let Some(unwrapping) = unwrapping else {
-                return Err(CryptoError::WrongKek {
-                    kid: kid.clone(),
-                    wrapped_with: key.kek_id().to_owned(),
-                    held: current.id().to_owned(),
-                });
-            };
-            let data_key = unwrapping.unwrap(kid, &key)?;
-            let wrapped = current.wrap(kid, &data_key)?;
-            match self.inner.store.put(kid, &wrapped, Some(revision)).await {
-                Ok(_) => return Ok(true),
-                Err(CryptoError::Conflict { .. }) => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Err(CryptoError::Conflict { kid: kid.clone() })
-    }
-
     /// The data key to encrypt under for `kid`, created if absent.
     async fn key_for_writing(&self, kid: &KeyIdHash) -> Result<Arc<DataKey>, CryptoError> {
         for _ in 0..WRITE_ATTEMPTS {
@@ -715,60 +438,18 @@ impl Crypto {
         Ok(Some(self.cache_put(kid, key)))
     }
 
-    /// The cached entry of `kid`, unless it is older than the TTL.
-    fn cached(&self, kid: &KeyIdHash) -> Option<Entry> {
-        let mut cache = self.cache();
-        let entry = cache.get(kid)?.clone();
-        if entry.read_at.elapsed() < self.inner.ttl {
-            Some(entry)
-        } else {
-            cache.remove(kid);
-            None
-        }
-    }
-
-    /// Caches what the key store holds for `kid` now (`None`: shredded), keeping the
-    /// destroyed versions known so far and adding the key it replaces. Returns the entry.
-    fn cache_put(&self, kid: &KeyIdHash, key: Option<Arc<DataKey>>) -> Entry {
-        let mut cache = self.cache();
-        let mut entry = Entry {
-            key,
-            dead: Vec::new(),
-            read_at: Instant::now(),
-        };
-        if let Some(previous) = cache.get(kid) {
-            for version in previous
-                .dead
-                .iter()
-                .copied()
-                .chain(previous.key.as_ref().map(|k| k.version()))
-            {
-                entry.bury(version);
-            }
-        }
-        cache.insert(kid.clone(), entry.clone());
-        entry
-    }
-
-    fn cache(&self) -> std::sync::MutexGuard<'_, Lru<KeyIdHash, Entry>> {
-        self.inner
-            .cache
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    fn current_kek(&self) -> Arc<Kek> {
+    pub(super) fn current_kek(&self) -> Arc<Kek> {
         self.keks().current.clone()
     }
 
-    fn keks(&self) -> std::sync::RwLockReadGuard<'_, Keks> {
+    pub(super) fn keks(&self) -> std::sync::RwLockReadGuard<'_, Keks> {
         self.inner
             .keks
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn keks_mut(&self) -> std::sync::RwLockWriteGuard<'_, Keks> {
+    pub(super) fn keks_mut(&self) -> std::sync::RwLockWriteGuard<'_, Keks> {
         self.inner
             .keks
             .write()
@@ -788,7 +469,7 @@ impl fmt::Debug for Crypto {
 }
 
 /// The hash of a key id, refusing an empty one.
-fn kid_of(key_id: &str) -> Result<KeyIdHash, CryptoError> {
+pub(super) fn kid_of(key_id: &str) -> Result<KeyIdHash, CryptoError> {
     if key_id.is_empty() {
         return Err(CryptoError::Invalid {
             what: "key id",
@@ -834,94 +515,5 @@ fn collect_versions(
             .iter()
             .for_each(|v| collect_versions(v, out, level + 1)),
         _ => {}
-    }
-}
-
-/// One key id's data key, ready to encrypt without awaiting: from
-/// [`Crypto::encryptor`]. It holds the unwrapped key; drop it when done.
-///
-/// ```
-/// use cim_events::crypto::{Crypto, Kek, MemoryKeyStore, Place};
-/// use cim_events::{Pii, payload::to_ipld};
-/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let crypto = Crypto::new(MemoryKeyStore::new(), Kek::generate("kek-1")?);
-/// let encryptor = crypto.encryptor("c-7").await?;
-/// let place = Place::new("Customer", "c-7", "Renamed", "0190f1b2-7c1a-7d4e-8f00-000000000002");
-/// let stored = encryptor.encrypt_payload(to_ipld(&Pii::Clear("Ann"))?, &place)?;
-/// assert_eq!(cim_events::crypto::marks(&stored).encrypted, 1);
-/// # Ok::<(), Box<dyn std::error::Error>>(()) }).unwrap();
-/// ```
-pub struct Encryptor {
-    kid: KeyIdHash,
-    key: Arc<DataKey>,
-    nonces: Nonces,
-}
-
-impl Encryptor {
-    /// The key id hash it encrypts under.
-    pub fn kid(&self) -> &KeyIdHash {
-        &self.kid
-    }
-
-    /// [`Crypto::encrypt_payload`], with this key.
-    pub fn encrypt_payload(&self, payload: Ipld, place: &Place<'_>) -> Result<Ipld, CryptoError> {
-        let mut n = 0;
-        rewrite(
-            payload,
-            &mut Vec::new(),
-            0,
-            &mut |path, level, mark, content| match mark {
-                Mark::Pii => {
-                    let value = strip(content, &mut path.to_vec(), level)?;
-                    let nonce = self.nonces.nonce(n)?;
-                    n += 1;
-                    node::seal(&self.key, &self.kid, place, path, nonce, &value)
-                }
-                Mark::Shredded => Ok(marked(SHREDDED, content)),
-                Mark::Encrypted => Err(stray_node(path)),
-            },
-        )
-    }
-
-    /// [`Crypto::encrypt_whole_payload`], with this key.
-    pub fn encrypt_whole_payload(
-        &self,
-        payload: Ipld,
-        place: &Place<'_>,
-    ) -> Result<Ipld, CryptoError> {
-        let value = strip(payload, &mut Vec::new(), 0)?;
-        node::seal(
-            &self.key,
-            &self.kid,
-            place,
-            &[],
-            self.nonces.nonce(0)?,
-            &value,
-        )
-    }
-
-    /// A payload with no `Pii` value, checked for encrypted nodes it should not hold.
-    fn check_plain(payload: Ipld) -> Result<Ipld, CryptoError> {
-        if marks(&payload).encrypted == 0 {
-            return Ok(payload);
-        }
-        rewrite(
-            payload,
-            &mut Vec::new(),
-            0,
-            &mut |path, _, mark, content| match mark {
-                Mark::Encrypted => Err(stray_node(path)),
-                Mark::Shredded => Ok(marked(SHREDDED, content)),
-                Mark::Pii => Ok(walk::pii(content)),
-            },
-        )
-    }
-}
-
-impl fmt::Debug for Encryptor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Encryptor")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
     }
 }

@@ -24,7 +24,10 @@
 //! | `kek.rs` | [`Kek`], data keys, [`WrappedKey`] |
 //! | `key_id.rs` | [`KeyIdHash`] |
 //! | `store.rs` | [`KeyStore`], [`KeyRecord`], [`MemoryKeyStore`] |
-//! | `engine.rs` | [`Crypto`], [`Encryptor`], the data key cache |
+//! | `engine.rs` | [`Crypto`]: encrypting, decrypting, creating keys |
+//! | `key_cache.rs` | the cache of data keys |
+//! | `encryptor.rs` | [`Encryptor`]: one subject's key, to encrypt without awaiting; nonces |
+//! | `rotation.rs` | KEK rotation and shredding |
 //!
 //! # Wire format
 //!
@@ -73,23 +76,25 @@
 //!
 //! Wrapped data keys are not in blocks; their format is [`WrappedKey`]'s.
 
+mod encryptor;
 mod engine;
 mod error;
 mod kek;
+mod key_cache;
 mod key_id;
 mod node;
 pub(crate) mod pii;
+mod rotation;
 mod store;
 mod walk;
 
-pub use engine::{
-    Crypto, DEFAULT_KEY_CACHE, DEFAULT_KEY_CACHE_TTL, Encryptor, KeyState, RotationReport,
-    ShredReport,
-};
+pub use encryptor::Encryptor;
+pub use engine::{Crypto, DEFAULT_KEY_CACHE, DEFAULT_KEY_CACHE_TTL, KeyState};
 pub use error::CryptoError;
 pub use kek::{Kek, WrappedKey};
 pub use key_id::KeyIdHash;
 pub use node::{ALGORITHM, Place};
+pub use rotation::{RotationReport, ShredReport};
 pub use store::{KeyRecord, KeyStore, MemoryKeyStore};
 pub use walk::{Marks, check_no_pii, marks};
 
