@@ -254,6 +254,11 @@ pub enum Error {
         event_type: String,
     },
 
+    /// Encrypting or decrypting a payload, or managing its keys, failed (see
+    /// [`crypto`](crate::crypto)).
+    #[error(transparent)]
+    Crypto(Box<crate::crypto::CryptoError>),
+
     /// Writing an export failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -262,6 +267,12 @@ pub enum Error {
 impl From<ConflictError> for Error {
     fn from(conflict: ConflictError) -> Self {
         Error::Conflict(Box::new(conflict))
+    }
+}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        Error::Crypto(Box::new(e))
     }
 }
 

@@ -99,6 +99,7 @@ pub mod block;
 mod cache;
 pub mod car;
 mod chain;
+pub mod crypto;
 mod error;
 mod event;
 mod expected;
@@ -132,6 +133,7 @@ pub use repository::{
 pub use aggregate::{Aggregate, CommandContext, Handle};
 pub use anchor::Truncated;
 pub use cid::Cid;
+pub use crypto::pii::Pii;
 pub use error::{ConflictError, Error, Result};
 pub use event::Event;
 pub use expected::ExpectedVersion;

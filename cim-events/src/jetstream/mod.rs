@@ -72,7 +72,8 @@
 //! ```
 //!
 //! Beside the store: [`JetStreamSnapshotStore`] keeps snapshots and [`JetStreamCheckpointStore`]
-//! projection checkpoints in key-value buckets, and [`JetStreamProjectionRunner`] runs a
+//! projection checkpoints in key-value buckets, [`JetStreamKeyStore`] the wrapped data keys
+//! of payload encryption ([`crypto`](crate::crypto)), and [`JetStreamProjectionRunner`] runs a
 //! [`Projection`](crate::projection::Projection) on a durable consumer.
 //!
 //! # Connection security
@@ -148,11 +149,13 @@ mod store;
 mod subscribe;
 
 // Snapshots and projection checkpoints in key-value buckets; durable projections.
+mod keystore;
 mod kv;
 mod kv_checkpoint;
 mod kv_schema;
 mod kv_snapshot;
 mod projection_runner;
+pub use keystore::JetStreamKeyStore;
 pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, JetStreamCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
 pub use projection_runner::JetStreamProjectionRunner;

@@ -12,6 +12,8 @@ use serde::de::{self, Error as _, IntoDeserializer, Unexpected, Visitor};
 use serde::forward_to_deserialize_any;
 
 use super::{Failure, MAX_DEPTH, MAX_WRAPPERS, PayloadProblem, Segment};
+use crate::crypto::pii::PII_TOKEN;
+use crate::crypto::{Mark, mark_of};
 
 type Result<T> = std::result::Result<T, Failure>;
 
@@ -35,6 +37,49 @@ impl Deserializer {
             }
             _ => Err(Failure::new(PayloadProblem::TooDeep { max: MAX_WRAPPERS })),
         }
+    }
+}
+
+impl Deserializer {
+    /// A `Pii` (see `crypto::pii`): the shredded marker is `visit_unit`; a value, bare or
+    /// in its `{"/cim-pii": v}` marker, is handed over as a one-element sequence; an
+    /// encrypted node is an error, since decryption comes before decoding.
+    fn pii<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        let Deserializer(value, depth, wrappers) = self;
+        let value = match value {
+            Ipld::Map(map) => match mark_of(&map) {
+                Some(Mark::Shredded) => return visitor.visit_unit(),
+                Some(Mark::Encrypted) => {
+                    return Err(Failure::new(PayloadProblem::Mismatch(
+                        "it is still encrypted: decrypt the payload (`crypto::Crypto::decrypt_payload`) before decoding it"
+                            .to_owned(),
+                    )));
+                }
+                Some(Mark::Pii) => map.into_values().next().unwrap_or(Ipld::Null),
+                None => Ipld::Map(map),
+            },
+            other => other,
+        };
+        let inner = Deserializer(value, depth, wrappers).unwrap_one()?;
+        visitor.visit_seq(OneValue(Some(inner)))
+    }
+}
+
+/// The single element of the sequence a `Pii` value is handed over as.
+struct OneValue(Option<Deserializer>);
+
+impl<'de> de::SeqAccess<'de> for OneValue {
+    type Error = Failure;
+
+    fn next_element_seed<T: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>> {
+        self.0.take().map(|d| seed.deserialize(d)).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(usize::from(self.0.is_some()))
     }
 }
 
@@ -146,6 +191,9 @@ impl<'de> de::Deserializer<'de> for Deserializer {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value> {
+        if name == PII_TOKEN {
+            return self.pii(visitor);
+        }
         if name != CID_SERDE_PRIVATE_IDENTIFIER {
             return visitor.visit_newtype_struct(self.unwrap_one()?);
         }

@@ -9,6 +9,9 @@ use cid::serde::CID_SERDE_PRIVATE_IDENTIFIER;
 use ipld_core::ipld::Ipld;
 use serde::ser::{self, Serialize};
 
+use crate::crypto::pii::{PII_TOKEN, SHREDDED_TOKEN};
+use crate::crypto::{RESERVED_PREFIX, pii_marker, shredded_marker};
+
 use super::{
     Failure, JSON_NUMBER_TOKEN, JSON_RAW_VALUE_TOKEN, MAX_DEPTH, MAX_WRAPPERS, PayloadProblem,
     Segment, WideInteger, integer_in_range, json_number_to_ipld,
@@ -186,7 +189,12 @@ impl ser::Serializer for Serializer {
         Ok(Ipld::Null)
     }
 
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<Ipld> {
+    fn serialize_unit_struct(self, name: &'static str) -> Result<Ipld> {
+        if name == SHREDDED_TOKEN {
+            // `Pii::Shredded`: the one-entry map `{"/cim-shredded": null}`.
+            self.enter()?;
+            return Ok(shredded_marker());
+        }
         Ok(Ipld::Null)
     }
 
@@ -204,6 +212,13 @@ impl ser::Serializer for Serializer {
         name: &'static str,
         value: &T,
     ) -> Result<Ipld> {
+        if name == PII_TOKEN {
+            // `Pii::Clear`: the marker `{"/cim-pii": value}`, which encryption replaces with
+            // a node two levels deep (a map in a map), and decryption with the value itself
+            // at this depth.
+            self.enter()?.enter()?;
+            return Ok(pii_marker(value.serialize(self.unwrap_one()?)?));
+        }
         if name != CID_SERDE_PRIVATE_IDENTIFIER {
             return value.serialize(self.unwrap_one()?);
         }
@@ -374,6 +389,13 @@ impl MapBuilder {
 
     fn key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<()> {
         let key = key.serialize(KeySerializer)?;
+        if key.starts_with(RESERVED_PREFIX) {
+            // Only encryption writes these (see `crypto`): a user's map holding one could
+            // be taken for an encrypted value.
+            return Err(Failure::new(PayloadProblem::Unsupported(
+                "map keys starting with `/cim-` are reserved for encrypted values",
+            )));
+        }
         if self.map.contains_key(&key) {
             return Err(Failure::new(PayloadProblem::DuplicateKey(key)));
         }

@@ -51,6 +51,11 @@ impl ser::Serializer for KeySerializer {
         if name == CID_SERDE_PRIVATE_IDENTIFIER {
             return non_string_key();
         }
+        if name == crate::crypto::pii::PII_TOKEN {
+            return Err(Failure::new(PayloadProblem::Unsupported(
+                "personal data (`Pii`) cannot be a map key: keys are stored in clear",
+            )));
+        }
         value.serialize(self)
     }
 
