@@ -49,6 +49,8 @@ pub struct Field<'a> {
     pub ty: &'a Type,
     /// The `id` key of `#[event(id)]`, if the field has it.
     pub id: Option<syn::Path>,
+    /// The `data_subject` key of `#[event(data_subject)]`, if the field has it.
+    pub data_subject: Option<syn::Path>,
     pub serde: SerdeField,
 }
 
@@ -122,13 +124,15 @@ fn fields<'a>(cx: &Ctxt, fields: &'a Fields, place: EventPlace<'_>) -> Vec<Field
     fields
         .iter()
         .enumerate()
-        .map(|(index, field)| Field {
+        .map(|(index, field)| (index, field, attr::event_attrs(cx, &field.attrs, place)))
+        .map(|(index, field, attrs)| Field {
             member: match &field.ident {
                 Some(ident) => Member::Named(ident.clone()),
                 None => Member::Unnamed(index.into()),
             },
             ty: &field.ty,
-            id: attr::event_attrs(cx, &field.attrs, place).id,
+            id: attrs.id,
+            data_subject: attrs.data_subject,
             serde: serde_attr::field(&field.attrs),
         })
         .collect()

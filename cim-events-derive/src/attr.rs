@@ -34,6 +34,7 @@ const EVENT_KEYS: &[&str] = &[
     "from",
     "aliases",
     "retired",
+    "data_subject",
 ];
 
 /// How each key is written, for messages that say where it goes.
@@ -58,7 +59,7 @@ impl EventPlace<'_> {
             // that they add no second error.
             EventPlace::OtherVariant => &["name", "schema", "aliases", "retired"],
             EventPlace::NewtypeVariant(_) | EventPlace::NewtypeField(_) => &[],
-            EventPlace::Field => &["id"],
+            EventPlace::Field => &["id", "data_subject"],
         }
     }
 
@@ -85,6 +86,7 @@ impl EventPlace<'_> {
                 pretty(inner)
             ),
             (_, "id") => "`#[event(id)]` marks the field that holds the aggregate id; put it on a field".to_owned(),
+            (_, "data_subject") => "`#[event(data_subject)]` marks the field whose value names the data subject (whose key encrypts the `Pii` fields); put it on a field".to_owned(),
             (EventPlace::Enum, "name") => "`name` sets the event type of one event; put `#[event(name = \"…\")]` on a variant".to_owned(),
             (_, "aggregate") => "the aggregate type is set once, on the event type: put `#[event(aggregate = \"…\")]` on the struct or enum".to_owned(),
             (EventPlace::Enum, "aliases") => "`aliases` are the earlier names of one event type; put `#[event(aliases(…))]` on a variant".to_owned(),
@@ -146,6 +148,8 @@ pub struct EventAttrs {
     pub aliases: Option<Aliases>,
     /// The `retired` key itself.
     pub retired: Option<syn::Path>,
+    /// The `data_subject` key itself.
+    pub data_subject: Option<syn::Path>,
 }
 
 impl EventAttrs {
@@ -203,6 +207,16 @@ pub fn event_attrs(cx: &Ctxt, attrs: &[Attribute], place: EventPlace<'_>) -> Eve
                     }
                     let path = Some(meta.path.clone());
                     set_once(cx, &mut out.retired, path, &meta.path, "event");
+                }
+                "data_subject" => {
+                    if value.is_present() {
+                        cx.error_at(
+                            &meta.path,
+                            "`data_subject` takes no value: write `#[event(data_subject)]`",
+                        );
+                    }
+                    let path = Some(meta.path.clone());
+                    set_once(cx, &mut out.data_subject, path, &meta.path, "event");
                 }
                 _ => {
                     if value.is_present() {

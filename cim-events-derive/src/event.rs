@@ -143,6 +143,18 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
     });
     let common = common_helpers();
     let shapes = shape::struct_shapes(input, fields);
+    let data_subject = match fields.iter().find(|f| f.data_subject.is_some()) {
+        Some(field) => {
+            let member = &field.member;
+            let ty = field.ty;
+            quote_spanned! {ty.span()=>
+                fn data_subject(&self) -> ::core::option::Option<&str> {
+                    ::core::option::Option::Some(::cim_events::__private::aggregate_id::<#ty>(&self.#member))
+                }
+            }
+        }
+        None => TokenStream::new(),
+    };
 
     quote! {
         const _: () = {
@@ -161,6 +173,7 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 fn schema_version(&self) -> u32 {
                     #schema
                 }
+                #data_subject
                 #is_retired
                 fn from_payload(
                     __event_type: &str,
@@ -248,6 +261,7 @@ struct VariantCode<'a> {
     event_type_arm: TokenStream,
     aggregate_id_arm: TokenStream,
     schema_arm: TokenStream,
+    data_subject_arm: TokenStream,
     is_retired_arm: TokenStream,
     to_payload_arm: TokenStream,
     from_payload_arm: TokenStream,
@@ -322,6 +336,7 @@ fn expand_enum(
     let event_type_arms = codes.iter().map(|c| &c.event_type_arm);
     let aggregate_id_arms = codes.iter().map(|c| &c.aggregate_id_arm);
     let schema_arms = codes.iter().map(|c| &c.schema_arm);
+    let data_subject_arms = codes.iter().map(|c| &c.data_subject_arm);
     let is_retired_arms = codes.iter().map(|c| &c.is_retired_arm);
     let all_names: Vec<&TokenStream> = codes.iter().flat_map(|c| &c.names).collect();
     // A constant can hold the filters of a wrapped event only if its type does not
@@ -371,6 +386,9 @@ fn expand_enum(
                 }
                 fn schema_version(&self) -> u32 {
                     match self { #(#schema_arms)* }
+                }
+                fn data_subject(&self) -> ::core::option::Option<&str> {
+                    match self { #(#data_subject_arms)* }
                 }
                 fn is_retired(&self) -> bool {
                     match self { #(#is_retired_arms)* }
@@ -472,6 +490,7 @@ fn variant_code<'a>(
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
                 schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
+                data_subject_arm: quote_spanned!(span=> Self::#ident(__e) => ::cim_events::Event::data_subject(__e),),
                 is_retired_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_is_retired(__e),),
                 to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_to_payload(__e),),
                 from_payload_arm: quote_spanned! {span=>
@@ -570,6 +589,18 @@ fn named_variant_code(
         None => quote!(Self::#ident { .. } => ::core::unreachable!(),),
     };
 
+    let data_subject_arm = match fields.iter().find(|f| f.data_subject.is_some()) {
+        Some(field) => {
+            let member = &field.member;
+            let ty = field.ty;
+            quote_spanned! {ty.span()=>
+                Self::#ident { #member: __subject, .. } => ::core::option::Option::Some(
+                    ::cim_events::__private::aggregate_id::<#ty>(__subject),
+                ),
+            }
+        }
+        None => quote!(Self::#ident { .. } => ::core::option::Option::None,),
+    };
     let helpers = helper_structs(input, serde, variant, fields, index);
     let phantom = if generics.params.is_empty() {
         quote!()
@@ -620,6 +651,7 @@ fn named_variant_code(
         event_type_arm: quote!(Self::#ident { .. } => #name,),
         aggregate_id_arm,
         schema_arm: quote!(Self::#ident { .. } => #schema,),
+        data_subject_arm,
         is_retired_arm: quote!(Self::#ident { .. } => #retired,),
         to_payload_arm: quote! {
             Self::#ident { #(#members: #bindings),* } => ::cim_events::__private::to_ipld(

@@ -286,8 +286,29 @@ fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
     }
 }
 
+/// At most one `#[event(data_subject)]` field.
+fn check_data_subject(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::TokenStream) {
+    let mut marked = fields.iter().filter(|f| f.data_subject.is_some());
+    let Some(first) = marked.next() else {
+        return;
+    };
+    for second in marked {
+        let Some(key) = &second.data_subject else {
+            continue;
+        };
+        cx.error_at(
+            key,
+            format!(
+                "a second `#[event(data_subject)]` in `{owner}`: `{}` already names the data subject; keep one",
+                pretty(&first.member)
+            ),
+        );
+    }
+}
+
 /// Exactly one `#[event(id)]` field, of a type that can be an aggregate id, and stored.
 fn check_id(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::TokenStream, what: &str) {
+    check_data_subject(cx, fields, owner);
     let mut ids = fields.iter().filter(|f| f.id.is_some());
     let Some(first) = ids.next() else {
         cx.error_at(

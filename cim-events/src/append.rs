@@ -54,6 +54,9 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
     // The first append of an event type through this handle registers its shapes, and
     // stops here on a drift; later ones cost one set lookup.
     crate::schema::registry::ensure(store, prepared.shapes()).await?;
+    // `Pii` values are encrypted once, before the first seal (or refused without a key
+    // store); a retry seals the same ciphertexts.
+    prepared.encrypt(store.encryption()).await?;
     let policy = store.retry_policy();
     let mut attempts = Attempts::default();
     if prepared.sealed_on().is_some() {

@@ -244,6 +244,7 @@ impl Follower {
             cid: actual,
             block,
             bytes: raw.data,
+            opened: None,
         };
         self.tail.head = Some(event.head());
         if self.tail.aggregate_type.is_none() {

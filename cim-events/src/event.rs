@@ -46,6 +46,14 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// The data subject whose key encrypts this event's [`Pii`](crate::Pii) values: for
+    /// example a customer id, so that shredding that one key erases the person's data in
+    /// every aggregate that holds it. `None` (the default, and what `#[derive(Event)]`
+    /// writes unless a field is marked `#[event(data_subject)]`): the aggregate id.
+    fn data_subject(&self) -> Option<&str> {
+        None
+    }
+
     /// The payload stored in the block. Defaults to the serde serialization of `self`.
     fn to_payload(&self) -> Result<Ipld, PayloadError> {
         payload::to_ipld(self)

@@ -133,6 +133,9 @@ pub enum PayloadProblem {
         /// The event's current schema version in this code.
         current: u32,
     },
+    /// A [`Pii`](crate::Pii) value that is still encrypted: the store that read the event
+    /// has no [encryption](crate::EventStore::encryption) configured to decrypt it.
+    StillEncrypted,
 }
 
 /// An integer exactly as serde handed it over, wide enough for any `i128` or `u128`.
@@ -185,6 +188,9 @@ impl fmt::Display for PayloadProblem {
             PayloadProblem::Unsupported(m) => write!(f, "cannot be stored: {m}"),
             PayloadProblem::Serde(m) => write!(f, "cannot be serialized: {m}"),
             PayloadProblem::Mismatch(m) => write!(f, "does not match the target type: {m}"),
+            PayloadProblem::StillEncrypted => f.write_str(
+                "is still encrypted: the store that read it has no encryption configured to decrypt it",
+            ),
             PayloadProblem::TooDeep { max } => write!(
                 f,
                 "is nested too deeply: more than {max} levels of lists and maps (or serde wrappers)"

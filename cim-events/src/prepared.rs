@@ -1,7 +1,8 @@
 //! The events of one append, prepared once so that a retry re-sends the same events.
 
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
+use crate::crypto::Crypto;
 use crate::error::Result;
 use crate::event::Event;
 use crate::head::Head;
@@ -67,6 +68,13 @@ pub struct PreparedAppend {
     chain_type_known: bool,
     /// The shapes of the events' type, which the store registers on its first append of it.
     shapes: ShapeSource,
+    /// Each event's data subject: whose key encrypts its `Pii` values.
+    subjects: Vec<String>,
+    /// Whether any event holds a `Pii` value.
+    pii: bool,
+    /// The events with their payloads encrypted, set by the first append that needed it:
+    /// nonces and ciphertexts are chosen once, so a re-seal gives the same blocks.
+    encrypted: OnceLock<Vec<NewEvent>>,
 }
 
 impl PreparedAppend {
@@ -76,9 +84,19 @@ impl PreparedAppend {
     /// a header, or an empty or oversized batch.
     pub fn new<E: Event>(aggregate_id: &str, events: &[E], header: &EventHeader) -> Result<Self> {
         check_append(aggregate_id, events.len())?;
+        let prepared = prepare(aggregate_id, events, header)?;
+        let pii = prepared
+            .iter()
+            .any(|event| crate::crypto::marks(&event.payload).pii > 0);
         Ok(PreparedAppend {
+            subjects: events
+                .iter()
+                .map(|event| event.data_subject().unwrap_or(aggregate_id).to_owned())
+                .collect(),
+            pii,
+            encrypted: OnceLock::new(),
             aggregate_id: aggregate_id.to_owned(),
-            events: prepare(aggregate_id, events, header)?,
+            events: prepared,
             traceparent: header.traceparent.clone(),
             sealed_on: Mutex::new(None),
             chain_type_known: false,
@@ -129,9 +147,44 @@ impl PreparedAppend {
             .map_or("", |event| event.aggregate_type.as_str())
     }
 
+    /// Encrypts the events' payloads with `crypto` the first time an append needs it; a
+    /// later call (a retry, a re-seal) keeps the same ciphertexts. Without `crypto`, events
+    /// holding `Pii` values are refused with
+    /// [`CryptoError::MissingKeyStore`](crate::crypto::CryptoError::MissingKeyStore).
+    pub(crate) async fn encrypt(&self, crypto: Option<&Crypto>) -> Result<()> {
+        let whole = crypto.is_some_and(Crypto::encrypts_whole_payloads);
+        if self.encrypted.get().is_some() || !(self.pii || whole) {
+            return Ok(());
+        }
+        let encrypted =
+            crate::crypto::encrypt_events(crypto, &self.aggregate_id, &self.events, &self.subjects)
+                .await?;
+        if let Some(events) = encrypted {
+            // Two appends of one `PreparedAppend` at once: the first to finish wins, and
+            // both seal what it set.
+            let _ = self.encrypted.set(events);
+        }
+        Ok(())
+    }
+
+    /// The data keys (hashed ids) the encrypted events are under: empty before
+    /// [`encrypt`](Self::encrypt), or without encrypted values.
+    pub(crate) fn data_keys(&self) -> impl Iterator<Item = String> + '_ {
+        self.encrypted
+            .get()
+            .into_iter()
+            .flatten()
+            .flat_map(|event| {
+                crate::crypto::kids_of(&event.payload)
+                    .into_iter()
+                    .map(|kid| kid.as_str().to_owned())
+            })
+    }
+
     /// Seals the events after `head` under `prefix`, with the trace context.
     pub(crate) fn seal(&self, prefix: &str, head: Option<&Head>) -> Result<Vec<SealedEvent>> {
-        let mut sealed = seal(prefix, &self.aggregate_id, head, &self.events)?;
+        let events = self.encrypted.get().unwrap_or(&self.events);
+        let mut sealed = seal(prefix, &self.aggregate_id, head, events)?;
         for event in &mut sealed {
             event.traceparent.clone_from(&self.traceparent);
         }
@@ -164,6 +217,9 @@ impl Clone for PreparedAppend {
             sealed_on: Mutex::new(self.sealed_on()),
             chain_type_known: self.chain_type_known,
             shapes: self.shapes,
+            subjects: self.subjects.clone(),
+            pii: self.pii,
+            encrypted: self.encrypted.clone(),
         }
     }
 }

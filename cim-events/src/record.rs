@@ -5,10 +5,12 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::crypto::CryptoError;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::head::Head;
 use crate::metadata::EventMetadata;
+use crate::payload::PayloadProblem;
 use crate::traceparent::Traceparent;
 use crate::wire_headers::{CIM_CID, CIM_SEQ, TRACEPARENT};
 
@@ -83,6 +85,10 @@ pub struct RecordedEvent {
     pub bytes: Bytes,
     /// The `traceparent` message header, if valid (not part of the block).
     pub(crate) traceparent: Option<Traceparent>,
+    /// The payload with its encrypted values decrypted (or marked shredded), when the
+    /// store that read it has [encryption](crate::EventStore::encryption) and the payload
+    /// holds encrypted values. `block` and `bytes` stay exactly as stored.
+    pub(crate) opened: Option<Ipld>,
 }
 
 impl RecordedEvent {
@@ -100,6 +106,7 @@ impl RecordedEvent {
             cid: cid_of(&raw.data),
             block,
             bytes: raw.data,
+            opened: None,
         })
     }
 
@@ -130,20 +137,38 @@ impl RecordedEvent {
         &self.block.aggregate_id
     }
 
-    /// The payload decoded into the domain event type `E`.
+    /// The payload decoded into the domain event type `E`: with its encrypted values
+    /// decrypted if the store that read it has [encryption](crate::EventStore::encryption)
+    /// (a shredded value reads as [`Pii::Shredded`](crate::Pii::Shredded)).
     pub fn decode<E: Event>(&self) -> Result<E> {
-        self.decode_payload(self.block.payload.clone())
+        let payload = self.opened.as_ref().unwrap_or(&self.block.payload);
+        self.decode_payload(payload.clone())
     }
 
     /// Like [`decode`](RecordedEvent::decode), but consumes the record so the payload is
     /// moved rather than copied: for replays, which decode every event once.
     pub fn into_event<E: Event>(mut self) -> Result<E> {
-        let payload = std::mem::replace(&mut self.block.payload, Ipld::Null);
+        let payload = match self.opened.take() {
+            Some(opened) => opened,
+            None => std::mem::replace(&mut self.block.payload, Ipld::Null),
+        };
         self.decode_payload(payload)
     }
 
+    /// The data keys this event's encrypted values are under (see
+    /// [`crypto`](crate::crypto)), as stored: empty for an event without any.
+    pub fn data_keys(&self) -> Vec<crate::crypto::KeyIdHash> {
+        crate::crypto::kids_of(&self.block.payload)
+    }
+
     fn decode_payload<E: Event>(&self, payload: Ipld) -> Result<E> {
+        if let Some(error) = crate::crypto::unreadable_whole(&payload, &self.block.payload) {
+            return Err(Error::Crypto(Box::new(error)));
+        }
         E::from_payload(&self.block.event_type, self.block.schema, payload).map_err(|source| {
+            if let PayloadProblem::StillEncrypted = source.problem {
+                return Error::Crypto(Box::new(CryptoError::MissingKeyStore { path: source.path }));
+            }
             Error::PayloadDecode {
                 sequence: self.sequence,
                 event_type: self.block.event_type.clone(),

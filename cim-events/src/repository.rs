@@ -19,6 +19,7 @@ pub use snapshots::{SnapshotRejection, SnapshotUse};
 
 use crate::aggregate::{Aggregate, CommandContext, Handle};
 use crate::backoff::yield_now;
+use crate::crypto::Crypto;
 use crate::error::Error;
 use crate::expected::ExpectedVersion;
 use crate::header::EventHeader;
@@ -332,7 +333,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         A: Handle<C>,
         C: Clone,
     {
-        let (mut loaded, mut from_cache) = match self.cached(aggregate_id) {
+        let (mut loaded, mut from_cache) = match self.cached(aggregate_id).await {
             Some(loaded) => (loaded, true),
             None => (self.load(aggregate_id).await?, false),
         };
@@ -385,7 +386,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             match self.store.append_prepared(&prepared, expected).await {
                 Ok(stored) => {
                     return Ok(self
-                        .commit(aggregate_id, loaded, events, stored, attempts)
+                        .commit(aggregate_id, loaded, &prepared, events, stored, attempts)
                         .await);
                 }
                 Err(Error::Conflict(conflict)) if attempts > self.max_retries => {
@@ -410,8 +411,18 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
 
     /// The cached state of the aggregate, taken out of the cache (it goes back after the
     /// command, or stays out if the command failed in a way that leaves it unsure).
-    fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
+    ///
+    /// A state built from encrypted values is not served after a shred: at once after one
+    /// through this store's `Crypto` handle, and within the key cache's TTL after one in
+    /// another process (its data keys are checked again once that long has passed).
+    async fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
         let cached = self.cache.as_ref()?.take(aggregate_id);
+        let cached = match (cached, self.store.encryption()) {
+            (Some(cached), Some(crypto)) if !cached.data_keys.is_empty() => {
+                still_readable(&cached, crypto).await.then_some(cached)
+            }
+            (cached, _) => cached,
+        };
         observe::cache_lookup(A::AGGREGATE_TYPE, cached.is_some());
         let cached = cached?;
         Some(Loaded {
@@ -420,14 +431,26 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             head: Some(cached.head),
             replayed: 0,
             snapshot: SnapshotUse::Absent,
+            data_keys: cached.data_keys,
         })
     }
 
     /// Puts a state back in the cache, if there is one and the state has a head.
     fn keep(&self, aggregate_id: &str, loaded: &Loaded<A>) {
         if let (Some(cache), Some(head)) = (&self.cache, loaded.head) {
-            cache.keep(aggregate_id, &loaded.state, head);
+            cache.keep(
+                aggregate_id,
+                &loaded.state,
+                head,
+                &loaded.data_keys,
+                self.shreds(),
+            );
         }
+    }
+
+    /// The shred count of the store's encryption (0 without).
+    fn shreds(&self) -> u64 {
+        self.store.encryption().map_or(0, Crypto::shred_epoch)
     }
 
     /// Applies stored events to the state, saves a snapshot if due, and builds the outcome.
@@ -435,6 +458,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         &self,
         aggregate_id: &str,
         loaded: Loaded<A>,
+        prepared: &PreparedAppend,
         events: Vec<A::Event>,
         stored: Vec<EventMetadata>,
         attempts: u32,
@@ -445,14 +469,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         for event in &events {
             state.apply(event);
         }
+        let mut data_keys = loaded.data_keys;
+        data_keys.extend(prepared.data_keys());
         let head = stored.last().map(EventMetadata::head).or(loaded.head);
         if let Some(head) = head {
             if let Some(cache) = &self.cache {
-                cache.keep(aggregate_id, &state, head);
+                cache.keep(aggregate_id, &state, head, &data_keys, self.shreds());
             }
             if let Some(snapshots) = &self.snapshots {
                 snapshots
-                    .after_command(aggregate_id, before, head, &state, rebuild)
+                    .after_command(aggregate_id, before, head, &state, &data_keys, rebuild)
                     .await;
             }
         }
@@ -491,4 +517,25 @@ impl<A: Aggregate, S: fmt::Debug> fmt::Debug for Repository<A, S> {
             .field("max_retries", &self.max_retries)
             .finish()
     }
+}
+
+/// Whether a cached state built from encrypted values may still be served: no shred
+/// through this handle since it was kept, and, once the key cache's TTL has passed, none of
+/// its data keys shredded by another process.
+async fn still_readable<A>(cached: &cache::Cached<A>, crypto: &Crypto) -> bool {
+    if cached.shreds != crypto.shred_epoch() {
+        return false;
+    }
+    if cached.checked.elapsed() < crypto.key_cache_ttl() {
+        return true;
+    }
+    for key in &cached.data_keys {
+        let Ok(kid) = crate::crypto::KeyIdHash::parse(key) else {
+            return false;
+        };
+        if !matches!(crypto.is_shredded(&kid).await, Ok(false)) {
+            return false;
+        }
+    }
+    true
 }

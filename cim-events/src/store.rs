@@ -223,6 +223,16 @@ pub trait EventStore: Send + Sync {
         None
     }
 
+    /// The encryption this store applies to events it appends and reads (see
+    /// [`crypto`](crate::crypto)): `Pii` values, or whole payloads, are encrypted when an
+    /// append first prepares its blocks, and decrypted when stored events are read.
+    /// `None` (the provided implementation): events holding `Pii` are refused with
+    /// [`CryptoError::MissingKeyStore`](crate::crypto::CryptoError::MissingKeyStore), and
+    /// encrypted values read as that same error.
+    fn encryption(&self) -> Option<&crate::crypto::Crypto> {
+        None
+    }
+
     /// Registers the shapes of events this code stores — one per `(aggregate type, event
     /// type, schema)` — in the store's schema registry, and fails with
     /// [`Error::SchemaDrift`] if a different shape is registered for one of them (another
@@ -408,9 +418,10 @@ pub trait EventStore: Send + Sync {
         let mut events = Vec::new();
         while let Some(message) = messages.next().await {
             match chain.step(message?) {
-                Step::Extends(event) => {
+                Step::Extends(mut event) => {
                     anchor.extend(event.head());
                     if event.version() >= from_version {
+                        crate::crypto::open(self.encryption(), &mut event).await?;
                         events.push(event);
                     }
                 }

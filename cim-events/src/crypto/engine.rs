@@ -66,6 +66,8 @@ pub(super) const WRITE_ATTEMPTS: usize = 5;
 #[derive(Clone)]
 pub struct Crypto {
     pub(super) inner: Arc<Inner>,
+    /// Whether a store encrypts every payload whole, not only its `Pii` values.
+    whole: bool,
 }
 
 pub(super) struct Inner {
@@ -74,6 +76,9 @@ pub(super) struct Inner {
     pub(super) cache: Mutex<Lru<KeyIdHash, Entry>>,
     pub(super) ttl: Duration,
     nonces: Nonces,
+    /// How many shreds this handle has done: a state cached before a shred may hold the
+    /// shredded plaintext, so caches compare this before serving.
+    pub(super) shreds: std::sync::atomic::AtomicU64,
 }
 
 /// The KEKs a handle holds: the one it wraps with, and during a rotation the one it
@@ -191,8 +196,44 @@ impl Crypto {
                 cache: Mutex::new(Lru::new(capacity)),
                 ttl,
                 nonces,
+                shreds: std::sync::atomic::AtomicU64::new(0),
             }),
+            whole: false,
         }
+    }
+
+    /// The same handle, for a store that encrypts every payload whole: an event's payload
+    /// becomes one encrypted node under its data subject's key, so that nothing of it is
+    /// readable without the key (metadata, subjects and sizes still are; see
+    /// `docs/encryption.md`). After a shred such an event no longer decodes: it reads as
+    /// [`CryptoError::Shredded`].
+    pub fn whole_payloads(mut self) -> Crypto {
+        self.whole = true;
+        self
+    }
+
+    /// Whether [`whole_payloads`](Self::whole_payloads) is on.
+    pub fn encrypts_whole_payloads(&self) -> bool {
+        self.whole
+    }
+
+    /// How long a data key is cached: how long a shred made by another process may go
+    /// unnoticed by this one.
+    pub fn key_cache_ttl(&self) -> Duration {
+        self.inner.ttl
+    }
+
+    /// How many shreds this handle has done (see `Inner::shreds`).
+    pub(crate) fn shred_epoch(&self) -> u64 {
+        self.inner.shreds.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Whether the data key `kid` was shredded, as the key store says now.
+    pub async fn is_shredded(&self, kid: &KeyIdHash) -> Result<bool, CryptoError> {
+        Ok(matches!(
+            self.inner.store.get(kid).await?,
+            KeyRecord::Shredded { .. }
+        ))
     }
 
     /// The id of the KEK new data keys are wrapped under.
@@ -481,6 +522,13 @@ pub(super) fn kid_of(key_id: &str) -> Result<KeyIdHash, CryptoError> {
 
 /// The key ids of the encrypted nodes of a payload, each with the data key versions its
 /// values name (best effort: a node that cannot be read is reported when it is decrypted).
+/// The data keys a stored payload's encrypted values are under.
+pub(crate) fn kids_of(payload: &Ipld) -> Vec<KeyIdHash> {
+    let mut versions = BTreeMap::new();
+    collect_versions(payload, &mut versions, 0);
+    versions.into_keys().collect()
+}
+
 fn collect_versions(
     value: &Ipld,
     out: &mut BTreeMap<KeyIdHash, BTreeSet<[u8; VERSION_LEN]>>,

@@ -28,6 +28,7 @@
 //! | `key_cache.rs` | the cache of data keys |
 //! | `encryptor.rs` | [`Encryptor`]: one subject's key, to encrypt without awaiting; nonces |
 //! | `rotation.rs` | KEK rotation and shredding |
+//! | `events.rs` | encrypting an append's events once; opening stored events on reads |
 //!
 //! # Wire format
 //!
@@ -79,6 +80,7 @@
 mod encryptor;
 mod engine;
 mod error;
+mod events;
 mod kek;
 mod key_cache;
 mod key_id;
@@ -97,6 +99,9 @@ pub use node::{ALGORITHM, Place};
 pub use rotation::{RotationReport, ShredReport};
 pub use store::{KeyRecord, KeyStore, MemoryKeyStore};
 pub use walk::{Marks, check_no_pii, marks};
+
+pub(crate) use engine::kids_of;
+pub(crate) use events::{encrypt_events, open, open_stream, unreadable_whole};
 
 // For the payload (de)serializer's `Pii` hooks.
 pub(crate) use node::{Mark, RESERVED_PREFIX, mark_of, pii_marker, shredded_marker};

@@ -97,6 +97,10 @@ impl Crypto {
             self.inner.store.shred(kid).await?;
             self.cache_put(kid, None);
         }
+        // Caches of state built from these keys' plaintext (the repository's) drop it.
+        self.inner
+            .shreds
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         // Keys another process created under the previous KEK meanwhile.
         rewrapped += self.rewrap_all(&kids).await?;
         let kek_id = self.finish_rotation();

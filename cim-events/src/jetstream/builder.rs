@@ -60,6 +60,7 @@ pub struct JetStreamEventStoreBuilder {
     anchors: Option<String>,
     anchor_flush_interval: Duration,
     schemas: Option<String>,
+    encryption: Option<crate::crypto::Crypto>,
 }
 
 impl JetStreamEventStoreBuilder {
@@ -80,6 +81,7 @@ impl JetStreamEventStoreBuilder {
             anchors: Some(anchor::default_bucket(stream_name)),
             anchor_flush_interval: DEFAULT_ANCHOR_FLUSH_INTERVAL,
             schemas: Some(kv_schema::default_bucket(stream_name)),
+            encryption: None,
         }
     }
 
@@ -230,6 +232,15 @@ impl JetStreamEventStoreBuilder {
         self
     }
 
+    /// Encrypts `Pii` values (or whole payloads) with `crypto` before they are stored, and
+    /// decrypts them on reads (see [`crypto`](crate::crypto)). The key-encryption key stays
+    /// in this process; the data keys it wraps live in `crypto`'s key store (for example a
+    /// [`JetStreamKeyStore`](super::JetStreamKeyStore)).
+    pub fn encryption(mut self, crypto: crate::crypto::Crypto) -> Self {
+        self.encryption = Some(crypto);
+        self
+    }
+
     /// Checks the server, creates the stream or checks the existing one, and returns the
     /// store. Fails with [`Error::Config`] if the server is too old or the stream is not
     /// safe for an event store, and with [`Error::InvalidToken`] for a bad prefix.
@@ -320,6 +331,7 @@ impl JetStreamEventStoreBuilder {
             health: ConfigHealth::default(),
             anchors,
             schemas,
+            encryption: self.encryption,
         });
         if !self.config_check_interval.is_zero() {
             tokio::spawn(config_watch::watch(

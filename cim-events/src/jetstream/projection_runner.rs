@@ -110,6 +110,8 @@ pub struct JetStreamProjectionRunner<P, C> {
 #[derive(Debug)]
 struct Source {
     context: jetstream::Context,
+    /// What decrypts the events' `Pii` values (`None`: not decrypted).
+    encryption: Option<crate::crypto::Crypto>,
     stream_name: String,
     filter: String,
     ack_wait: Duration,
@@ -129,13 +131,15 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// A runner feeding `projection` every event of `store` (filter `{prefix}.>`), on the
     /// store's connection and stream.
     pub fn new(store: &JetStreamEventStore, projection: P, checkpoints: C) -> Self {
-        Self::on_stream(
+        let mut runner = Self::on_stream(
             store.context().clone(),
             store.stream_name(),
             &format!("{}.>", store.subject_prefix()),
             projection,
             checkpoints,
-        )
+        );
+        runner.source.encryption = store.encryption().cloned();
+        runner
     }
 
     /// A runner on stream `stream_name` through `context`, feeding `projection` the
@@ -151,6 +155,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
         JetStreamProjectionRunner {
             source: Source {
                 context,
+                encryption: None,
                 stream_name: stream_name.to_owned(),
                 filter: filter.to_owned(),
                 ack_wait: Duration::from_secs(30),
@@ -160,6 +165,13 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             max_recoveries: 20,
             applier: Applier::new(projection, checkpoints),
         }
+    }
+
+    /// Decrypts the events' `Pii` values with `crypto` before the projection sees them
+    /// (set from the store by [`new`](Self::new); for [`on_stream`](Self::on_stream)).
+    pub fn encryption(mut self, crypto: crate::crypto::Crypto) -> Self {
+        self.source.encryption = Some(crypto);
+        self
     }
 
     /// Feeds only the events whose subjects match `filter`, e.g. `events.*.OrderCreated`.
@@ -355,7 +367,12 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 }
             }
             last_delivery = Some(delivery);
-            let item = consumer_record(&message).and_then(RecordedEvent::from_raw);
+            let mut item = consumer_record(&message).and_then(RecordedEvent::from_raw);
+            if let Ok(event) = &mut item {
+                if let Err(e) = crate::crypto::open(self.source.encryption.as_ref(), event).await {
+                    item = Err(e);
+                }
+            }
             // Published with the checkpoint that `offer` sets next.
             self.applier.control().update(|p| p.pending = Some(pending));
             self.applier.offer(item).await?;

@@ -43,6 +43,8 @@ pub(crate) struct Inner {
     pub(crate) anchors: Option<super::anchor_writer::Anchors>,
     /// The schema registry's bucket and what this handle knows registered (`None`: off).
     pub(crate) schemas: Option<super::kv_schema::Schemas>,
+    /// What `Pii` values are encrypted with (`None`: refused).
+    pub(crate) encryption: Option<crate::crypto::Crypto>,
 }
 
 /// Settings resolved at build time.
@@ -197,7 +199,8 @@ impl EventStore for JetStreamEventStore {
     }
 
     async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        self.inner.subscribe(filter, start).await
+        let events = self.inner.subscribe(filter, start).await?;
+        Ok(crate::crypto::open_stream(self.encryption(), events))
     }
 
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
@@ -222,6 +225,10 @@ impl EventStore for JetStreamEventStore {
             Some(schemas) => schemas.register(&self.inner.context, shape).await,
             None => Ok(RegisteredShape::of(shape)),
         }
+    }
+
+    fn encryption(&self) -> Option<&crate::crypto::Crypto> {
+        self.inner.encryption.as_ref()
     }
 
     fn schema_cache(&self) -> Option<&SchemaCache> {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use crate::crypto::Crypto;
 use crate::error::Result;
 use crate::head::Head;
 use crate::record::RawRecord;
@@ -43,6 +44,7 @@ pub struct MemoryEventStore {
 struct Shared {
     prefix: String,
     max_event_size: usize,
+    encryption: Option<Crypto>,
     state: Mutex<Log>,
     /// The newest stream sequence, for live subscriptions.
     last: watch::Sender<u64>,
@@ -59,6 +61,7 @@ struct Shared {
 pub struct MemoryEventStoreBuilder {
     prefix: String,
     max_event_size: usize,
+    encryption: Option<Crypto>,
 }
 
 impl Default for MemoryEventStore {
@@ -129,6 +132,13 @@ impl MemoryEventStoreBuilder {
         self
     }
 
+    /// Encrypts `Pii` values (or whole payloads) with `crypto` before they are stored, and
+    /// decrypts them on reads (see [`crypto`](crate::crypto)).
+    pub fn encryption(mut self, crypto: Crypto) -> Self {
+        self.encryption = Some(crypto);
+        self
+    }
+
     /// Builds the store; fails if the prefix is not a valid subject prefix.
     pub fn build(self) -> Result<MemoryEventStore> {
         validate_prefix(&self.prefix)?;
@@ -140,6 +150,7 @@ impl MemoryEventStoreBuilder {
             shared: Arc::new(Shared {
                 prefix: self.prefix,
                 max_event_size: self.max_event_size,
+                encryption: self.encryption,
                 state: Mutex::new(Log::default()),
                 last: watch::channel(0).0,
                 schemas: Mutex::new(HashMap::new()),
@@ -154,6 +165,7 @@ impl Default for MemoryEventStoreBuilder {
         MemoryEventStoreBuilder {
             prefix: DEFAULT_PREFIX.to_owned(),
             max_event_size: DEFAULT_MAX_EVENT_SIZE,
+            encryption: None,
         }
     }
 }
@@ -235,7 +247,8 @@ impl EventStore for MemoryEventStore {
             min_version,
             last: self.shared.last.subscribe(),
         };
-        Ok(Box::pin(futures::stream::unfold(cursor, Cursor::next)))
+        let events: EventStream = Box::pin(futures::stream::unfold(cursor, Cursor::next));
+        Ok(crate::crypto::open_stream(self.encryption(), events))
     }
 
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
@@ -257,6 +270,10 @@ impl EventStore for MemoryEventStore {
             .entry(shape_key(shape))
             .or_insert_with(|| RegisteredShape::of(shape))
             .clone())
+    }
+
+    fn encryption(&self) -> Option<&Crypto> {
+        self.shared.encryption.as_ref()
     }
 
     fn schema_cache(&self) -> Option<&SchemaCache> {

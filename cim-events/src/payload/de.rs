@@ -50,10 +50,7 @@ impl Deserializer {
             Ipld::Map(map) => match mark_of(&map) {
                 Some(Mark::Shredded) => return visitor.visit_unit(),
                 Some(Mark::Encrypted) => {
-                    return Err(Failure::new(PayloadProblem::Mismatch(
-                        "it is still encrypted: decrypt the payload (`crypto::Crypto::decrypt_payload`) before decoding it"
-                            .to_owned(),
-                    )));
+                    return Err(Failure::new(PayloadProblem::StillEncrypted));
                 }
                 Some(Mark::Pii) => map.into_values().next().unwrap_or(Ipld::Null),
                 None => Ipld::Map(map),

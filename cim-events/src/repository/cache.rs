@@ -1,7 +1,9 @@
 //! The repository's state cache: each aggregate's state and head after its last command,
 //! so that the next command on it is handled at once and costs one append.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::aggregate::Aggregate;
 use crate::cache::Lru;
@@ -11,6 +13,13 @@ use crate::head::Head;
 pub(crate) struct Cached<A> {
     pub(crate) state: A,
     pub(crate) head: Head,
+    /// The data keys of the encrypted values the state was built from.
+    pub(crate) data_keys: BTreeSet<String>,
+    /// The encryption's shred count when the state was kept: after a shred in this
+    /// process, a state built from encrypted values is dropped.
+    pub(crate) shreds: u64,
+    /// When its data keys were last known not to be shredded.
+    pub(crate) checked: Instant,
 }
 
 /// What the repository needs of its cache. A trait object, so that only
@@ -18,8 +27,15 @@ pub(crate) struct Cached<A> {
 pub(crate) trait StateCache<A: Aggregate>: Send + Sync {
     /// Takes the aggregate's entry out of the cache.
     fn take(&self, aggregate_id: &str) -> Option<Cached<A>>;
-    /// Keeps a copy of `state` at `head`.
-    fn keep(&self, aggregate_id: &str, state: &A, head: Head);
+    /// Keeps a copy of `state` at `head`, built from `data_keys`, at shred count `shreds`.
+    fn keep(
+        &self,
+        aggregate_id: &str,
+        state: &A,
+        head: Head,
+        data_keys: &BTreeSet<String>,
+        shreds: u64,
+    );
     /// How many aggregates it holds, and the most it holds.
     fn usage(&self) -> (usize, usize);
 }
@@ -49,10 +65,20 @@ impl<A: Aggregate + Clone + Send> StateCache<A> for LruStates<A> {
         self.lock().remove(aggregate_id)
     }
 
-    fn keep(&self, aggregate_id: &str, state: &A, head: Head) {
+    fn keep(
+        &self,
+        aggregate_id: &str,
+        state: &A,
+        head: Head,
+        data_keys: &BTreeSet<String>,
+        shreds: u64,
+    ) {
         let entry = Cached {
             state: state.clone(),
             head,
+            data_keys: data_keys.clone(),
+            shreds,
+            checked: Instant::now(),
         };
         self.lock().insert(aggregate_id.to_owned(), entry);
     }

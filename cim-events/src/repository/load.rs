@@ -1,6 +1,8 @@
 //! Loading an aggregate in the repository: from a snapshot when one is configured and
 //! still matches, otherwise from its first event; and catching up after a lost race.
 
+use std::collections::BTreeSet;
+
 use crate::aggregate::Aggregate;
 use crate::error::Error;
 use crate::observe::repository::loaded as observed;
@@ -11,7 +13,7 @@ use tracing::field::Empty;
 use super::Repository;
 use super::error::LoadError;
 use super::outcome::Loaded;
-use super::replay::replay;
+use super::replay::{Opening, replay};
 use super::snapshots::{SnapshotUse, Snapshots};
 
 impl<A: Aggregate, S: EventStore> Repository<A, S> {
@@ -51,14 +53,17 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             }
         }
         let mut state = A::default();
+        let mut data_keys = BTreeSet::new();
         let messages = self.store.read_messages(aggregate_id, 0).await?;
-        let replayed = replay(&mut state, aggregate_id, messages, None).await?;
+        let opening = self.opening(&mut data_keys);
+        let replayed = replay(&mut state, aggregate_id, messages, None, opening).await?;
         Ok(observed(Loaded {
             state,
             version: replayed.version(),
             head: replayed.head,
             replayed: replayed.count,
             snapshot,
+            data_keys,
         }))
     }
 
@@ -69,7 +74,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         snapshots: &Snapshots<A>,
         aggregate_id: &str,
     ) -> Result<Result<Loaded<A>, SnapshotUse>, LoadError> {
-        let candidate = match snapshots.candidate(aggregate_id).await {
+        let candidate = match snapshots
+            .candidate(aggregate_id, self.store.encryption())
+            .await
+        {
             Ok(Some(candidate)) => candidate,
             Ok(None) => return Ok(Err(SnapshotUse::Absent)),
             Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),
@@ -85,13 +93,16 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         };
         let version = candidate.version;
         let mut state = candidate.state;
-        let replayed = replay(&mut state, aggregate_id, messages, Some(start)).await?;
+        let mut data_keys = candidate.data_keys;
+        let opening = self.opening(&mut data_keys);
+        let replayed = replay(&mut state, aggregate_id, messages, Some(start), opening).await?;
         Ok(Ok(Loaded {
             state,
             version: replayed.version(),
             head: replayed.head,
             replayed: replayed.count,
             snapshot: SnapshotUse::Used { version },
+            data_keys,
         }))
     }
 
@@ -105,10 +116,29 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     ) -> Result<(), LoadError> {
         let after = loaded.head.map_or(0, |head| head.sequence);
         let messages = self.store.read_messages(aggregate_id, after).await?;
-        let replayed = replay(&mut loaded.state, aggregate_id, messages, loaded.head).await?;
+        let opening = Opening {
+            crypto: self.store.encryption(),
+            data_keys: &mut loaded.data_keys,
+        };
+        let replayed = replay(
+            &mut loaded.state,
+            aggregate_id,
+            messages,
+            loaded.head,
+            opening,
+        )
+        .await?;
         loaded.version = replayed.version();
         loaded.head = replayed.head;
         loaded.replayed += replayed.count;
         Ok(())
+    }
+
+    /// What a replay decrypts with, collecting data keys into `data_keys`.
+    fn opening<'a>(&'a self, data_keys: &'a mut BTreeSet<String>) -> Opening<'a> {
+        Opening {
+            crypto: self.store.encryption(),
+            data_keys,
+        }
     }
 }

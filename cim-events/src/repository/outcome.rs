@@ -24,6 +24,9 @@ pub struct Loaded<A: Aggregate> {
     pub replayed: u64,
     /// Whether a snapshot was used, and if one was ignored, why.
     pub snapshot: SnapshotUse,
+    /// The data keys (hashed ids) of the encrypted values the state was built from: what a
+    /// snapshot of it records, so that it is not served once one of them is shredded.
+    pub(crate) data_keys: std::collections::BTreeSet<String>,
 }
 
 /// One event a command stored, with what the store recorded about it.

@@ -1,9 +1,12 @@
 //! Rebuilding a state from stored messages by the chain rule ([`crate::chain`]).
 
+use std::collections::BTreeSet;
+
 use futures::StreamExt;
 
 use crate::aggregate::Aggregate;
 use crate::chain::{Follower, Step};
+use crate::crypto::Crypto;
 use crate::error::Error;
 use crate::head::Head;
 use crate::store::RawStream;
@@ -19,6 +22,12 @@ pub(crate) struct Replayed {
     pub count: u64,
     /// How many messages were stepped over (not part of the chain).
     pub stepped: u64,
+}
+
+/// What a replay decrypts with, and the data keys of the values it decrypted.
+pub(crate) struct Opening<'a> {
+    pub crypto: Option<&'a Crypto>,
+    pub data_keys: &'a mut BTreeSet<String>,
 }
 
 impl Replayed {
@@ -42,12 +51,13 @@ pub(crate) async fn replay<A: Aggregate>(
     aggregate_id: &str,
     mut messages: RawStream,
     start: Option<Head>,
+    opening: Opening<'_>,
 ) -> Result<Replayed, LoadError> {
     let mut chain = Follower::new(aggregate_id, start);
     let mut count = 0;
     let mut stepped = 0;
     while let Some(message) = messages.next().await {
-        let recorded = match chain.step(message?) {
+        let mut recorded = match chain.step(message?) {
             Step::Extends(recorded) => recorded,
             Step::Stepped(fault) => {
                 tracing::warn!(
@@ -68,6 +78,21 @@ pub(crate) async fn replay<A: Aggregate>(
                 chain: recorded.block.aggregate_type.clone(),
                 event: A::AGGREGATE_TYPE.to_owned(),
             }));
+        }
+        if opening.crypto.is_some() {
+            let keys = recorded.data_keys();
+            opening
+                .data_keys
+                .extend(keys.iter().map(|kid| kid.as_str().to_owned()));
+            if !keys.is_empty() {
+                crate::crypto::open(opening.crypto, &mut recorded)
+                    .await
+                    .map_err(|source| LoadError::Decode {
+                        aggregate_id: aggregate_id.to_owned(),
+                        version,
+                        source: Box::new(source),
+                    })?;
+            }
         }
         let event = recorded
             .into_event::<A::Event>()

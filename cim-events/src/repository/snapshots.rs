@@ -1,6 +1,7 @@
 //! Snapshots in the repository: deciding whether a stored snapshot can be trusted, and
 //! writing new ones as the policy says.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::aggregate::Aggregate;
 use crate::block::{EventBlock, cid_of};
+use crate::crypto::{Crypto, KeyIdHash};
 use crate::head::Head;
 use crate::payload::PayloadError;
 use crate::record::RawRecord;
@@ -68,6 +70,18 @@ pub enum SnapshotRejection {
         /// The current state type's.
         current: (u32, Fingerprint),
     },
+    /// The state was built from encrypted values under a data key that has been
+    /// shredded since: it may hold the erased plaintext. The state is rebuilt from the
+    /// events, where those values read as shredded, and the next snapshot replaces it.
+    Shredded {
+        /// The version the snapshot covers.
+        version: u64,
+        /// The shredded data key (its hashed id).
+        data_key: String,
+    },
+    /// The key store could not say whether the snapshot's data keys were shredded: it is
+    /// not served while that is unknown.
+    KeysUnknown(String),
     /// The stored event at the snapshot's version is not the event the snapshot was taken
     /// after: the history was rewritten, or the snapshot belongs to another store.
     HeadMismatch {
@@ -106,6 +120,14 @@ impl fmt::Display for SnapshotRejection {
                 f,
                 "the snapshot at version {version} holds a state of version {} (shape {}), but the state type is now version {} (shape {})",
                 stored.0, stored.1, current.0, current.1
+            ),
+            SnapshotRejection::Shredded { version, data_key } => write!(
+                f,
+                "the snapshot at version {version} was built from data under key {data_key}, which has been shredded"
+            ),
+            SnapshotRejection::KeysUnknown(e) => write!(
+                f,
+                "the key store could not say whether the snapshot's data keys were shredded: {e}"
             ),
             SnapshotRejection::HeadMismatch {
                 version,
@@ -147,6 +169,8 @@ pub(crate) struct Candidate<A> {
     pub head: Cid,
     /// Stream sequence of the head event: the load reads from there.
     pub sequence: u64,
+    /// The data keys the state was built from.
+    pub data_keys: BTreeSet<String>,
 }
 
 impl<A> Clone for Snapshots<A> {
@@ -191,6 +215,7 @@ impl<A: Aggregate> Snapshots<A> {
     pub(crate) async fn candidate(
         &self,
         aggregate_id: &str,
+        crypto: Option<&Crypto>,
     ) -> Result<Option<Candidate<A>>, SnapshotRejection> {
         let snapshot = match self
             .store
@@ -218,6 +243,7 @@ impl<A: Aggregate> Snapshots<A> {
                 current,
             });
         }
+        shredded_keys(&snapshot, crypto).await?;
         let state =
             (self.decode)(&snapshot.state).map_err(|error| SnapshotRejection::Undecodable {
                 version: snapshot.version,
@@ -228,6 +254,7 @@ impl<A: Aggregate> Snapshots<A> {
             version: snapshot.version,
             head: snapshot.head,
             sequence: snapshot.sequence,
+            data_keys: snapshot.data_keys.into_iter().collect(),
         }))
     }
 
@@ -241,6 +268,7 @@ impl<A: Aggregate> Snapshots<A> {
         before: u64,
         head: Head,
         state: &A,
+        data_keys: &BTreeSet<String>,
         rebuild: bool,
     ) {
         let due = self.policy != SnapshotPolicy::Never
@@ -270,7 +298,7 @@ impl<A: Aggregate> Snapshots<A> {
             state,
             state_version: A::STATE_VERSION,
             state_fingerprint: self.state_fingerprint,
-            data_keys: Vec::new(),
+            data_keys: data_keys.iter().cloned().collect(),
         };
         if let Err(error) = self.store.save_snapshot(&snapshot).await {
             tracing::warn!(
@@ -282,6 +310,32 @@ impl<A: Aggregate> Snapshots<A> {
             );
         }
     }
+}
+
+/// Refuses a snapshot built from data under a key that has been shredded since (or when
+/// the key store cannot tell). A snapshot without data keys needs no lookup.
+async fn shredded_keys(
+    snapshot: &Snapshot,
+    crypto: Option<&Crypto>,
+) -> Result<(), SnapshotRejection> {
+    let Some(crypto) = crypto else {
+        return Ok(());
+    };
+    for key in &snapshot.data_keys {
+        let kid =
+            KeyIdHash::parse(key).map_err(|e| SnapshotRejection::KeysUnknown(e.to_string()))?;
+        match crypto.is_shredded(&kid).await {
+            Ok(false) => {}
+            Ok(true) => {
+                return Err(SnapshotRejection::Shredded {
+                    version: snapshot.version,
+                    data_key: key.clone(),
+                });
+            }
+            Err(e) => return Err(SnapshotRejection::KeysUnknown(e.to_string())),
+        }
+    }
+    Ok(())
 }
 
 impl<A> Candidate<A> {
