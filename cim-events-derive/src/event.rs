@@ -149,7 +149,7 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
             let ty = field.ty;
             quote_spanned! {ty.span()=>
                 fn data_subject(&self) -> ::core::option::Option<&str> {
-                    ::core::option::Option::Some(::cim_events::__private::aggregate_id::<#ty>(&self.#member))
+                    ::core::option::Option::Some(::cim_events::__private::data_subject::<#ty>(&self.#member))
                 }
             }
         }
@@ -490,7 +490,7 @@ fn variant_code<'a>(
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
                 schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
-                data_subject_arm: quote_spanned!(span=> Self::#ident(__e) => ::cim_events::Event::data_subject(__e),),
+                data_subject_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_data_subject(__e),),
                 is_retired_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_is_retired(__e),),
                 to_payload_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_to_payload(__e),),
                 from_payload_arm: quote_spanned! {span=>
@@ -595,7 +595,7 @@ fn named_variant_code(
             let ty = field.ty;
             quote_spanned! {ty.span()=>
                 Self::#ident { #member: __subject, .. } => ::core::option::Option::Some(
-                    ::cim_events::__private::aggregate_id::<#ty>(__subject),
+                    ::cim_events::__private::data_subject::<#ty>(__subject),
                 ),
             }
         }

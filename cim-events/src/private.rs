@@ -100,6 +100,11 @@ pub trait SingleEvent: Event {
         self.schema_version()
     }
 
+    /// [`Event::data_subject`].
+    fn single_data_subject(&self) -> Option<&str> {
+        self.data_subject()
+    }
+
     /// [`Event::is_retired`].
     fn single_is_retired(&self) -> bool {
         self.is_retired()
@@ -149,6 +154,29 @@ impl<T: AsRef<str> + ?Sized> AsAggregateId for T {
 /// the field's type.
 pub fn aggregate_id<T: AsAggregateId + ?Sized>(id: &T) -> &str {
     id.as_aggregate_id()
+}
+
+/// The types an `#[event(data_subject)]` field may have: anything that reads as a string.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot name a data subject",
+    label = "the `#[event(data_subject)]` field must read as a string: its value is the key id",
+    note = "use `String` or a newtype that implements `AsRef<str>`; a number can be written as a string field"
+)]
+pub trait AsDataSubject {
+    /// The key id.
+    fn as_data_subject(&self) -> &str;
+}
+
+impl<T: AsRef<str> + ?Sized> AsDataSubject for T {
+    fn as_data_subject(&self) -> &str {
+        self.as_ref()
+    }
+}
+
+/// Reads an `#[event(data_subject)]` field; the explicit type argument puts a wrong
+/// type's error on the field's type.
+pub fn data_subject<T: AsDataSubject + ?Sized>(subject: &T) -> &str {
+    subject.as_data_subject()
 }
 
 /// What a `#[command]` method may return: `Result<E, Error>`, `Result<Vec<E>, Error>` or
