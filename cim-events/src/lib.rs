@@ -170,6 +170,11 @@ pub mod test_util;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The guide `docs/evolving-events.md`, compiled as doctests so its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/evolving-events.md")]
+pub struct EvolvingEventsGuide;
+
 #[doc = include_str!("../docs/derive-event.md")]
 pub use cim_events_derive::Event;
 #[doc = include_str!("../docs/aggregate.md")]

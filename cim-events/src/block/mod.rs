@@ -5,6 +5,13 @@
 //! For that to mean anything, a block has exactly one encoding: [`EventBlock::encode`]
 //! writes canonical DAG-CBOR, and [`EventBlock::decode`] refuses bytes that are not
 //! canonical ([`check_canonical`]) before it reads them.
+//!
+//! The `payload` is the event's own fields, except that a [`Pii`](crate::Pii) value
+//! written through a store with encryption is an encrypted node: a one-entry map
+//! `{"/cim-enc": {alg, kid, key, at, nonce, ct}}`, ordinary DAG-CBOR that any IPLD tool
+//! reads and that the CID covers like any other value (see
+//! [`crypto`](crate::crypto#wire-format) for each key and the associated data). Map keys
+//! beginning with `/cim-` are reserved for these shapes.
 
 mod canonical;
 mod encode;
