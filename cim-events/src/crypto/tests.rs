@@ -411,7 +411,10 @@ async fn an_encrypted_node_is_not_decoded_before_decryption() {
         .await
         .expect("encrypt");
     let err = from_ipld::<CustomerEvent>(stored.clone()).expect_err("still encrypted");
-    assert!(matches!(err.problem, PayloadProblem::Mismatch(_)), "{err}");
+    assert!(
+        matches!(err.problem, PayloadProblem::StillEncrypted),
+        "{err}"
+    );
     assert!(err.to_string().contains("still encrypted"), "{err}");
     // Nor encrypted twice.
     let err = crypto

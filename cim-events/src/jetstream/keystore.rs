@@ -5,7 +5,6 @@ use std::fmt::Display;
 use async_nats::jetstream::{
     self,
     kv::{self, Operation, UpdateErrorKind},
-    stream::LastRawMessageErrorKind,
 };
 use async_trait::async_trait;
 use futures::TryStreamExt;
@@ -13,7 +12,7 @@ use futures::TryStreamExt;
 use crate::crypto::{CryptoError, KeyIdHash, KeyRecord, KeyStore, WrappedKey};
 use crate::error::Result;
 
-use super::kv::open_bucket;
+use super::kv::{open_bucket, read_latest};
 
 /// Wrapped data keys in a JetStream key-value bucket, for [`Crypto`](crate::crypto::Crypto).
 ///
@@ -98,38 +97,24 @@ fn backend(operation: &'static str, err: impl Display) -> CryptoError {
 #[async_trait]
 impl KeyStore for JetStreamKeyStore {
     async fn get(&self, kid: &KeyIdHash) -> Result<KeyRecord, CryptoError> {
-        let subject = format!("{}{kid}", self.kv.prefix);
-        match self
-            .kv
-            .stream
-            .raw_message_builder()
-            .last_by_subject(subject)
-            .send()
-            .await
-        {
-            Ok(message) => {
-                let operation = message
-                    .headers
-                    .get("KV-Operation")
-                    .and_then(|op| op.as_str().parse::<Operation>().ok())
-                    .unwrap_or(Operation::Put);
-                let revision = message.sequence;
-                if operation != Operation::Put {
-                    // A purge is our tombstone; a delete by someone else erased it too.
-                    return Ok(KeyRecord::Shredded { revision });
-                }
-                let key = WrappedKey::decode(&message.payload).map_err(|e| match e {
-                    CryptoError::Malformed { what, problem } => CryptoError::Malformed {
-                        what: format!("{what} {}/{kid} (revision {revision})", self.kv.name),
-                        problem,
-                    },
-                    other => other,
-                })?;
-                Ok(KeyRecord::Live { key, revision })
-            }
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(KeyRecord::Absent),
-            Err(e) => Err(backend("read a data key", e)),
+        let (value, operation) = match read_latest(&self.kv, kid.as_str()).await {
+            Ok(Some(latest)) => latest,
+            Ok(None) => return Ok(KeyRecord::Absent),
+            Err(e) => return Err(backend("read a data key", e)),
+        };
+        let revision = value.revision;
+        if operation != Operation::Put {
+            // A purge is our tombstone; a delete by someone else erased it too.
+            return Ok(KeyRecord::Shredded { revision });
         }
+        let key = WrappedKey::decode(&value.bytes).map_err(|e| match e {
+            CryptoError::Malformed { what, problem } => CryptoError::Malformed {
+                what: format!("{what} {}/{kid} (revision {revision})", self.kv.name),
+                problem,
+            },
+            other => other,
+        })?;
+        Ok(KeyRecord::Live { key, revision })
     }
 
     async fn put(

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_nats::jetstream::{
     self,
     kv::{self, Operation},
-    stream::{LastRawMessageErrorKind, StorageType},
+    stream::{LastRawMessageError, LastRawMessageErrorKind, StorageType},
 };
 use bytes::Bytes;
 use cid::Cid;
@@ -84,9 +84,13 @@ pub(crate) struct Value {
     pub(crate) revision: u64,
 }
 
-/// The newest value of `key` as the stream leader has it (never a lagging replica's), or
-/// `None` if the key has none or was deleted.
-pub(crate) async fn read_fresh(store: &kv::Store, key: &str) -> Result<Option<Value>> {
+/// The newest message of `key` as the stream leader has it (never a lagging replica's):
+/// its value and revision, and whether it is a put or a delete or purge marker; `None` if
+/// the key has no message at all.
+pub(crate) async fn read_latest(
+    store: &kv::Store,
+    key: &str,
+) -> std::result::Result<Option<(Value, Operation)>, LastRawMessageError> {
     let subject = format!("{}{key}", store.prefix);
     match store
         .stream
@@ -96,17 +100,28 @@ pub(crate) async fn read_fresh(store: &kv::Store, key: &str) -> Result<Option<Va
         .await
     {
         Ok(message) => {
-            let deleted = message
+            let operation = message
                 .headers
                 .get("KV-Operation")
                 .and_then(|op| op.as_str().parse::<Operation>().ok())
-                .is_some_and(|op| op != Operation::Put);
-            Ok((!deleted).then_some(Value {
+                .unwrap_or(Operation::Put);
+            let value = Value {
                 bytes: message.payload,
                 revision: message.sequence,
-            }))
+            };
+            Ok(Some((value, operation)))
         }
         Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The newest value of `key` as the stream leader has it (never a lagging replica's), or
+/// `None` if the key has none or was deleted.
+pub(crate) async fn read_fresh(store: &kv::Store, key: &str) -> Result<Option<Value>> {
+    match read_latest(store, key).await {
+        Ok(Some((value, Operation::Put))) => Ok(Some(value)),
+        Ok(_) => Ok(None),
         Err(e) => Err(backend("read key", e, true)),
     }
 }
