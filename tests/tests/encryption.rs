@@ -25,10 +25,10 @@ use cim_events::projection::{
 };
 use cim_events::test_util::headers_of;
 use cim_events::{
-    CommandContext, CommandError, Error, Event, EventStore, ExpectedVersion, FaultKind, Ipld,
-    JetStreamEventStore, LoadError, MemoryEventStore, MemorySnapshotStore, Pii, RawRecord,
-    RecordedEvent, Repository, SealedEvent, SnapshotPolicy, SnapshotRejection, SnapshotStore,
-    SnapshotUse, StartFrom, aggregate,
+    CommandContext, CommandError, Error, Event, EventHeader, EventStore, ExpectedVersion,
+    FaultKind, Ipld, JetStreamEventStore, LoadError, MemoryEventStore, MemorySnapshotStore, Pii,
+    PreparedAppend, RawRecord, RecordedEvent, Repository, SealedEvent, SnapshotPolicy,
+    SnapshotRejection, SnapshotStore, SnapshotUse, StartFrom, aggregate,
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -525,6 +525,7 @@ on_memory_and_jetstream!(
     old_events_read_after_a_kek_rotation,
     an_append_after_a_shred_needs_the_key_re_created,
     whole_payload_mode_round_trip_and_shred,
+    a_prepared_append_is_encrypted_once_and_stored_once,
 );
 
 // ---- helpers ----
@@ -1611,6 +1612,44 @@ async fn an_append_after_a_shred_needs_the_key_re_created<B: Backend>(backend: &
     assert_ne!(version(&records[0]), version(&records[2]));
     let report = store.verify_chain("c-1").await.expect("verify");
     assert_eq!((report.events, report.faults.len()), (3, 0), "{report:?}");
+}
+
+// ---- encrypting once ----
+
+/// A prepared append is encrypted once, when it is first sealed: appended again (as after
+/// an unknown outcome) it gives the same CIDs and is stored once. Two appends of equal
+/// values get their own nonces, so their ciphertexts differ.
+async fn a_prepared_append_is_encrypted_once_and_stored_once<B: Backend>(backend: &B) {
+    let crypto = crypto(backend, "k", kek("kek-1", 1)).await;
+    let store = backend.open(Some(crypto)).await;
+    let written = [
+        registered("c-1", "ann@example.com", "basic"),
+        registered("c-1", "ann@example.com", "basic"),
+    ];
+    let prepared = PreparedAppend::new("c-1", &written, &EventHeader::default()).expect("prepare");
+    let first = store
+        .append_prepared(&prepared, ExpectedVersion::NoStream)
+        .await
+        .expect("append");
+    let before = backend.stored(&store).await;
+    let again = store
+        .append_prepared(&prepared, ExpectedVersion::NoStream)
+        .await
+        .expect("the same append again");
+    assert_eq!(
+        again.iter().map(|m| m.cid).collect::<Vec<_>>(),
+        first.iter().map(|m| m.cid).collect::<Vec<_>>()
+    );
+    assert_eq!(backend.stored(&store).await, before, "stored once");
+    let records = store.load("c-1").await.expect("load");
+    let node = |i: usize| {
+        encrypted_node(&records[i].block.payload)
+            .expect("a node")
+            .clone()
+    };
+    assert_ne!(bytes_of(&node(0), "nonce"), bytes_of(&node(1), "nonce"));
+    assert_ne!(bytes_of(&node(0), "ct"), bytes_of(&node(1), "ct"));
+    assert_eq!(events::<_, CustomerEvent>(&store, "c-1").await, written);
 }
 
 // ---- (h) whole payloads ----
