@@ -167,18 +167,14 @@ impl PreparedAppend {
         Ok(())
     }
 
-    /// The data keys (hashed ids) the encrypted events are under: empty before
+    /// The data keys (`{kid}:{version}`) the encrypted events are under: empty before
     /// [`encrypt`](Self::encrypt), or without encrypted values.
     pub(crate) fn data_keys(&self) -> impl Iterator<Item = String> + '_ {
         self.encrypted
             .get()
             .into_iter()
             .flatten()
-            .flat_map(|event| {
-                crate::crypto::kids_of(&event.payload)
-                    .into_iter()
-                    .map(|kid| kid.as_str().to_owned())
-            })
+            .flat_map(|event| crate::crypto::key_versions_of(&event.payload))
     }
 
     /// Seals the events after `head` under `prefix`, with the trace context.

@@ -88,7 +88,17 @@ pub struct RecordedEvent {
     /// The payload with its encrypted values decrypted (or marked shredded), when the
     /// store that read it has [encryption](crate::EventStore::encryption) and the payload
     /// holds encrypted values. `block` and `bytes` stay exactly as stored.
-    pub(crate) opened: Option<Ipld>,
+    pub(crate) opened: Option<Opened>,
+}
+
+/// A stored payload with its encrypted values decrypted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Opened {
+    /// The payload, decrypted (shredded values as the shredded marker).
+    pub payload: Ipld,
+    /// The data keys (`{kid}:{version}`) of the values that decrypted: whose plaintext a
+    /// state built from this event holds.
+    pub keys: std::collections::BTreeSet<String>,
 }
 
 impl RecordedEvent {
@@ -141,7 +151,10 @@ impl RecordedEvent {
     /// decrypted if the store that read it has [encryption](crate::EventStore::encryption)
     /// (a shredded value reads as [`Pii::Shredded`](crate::Pii::Shredded)).
     pub fn decode<E: Event>(&self) -> Result<E> {
-        let payload = self.opened.as_ref().unwrap_or(&self.block.payload);
+        let payload = self
+            .opened
+            .as_ref()
+            .map_or(&self.block.payload, |opened| &opened.payload);
         self.decode_payload(payload.clone())
     }
 
@@ -149,7 +162,7 @@ impl RecordedEvent {
     /// moved rather than copied: for replays, which decode every event once.
     pub fn into_event<E: Event>(mut self) -> Result<E> {
         let payload = match self.opened.take() {
-            Some(opened) => opened,
+            Some(opened) => opened.payload,
             None => std::mem::replace(&mut self.block.payload, Ipld::Null),
         };
         self.decode_payload(payload)

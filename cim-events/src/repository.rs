@@ -530,10 +530,7 @@ async fn still_readable<A>(cached: &cache::Cached<A>, crypto: &Crypto) -> bool {
         return true;
     }
     for key in &cached.data_keys {
-        let Ok(kid) = crate::crypto::KeyIdHash::parse(key) else {
-            return false;
-        };
-        if !matches!(crypto.is_shredded(&kid).await, Ok(false)) {
+        if !matches!(crypto.holds_key(key).await, Ok(true)) {
             return false;
         }
     }

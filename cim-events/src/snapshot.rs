@@ -37,9 +37,10 @@ pub struct Snapshot {
     /// [`schema`](crate::schema)). A snapshot whose version or fingerprint differs from
     /// the current state type's is never used: the state is rebuilt from the events.
     pub state_fingerprint: Fingerprint,
-    /// The ids of the data keys whose plaintext the state may hold, hashed as the key
-    /// store hashes them (see `docs/encryption.md`). Empty without encryption. A
-    /// snapshot that covers a shredded key is never served.
+    /// The data keys whose plaintext the state may hold, each `{kid}:{version}`: the
+    /// SHA-256 of the key id and the data key's version, in hex (see
+    /// [`crypto`](crate::crypto#wire-format)). Empty without encryption. A snapshot is not
+    /// served once one of these keys is destroyed, even if its key id is re-created.
     pub data_keys: Vec<String>,
 }
 

@@ -318,10 +318,22 @@ impl Crypto {
         payload: Ipld,
         place: &Place<'_>,
     ) -> Result<Ipld, CryptoError> {
+        Ok(self.open_payload(payload, place).await?.0)
+    }
+
+    /// [`decrypt_payload`](Self::decrypt_payload), with the data keys (as
+    /// [`key_versions_of`] names them) of the values that decrypted: the keys whose
+    /// plaintext the caller now holds. Values that read as shredded name none.
+    pub(crate) async fn open_payload(
+        &self,
+        payload: Ipld,
+        place: &Place<'_>,
+    ) -> Result<(Ipld, BTreeSet<String>), CryptoError> {
         let mut versions = BTreeMap::new();
         collect_versions(&payload, &mut versions, 0);
+        let mut used = BTreeSet::new();
         if versions.is_empty() {
-            return Ok(payload);
+            return Ok((payload, used));
         }
         let mut keys = BTreeMap::new();
         for (kid, versions) in versions {
@@ -336,7 +348,10 @@ impl Crypto {
                     let node = Node::parse(&content, path)?;
                     match keys.get(&node.kid) {
                         Some(Some(entry)) => match entry.key_for(&node.key) {
-                            Some(key) => node::open(key, &node, place, path),
+                            Some(key) => {
+                                used.insert(key_version_name(&node.kid, &node.key));
+                                node::open(key, &node, place, path)
+                            }
                             // Shredded, or a key created after this one was shredded.
                             None => Ok(shredded_marker()),
                         },
@@ -350,6 +365,24 @@ impl Crypto {
                 Mark::Shredded => Ok(marked(SHREDDED, content)),
             },
         )
+        .map(|opened| (opened, used))
+    }
+
+    /// Whether the data key named `name` (`{kid}:{version}`, as [`key_versions_of`]
+    /// names it) is still the live key of its key id: `false` once it is shredded, also
+    /// when the key id was re-created since. Answered from the key cache within its TTL.
+    pub(crate) async fn holds_key(&self, name: &str) -> Result<bool, CryptoError> {
+        let invalid = || CryptoError::Invalid {
+            what: "data key name",
+            problem: format!("`{name}` is not `{{kid}}:{{version}}`"),
+        };
+        let (kid, version) = name.split_once(':').ok_or_else(invalid)?;
+        let kid = KeyIdHash::parse(kid)?;
+        let version = parse_version(version).ok_or_else(invalid)?;
+        let entry = self
+            .entry_for_reading(&kid, &BTreeSet::from([version]))
+            .await?;
+        Ok(entry.is_some_and(|entry| entry.key_for(&version).is_some()))
     }
 
     /// Creates the data key of `key_id` if it has none; returns its hash. Encrypting
@@ -522,6 +555,38 @@ pub(super) fn kid_of(key_id: &str) -> Result<KeyIdHash, CryptoError> {
 
 /// The key ids of the encrypted nodes of a payload, each with the data key versions its
 /// values name (best effort: a node that cannot be read is reported when it is decrypted).
+/// The data keys a stored payload's encrypted values are under, each named
+/// `{kid}:{version}` (the key id's hash and the data key's version, in hex): what a
+/// snapshot or a cached state records, so that it is refused once that key is destroyed,
+/// even if its key id is re-created.
+pub(crate) fn key_versions_of(payload: &Ipld) -> Vec<String> {
+    let mut versions = BTreeMap::new();
+    collect_versions(payload, &mut versions, 0);
+    versions
+        .into_iter()
+        .flat_map(|(kid, versions)| {
+            versions
+                .into_iter()
+                .map(move |version| key_version_name(&kid, &version))
+        })
+        .collect()
+}
+
+fn key_version_name(kid: &KeyIdHash, version: &[u8; VERSION_LEN]) -> String {
+    format!("{kid}:{}", super::key_id::hex(version))
+}
+
+fn parse_version(text: &str) -> Option<[u8; VERSION_LEN]> {
+    let mut version = [0; VERSION_LEN];
+    if text.len() != 2 * VERSION_LEN {
+        return None;
+    }
+    for (byte, pair) in version.iter_mut().zip(text.as_bytes().chunks(2)) {
+        *byte = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(version)
+}
+
 /// The data keys a stored payload's encrypted values are under.
 pub(crate) fn kids_of(payload: &Ipld) -> Vec<KeyIdHash> {
     let mut versions = BTreeMap::new();

@@ -13,7 +13,7 @@ use super::error::CryptoError;
 use super::node::{Mark, Place, mark_of};
 use super::walk::check_no_pii;
 use crate::error::{Error, Result};
-use crate::record::RecordedEvent;
+use crate::record::{Opened, RecordedEvent};
 use crate::seal::NewEvent;
 use crate::store::EventStream;
 
@@ -79,14 +79,14 @@ pub(crate) async fn open(crypto: Option<&Crypto>, record: &mut RecordedEvent) ->
     if kids_of(&record.block.payload).is_empty() {
         return Ok(());
     }
-    let opened = crypto
-        .decrypt_payload(
+    let (payload, keys) = crypto
+        .open_payload(
             record.block.payload.clone(),
             &Place::of_block(&record.block),
         )
         .await
         .map_err(boxed)?;
-    record.opened = Some(opened);
+    record.opened = Some(Opened { payload, keys });
     Ok(())
 }
 

@@ -100,7 +100,7 @@ pub use rotation::{RotationReport, ShredReport};
 pub use store::{KeyRecord, KeyStore, MemoryKeyStore};
 pub use walk::{Marks, check_no_pii, marks};
 
-pub(crate) use engine::kids_of;
+pub(crate) use engine::{key_versions_of, kids_of};
 pub(crate) use events::{encrypt_events, open, open_stream, unreadable_whole};
 
 // For the payload (de)serializer's `Pii` hooks.

@@ -24,7 +24,7 @@ pub struct Loaded<A: Aggregate> {
     pub replayed: u64,
     /// Whether a snapshot was used, and if one was ignored, why.
     pub snapshot: SnapshotUse,
-    /// The data keys (hashed ids) of the encrypted values the state was built from: what a
+    /// The data keys (`{kid}:{version}`) of the encrypted values the state was built from: what a
     /// snapshot of it records, so that it is not served once one of them is shredded.
     pub(crate) data_keys: std::collections::BTreeSet<String>,
 }

@@ -80,18 +80,16 @@ pub(crate) async fn replay<A: Aggregate>(
             }));
         }
         if opening.crypto.is_some() {
-            let keys = recorded.data_keys();
-            opening
-                .data_keys
-                .extend(keys.iter().map(|kid| kid.as_str().to_owned()));
-            if !keys.is_empty() {
-                crate::crypto::open(opening.crypto, &mut recorded)
-                    .await
-                    .map_err(|source| LoadError::Decode {
-                        aggregate_id: aggregate_id.to_owned(),
-                        version,
-                        source: Box::new(source),
-                    })?;
+            crate::crypto::open(opening.crypto, &mut recorded)
+                .await
+                .map_err(|source| LoadError::Decode {
+                    aggregate_id: aggregate_id.to_owned(),
+                    version,
+                    source: Box::new(source),
+                })?;
+            // Only keys whose values decrypted: a shredded one left no plaintext behind.
+            if let Some(opened) = &recorded.opened {
+                opening.data_keys.extend(opened.keys.iter().cloned());
             }
         }
         let event = recorded

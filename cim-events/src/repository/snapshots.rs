@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::aggregate::Aggregate;
 use crate::block::{EventBlock, cid_of};
-use crate::crypto::{Crypto, KeyIdHash};
+use crate::crypto::Crypto;
 use crate::head::Head;
 use crate::payload::PayloadError;
 use crate::record::RawRecord;
@@ -322,11 +322,9 @@ async fn shredded_keys(
         return Ok(());
     };
     for key in &snapshot.data_keys {
-        let kid =
-            KeyIdHash::parse(key).map_err(|e| SnapshotRejection::KeysUnknown(e.to_string()))?;
-        match crypto.is_shredded(&kid).await {
-            Ok(false) => {}
-            Ok(true) => {
+        match crypto.holds_key(key).await {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(SnapshotRejection::Shredded {
                     version: snapshot.version,
                     data_key: key.clone(),
