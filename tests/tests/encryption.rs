@@ -966,10 +966,8 @@ async fn a_shred_erases_one_subject_and_the_chain_still_verifies<B: Backend>(bac
 
 /// After a shred the repository refuses the old snapshot and writes a new one from the
 /// rebuilt state, which holds no erased data: that one is used from then on.
-///
-/// Fails today: the rebuilt snapshot still lists the shredded key id among its data keys
-/// (the replay records the key of every encrypted value, shredded or not), so it is
-/// refused too, on every load, and every command writes another.
+/// (A replay records only the keys of values that decrypted; a shredded value left no
+/// plaintext behind.)
 async fn a_snapshot_rebuilt_after_a_shred_is_used_again<B: Backend>(backend: &B) {
     let crypto = crypto(backend, "k", kek("kek-1", 1)).await;
     let store = backend.open(Some(crypto.clone())).await;
@@ -1014,10 +1012,7 @@ async fn a_snapshot_rebuilt_after_a_shred_is_used_again<B: Backend>(backend: &B)
 /// A snapshot taken before a shred holds the erased plaintext. Re-creating the subject's
 /// key (the customer comes back) must not make it servable again: the values it was
 /// built from are under the destroyed data key, whatever the key id's state now.
-///
-/// Fails today: a snapshot records only key id hashes, and the check asks whether the key
-/// id is shredded *now*; after the re-creation it is live, and the snapshot holding the
-/// erased e-mail address is served.
+/// (A snapshot names each data key with its version, and a re-created key has another.)
 async fn a_snapshot_from_before_a_shred_stays_refused_after_the_key_is_re_created<B: Backend>(
     backend: &B,
 ) {
