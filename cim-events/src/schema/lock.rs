@@ -64,8 +64,19 @@ pub const LOCK_ENV: &str = "CIM_EVENTS_LOCK";
 /// #[event(aggregate = "Account")]
 /// enum AccountEvent {
 ///     Opened { #[event(id)] account_id: String, owner: String },
-///     #[event(schema = 2)]
+///     #[event(schema = 2, from(1 = DepositedV1))]
 ///     Deposited { #[event(id)] account_id: String, amount: u64 },
+/// }
+///
+/// /// `Deposited` as schema 1 stored it: the amount in cents, as a string.
+/// #[derive(Deserialize)]
+/// struct DepositedV1 { account_id: String, cents: String }
+///
+/// impl From<DepositedV1> for AccountEvent {
+///     fn from(old: DepositedV1) -> Self {
+///         let amount = old.cents.parse().unwrap_or(0);
+///         AccountEvent::Deposited { account_id: old.account_id, amount }
+///     }
 /// }
 ///
 /// #[derive(Default, Deserialize)]
