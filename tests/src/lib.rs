@@ -3,5 +3,6 @@
 
 pub mod conformance;
 pub mod domain;
+pub mod ipld_tools;
 pub mod nats;
 pub mod tails;

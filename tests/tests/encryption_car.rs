@@ -8,9 +8,6 @@
 //! The npm tools come from `bash scripts/install-tools`; when they (or node) are missing
 //! the test fails with that command — it never skips.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
 use cim_events::block::cid_of;
 use cim_events::car::{CarSummary, export_aggregate, export_store, read_car};
 use cim_events::crypto::{Crypto, Kek, KeyIdHash, MemoryKeyStore};
@@ -18,7 +15,7 @@ use cim_events::{
     Cid, Event, EventStore, ExpectedVersion, JetStreamEventStore, MemoryEventStore, Pii,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use tests::ipld_tools::{ipfs_car, strings, verify_with_ipld_car};
 use tests::nats::{NatsServer, connect, unique_names};
 
 #[derive(Event, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -232,69 +229,4 @@ fn check_with_npm_tools(car: &[u8], summary: &CarSummary, chains: &[(&str, u64)]
     let (ok, listed) = ipfs_car("blocks", &path);
     assert!(ok, "ipfs-car blocks (which re-hashes) failed");
     assert_eq!(listed, expected_cids);
-}
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the tests crate sits in the workspace")
-        .to_path_buf()
-}
-
-fn npm_tools() -> PathBuf {
-    let dir = repo_root().join(".tools/npm/node_modules");
-    assert!(
-        dir.join("@ipld/car/package.json").exists() && dir.join(".bin/ipfs-car").exists(),
-        "the npm IPLD tools are not installed in {}: run `bash scripts/install-tools` \
-         (or `bash scripts/test`, which runs it)",
-        dir.display()
-    );
-    dir
-}
-
-fn run(program: &str, args: &[&Path]) -> Output {
-    let tools = npm_tools();
-    let program = match program {
-        "node" => PathBuf::from("node"),
-        tool => tools.join(".bin").join(tool),
-    };
-    Command::new(&program)
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}; install Node.js >= 18 with npm and run \
-                 `bash scripts/install-tools`",
-                program.display()
-            )
-        })
-}
-
-/// Runs scripts/verify-car.mjs on `car`; returns its exit success and JSON report.
-fn verify_with_ipld_car(car: &Path) -> (bool, Value) {
-    let script = repo_root().join("scripts/verify-car.mjs");
-    let out = run("node", &[&script, car]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let report = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-        panic!(
-            "verify-car.mjs printed no JSON ({e}); stdout: {stdout}; stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.success(), report)
-}
-
-/// Runs `ipfs-car <command> car`; returns its exit success and output lines.
-fn ipfs_car(command: &str, car: &Path) -> (bool, Vec<String>) {
-    let out = run("ipfs-car", &[Path::new(command), car]);
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect();
-    (out.status.success(), lines)
-}
-
-fn strings(cids: &[Cid]) -> Vec<String> {
-    cids.iter().map(Cid::to_string).collect()
 }
