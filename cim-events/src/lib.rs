@@ -86,6 +86,11 @@
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
+//! - [`schema`]: evolving events — upcasts (`#[event(from(…))]`), the schema lock
+//!   ([`assert_schema_lock!`]) and drift caught at start-up; `docs/evolving-events.md` walks
+//!   one event through three versions;
+//! - [`crypto`] and [`Pii`]: personal data encrypted per data subject, and crypto-shredding
+//!   with every chain still verifiable; `docs/encryption.md` has the threat model;
 //! - [`observe`]: `tracing` spans, metrics (names, types, units, labels) and the W3C
 //!   `traceparent` that follows a command into its events ([`EventHeader::with_traceparent`],
 //!   [`RecordedEvent::traceparent`]); `docs/observability.md` in the repository has the
