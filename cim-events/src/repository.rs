@@ -259,7 +259,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         T: SnapshotStore + 'static,
         A: Serialize + DeserializeOwned,
     {
-        self.snapshots = Some(Snapshots::new(Arc::new(snapshots), policy));
+        let crypto = self.store.encryption().cloned();
+        self.snapshots = Some(Snapshots::new(Arc::new(snapshots), policy, crypto));
         self
     }
 

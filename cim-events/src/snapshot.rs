@@ -28,7 +28,11 @@ pub struct Snapshot {
     pub head: Cid,
     /// Stream sequence of that event.
     pub sequence: u64,
-    /// The state, DAG-CBOR encoded.
+    /// The state, DAG-CBOR encoded. When the state was built from encrypted values
+    /// (`data_keys` is not empty), these bytes are sealed: the DAG-CBOR of an encrypted
+    /// node (see [`crypto`](crate::crypto#wire-format)) per data key, one inside the other,
+    /// bound to the aggregate and the head CID, so that destroying any of those keys leaves
+    /// the snapshot unreadable wherever its bytes remain.
     pub state: Bytes,
     /// The [`STATE_VERSION`](crate::Aggregate::STATE_VERSION) of the aggregate that wrote
     /// the state.

@@ -513,6 +513,7 @@ on_memory_and_jetstream!(
     repository_and_projections_read_clear_values,
     a_shred_erases_one_subject_and_the_chain_still_verifies,
     a_snapshot_rebuilt_after_a_shred_is_used_again,
+    a_snapshot_holds_no_plaintext_and_is_used,
     a_snapshot_from_before_a_shred_stays_refused_after_the_key_is_re_created,
     a_state_cached_elsewhere_is_dropped_after_a_shred_and_a_re_creation,
     one_shred_erases_a_data_subject_in_every_aggregate,
@@ -841,6 +842,60 @@ async fn repository_and_projections_read_clear_values<B: Backend>(backend: &B) {
         let report = store.verify_chain(id).await.expect("verify");
         assert!(report.is_valid(), "{report:?}");
     }
+}
+
+/// A snapshot of a state built from decrypted values is sealed under the data keys it was
+/// built from: its stored bytes hold no plaintext, it names those keys, and it is used
+/// while they are live.
+async fn a_snapshot_holds_no_plaintext_and_is_used<B: Backend>(backend: &B) {
+    let crypto = crypto(backend, "k", kek("kek-1", 1)).await;
+    let store = backend.open(Some(crypto.clone())).await;
+    let snapshots = backend.snapshots().await;
+    let customers = Repository::<Customer, _>::new(store.clone())
+        .with_snapshots(snapshots.clone(), SnapshotPolicy::EveryNEvents(1));
+    customers
+        .execute(
+            "c-1",
+            Register {
+                email: "ann@example.com".into(),
+                plan: "basic".into(),
+            },
+        )
+        .await
+        .expect("register");
+    let snapshot = snapshots
+        .load_snapshot("Customer", "c-1")
+        .await
+        .expect("load snapshot")
+        .expect("a snapshot after the command");
+    let plaintext = b"ann@example.com";
+    assert!(
+        !snapshot
+            .state
+            .windows(plaintext.len())
+            .any(|w| w == plaintext),
+        "the snapshot state holds the plaintext"
+    );
+    assert_eq!(snapshot.data_keys.len(), 1);
+    assert!(
+        snapshot.data_keys[0].starts_with(&format!("{}:", KeyIdHash::of("c-1"))),
+        "{:?}",
+        snapshot.data_keys
+    );
+    let loaded = customers.load("c-1").await.expect("load");
+    assert_eq!(loaded.snapshot, SnapshotUse::Used { version: 1 });
+    assert_eq!(
+        loaded.state.email,
+        Some(Pii::Clear("ann@example.com".to_owned()))
+    );
+    // A store without encryption cannot open it, and does not serve it.
+    let plain = Repository::<Customer, _>::new(backend.reopen(&store, None).await)
+        .with_snapshots(snapshots, SnapshotPolicy::Never);
+    let err = plain
+        .load("c-1")
+        .await
+        .expect_err("encrypted events, no key store");
+    assert!(matches!(err, LoadError::Decode { .. }), "{err:?}");
 }
 
 // ---- (c) shredding ----

@@ -372,6 +372,15 @@ impl Crypto {
     /// names it) is still the live key of its key id: `false` once it is shredded, also
     /// when the key id was re-created since. Answered from the key cache within its TTL.
     pub(crate) async fn holds_key(&self, name: &str) -> Result<bool, CryptoError> {
+        Ok(self.live_key(name).await?.is_some())
+    }
+
+    /// The data key named `name` (`{kid}:{version}`) with its key id, if it is still the
+    /// live key of its key id.
+    pub(super) async fn live_key(
+        &self,
+        name: &str,
+    ) -> Result<Option<(KeyIdHash, Arc<DataKey>)>, CryptoError> {
         let invalid = || CryptoError::Invalid {
             what: "data key name",
             problem: format!("`{name}` is not `{{kid}}:{{version}}`"),
@@ -382,7 +391,8 @@ impl Crypto {
         let entry = self
             .entry_for_reading(&kid, &BTreeSet::from([version]))
             .await?;
-        Ok(entry.is_some_and(|entry| entry.key_for(&version).is_some()))
+        let key = entry.and_then(|entry| entry.key_for(&version).cloned());
+        Ok(key.map(|key| (kid, key)))
     }
 
     /// Creates the data key of `key_id` if it has none; returns its hash. Encrypting

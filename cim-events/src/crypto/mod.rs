@@ -28,6 +28,7 @@
 //! | `key_cache.rs` | the cache of data keys |
 //! | `encryptor.rs` | [`Encryptor`]: one subject's key, to encrypt without awaiting; nonces |
 //! | `rotation.rs` | KEK rotation and shredding |
+//! | `snapshot.rs` | snapshot states sealed under the data keys they were built from |
 //! | `events.rs` | encrypting an append's events once; opening stored events on reads |
 //!
 //! # Wire format
@@ -87,6 +88,7 @@ mod key_id;
 mod node;
 pub(crate) mod pii;
 mod rotation;
+mod snapshot;
 mod store;
 mod walk;
 

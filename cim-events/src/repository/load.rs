@@ -74,10 +74,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         snapshots: &Snapshots<A>,
         aggregate_id: &str,
     ) -> Result<Result<Loaded<A>, SnapshotUse>, LoadError> {
-        let candidate = match snapshots
-            .candidate(aggregate_id, self.store.encryption())
-            .await
-        {
+        let candidate = match snapshots.candidate(aggregate_id).await {
             Ok(Some(candidate)) => candidate,
             Ok(None) => return Ok(Err(SnapshotUse::Absent)),
             Err(reason) => return Ok(Err(SnapshotUse::Ignored(reason))),

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::aggregate::Aggregate;
 use crate::block::{EventBlock, cid_of};
-use crate::crypto::Crypto;
+use crate::crypto::{Crypto, Place};
 use crate::head::Head;
 use crate::payload::PayloadError;
 use crate::record::RawRecord;
@@ -82,6 +82,10 @@ pub enum SnapshotRejection {
     /// The key store could not say whether the snapshot's data keys were shredded: it is
     /// not served while that is unknown.
     KeysUnknown(String),
+    /// The state is sealed under the data keys it was built from (it holds decrypted
+    /// values), and could not be opened: no encryption is configured, or the sealed bytes
+    /// are damaged.
+    Unsealable(String),
     /// The stored event at the snapshot's version is not the event the snapshot was taken
     /// after: the history was rewritten, or the snapshot belongs to another store.
     HeadMismatch {
@@ -125,6 +129,9 @@ impl fmt::Display for SnapshotRejection {
                 f,
                 "the snapshot at version {version} was built from data under key {data_key}, which has been shredded"
             ),
+            SnapshotRejection::Unsealable(e) => {
+                write!(f, "the snapshot's sealed state could not be opened: {e}")
+            }
             SnapshotRejection::KeysUnknown(e) => write!(
                 f,
                 "the key store could not say whether the snapshot's data keys were shredded: {e}"
@@ -159,6 +166,9 @@ pub(crate) struct Snapshots<A> {
     decode: fn(&[u8]) -> Result<A, PayloadError>,
     /// The fingerprint of the state type's shape, computed once.
     state_fingerprint: Fingerprint,
+    /// The store's encryption: what checks a snapshot's data keys, and seals and opens
+    /// states built from decrypted values.
+    crypto: Option<Crypto>,
 }
 
 /// A snapshot that passed every check that needs no event: it is this aggregate's, covers
@@ -181,6 +191,7 @@ impl<A> Clone for Snapshots<A> {
             encode: self.encode,
             decode: self.decode,
             state_fingerprint: self.state_fingerprint,
+            crypto: self.crypto.clone(),
         }
     }
 }
@@ -195,7 +206,11 @@ impl<A> fmt::Debug for Snapshots<A> {
 
 impl<A: Aggregate> Snapshots<A> {
     /// Snapshots of `A` in `store`, its state DAG-CBOR encoded.
-    pub(crate) fn new(store: Arc<dyn SnapshotStore>, policy: SnapshotPolicy) -> Self
+    pub(crate) fn new(
+        store: Arc<dyn SnapshotStore>,
+        policy: SnapshotPolicy,
+        crypto: Option<Crypto>,
+    ) -> Self
     where
         A: Serialize + DeserializeOwned,
     {
@@ -205,6 +220,7 @@ impl<A: Aggregate> Snapshots<A> {
             encode: Snapshot::encode_state::<A>,
             decode: Snapshot::decode_state::<A>,
             state_fingerprint: crate::snapshot::state_fingerprint::<A>(),
+            crypto,
         }
     }
 
@@ -215,8 +231,8 @@ impl<A: Aggregate> Snapshots<A> {
     pub(crate) async fn candidate(
         &self,
         aggregate_id: &str,
-        crypto: Option<&Crypto>,
     ) -> Result<Option<Candidate<A>>, SnapshotRejection> {
+        let crypto = self.crypto.as_ref();
         let snapshot = match self
             .store
             .load_snapshot(A::AGGREGATE_TYPE, aggregate_id)
@@ -244,11 +260,11 @@ impl<A: Aggregate> Snapshots<A> {
             });
         }
         shredded_keys(&snapshot, crypto).await?;
-        let state =
-            (self.decode)(&snapshot.state).map_err(|error| SnapshotRejection::Undecodable {
-                version: snapshot.version,
-                error,
-            })?;
+        let bytes = open_state(&snapshot, crypto).await?;
+        let state = (self.decode)(&bytes).map_err(|error| SnapshotRejection::Undecodable {
+            version: snapshot.version,
+            error,
+        })?;
         Ok(Some(Candidate {
             state,
             version: snapshot.version,
@@ -271,6 +287,7 @@ impl<A: Aggregate> Snapshots<A> {
         data_keys: &BTreeSet<String>,
         rebuild: bool,
     ) {
+        let crypto = self.crypto.as_ref();
         let due = self.policy != SnapshotPolicy::Never
             && (rebuild || self.policy.should_snapshot(before, head.version));
         if !due {
@@ -289,6 +306,27 @@ impl<A: Aggregate> Snapshots<A> {
                 return;
             }
         };
+        let data_keys: Vec<String> = data_keys.iter().cloned().collect();
+        let state = match (crypto, data_keys.is_empty()) {
+            (Some(crypto), false) => {
+                let cid = head.cid.to_string();
+                let place = snapshot_place::<A>(aggregate_id, &cid);
+                match crypto.seal_state(&state, &data_keys, &place).await {
+                    Ok(sealed) => sealed,
+                    Err(error) => {
+                        tracing::warn!(
+                            aggregate_type = A::AGGREGATE_TYPE,
+                            aggregate_id,
+                            version = head.version,
+                            %error,
+                            "snapshot not saved: the state cannot be sealed under its data keys"
+                        );
+                        return;
+                    }
+                }
+            }
+            _ => state,
+        };
         let snapshot = Snapshot {
             aggregate_type: A::AGGREGATE_TYPE.to_owned(),
             aggregate_id: aggregate_id.to_owned(),
@@ -298,7 +336,7 @@ impl<A: Aggregate> Snapshots<A> {
             state,
             state_version: A::STATE_VERSION,
             state_fingerprint: self.state_fingerprint,
-            data_keys: data_keys.iter().cloned().collect(),
+            data_keys,
         };
         if let Err(error) = self.store.save_snapshot(&snapshot).await {
             tracing::warn!(
@@ -334,6 +372,38 @@ async fn shredded_keys(
         }
     }
     Ok(())
+}
+
+/// Where a sealed snapshot state is bound: its aggregate and the event it covers.
+fn snapshot_place<'a, A: Aggregate>(aggregate_id: &'a str, head: &'a str) -> Place<'a> {
+    Place::new(A::AGGREGATE_TYPE, aggregate_id, "$snapshot", head)
+}
+
+/// The snapshot's state bytes, unsealed if they were sealed under data keys. A sealed
+/// state without encryption configured to open it is not served.
+async fn open_state(
+    snapshot: &Snapshot,
+    crypto: Option<&Crypto>,
+) -> Result<Bytes, SnapshotRejection> {
+    if snapshot.data_keys.is_empty() {
+        return Ok(snapshot.state.clone());
+    }
+    let Some(crypto) = crypto else {
+        return Err(SnapshotRejection::Unsealable(
+            "the store has no encryption".to_owned(),
+        ));
+    };
+    let head = snapshot.head.to_string();
+    let place = Place::new(
+        &snapshot.aggregate_type,
+        &snapshot.aggregate_id,
+        "$snapshot",
+        &head,
+    );
+    crypto
+        .open_state(&snapshot.state, &snapshot.data_keys, &place)
+        .await
+        .map_err(|e| SnapshotRejection::Unsealable(e.to_string()))
 }
 
 impl<A> Candidate<A> {
