@@ -555,13 +555,17 @@ impl RawValue {
             ),
             Expr::Lit(ExprLit {
                 lit: Lit::Str(lit), ..
-            }) => cx.error_at(
-                lit,
-                format!(
-                    "`schema` takes an integer literal, not a string: write `schema = {}`",
-                    lit.value().trim()
+            }) => match lit.value().trim().parse::<u32>() {
+                // Suggest the contents bare only when they are a schema version.
+                Ok(n) if n > 0 => cx.error_at(
+                    lit,
+                    format!("`schema` takes an integer literal, not a string: write `schema = {n}`"),
                 ),
-            ),
+                _ => cx.error_at(
+                    lit,
+                    "`schema` takes the version of the payload's shape, a positive integer literal, not a string: write e.g. `schema = 2`",
+                ),
+            },
             other => cx.error_at(
                 other,
                 format!(
