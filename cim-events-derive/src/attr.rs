@@ -555,13 +555,17 @@ impl RawValue {
             ),
             Expr::Lit(ExprLit {
                 lit: Lit::Str(lit), ..
-            }) => cx.error_at(
-                lit,
-                format!(
-                    "`schema` takes an integer literal, not a string: write `schema = {}`",
-                    lit.value().trim()
+            }) => match lit.value().trim().parse::<u32>() {
+                // Suggest the contents bare only when they are a schema version.
+                Ok(n) if n > 0 => cx.error_at(
+                    lit,
+                    format!("`schema` takes an integer literal, not a string: write `schema = {n}`"),
                 ),
-            ),
+                _ => cx.error_at(
+                    lit,
+                    "`schema` takes the version of the payload's shape, a positive integer literal, not a string: write e.g. `schema = 2`",
+                ),
+            },
             other => cx.error_at(
                 other,
                 format!(
@@ -772,6 +776,8 @@ mod tests {
         let attrs: Vec<Attribute> = vec![
             parse_quote!(#[event(nmae = "X", schema = 0)]),
             parse_quote!(#[event(schema = "2", aggregate = Account, id)]),
+            parse_quote!(#[event(schema = "v2")]),
+            parse_quote!(#[event(schema = "0")]),
         ];
         event_attrs(&cx, &attrs, EventPlace::Struct);
         assert_eq!(
@@ -782,6 +788,9 @@ mod tests {
                 "`schema` takes an integer literal, not a string: write `schema = 2`",
                 "`aggregate` takes a string literal: write `#[…(aggregate = \"Account\")]`",
                 "`#[event(id)]` marks the field that holds the aggregate id; put it on a field",
+                // Not a schema version: the bare contents would not compile, so no hint.
+                "`schema` takes the version of the payload's shape, a positive integer literal, not a string: write e.g. `schema = 2`",
+                "`schema` takes the version of the payload's shape, a positive integer literal, not a string: write e.g. `schema = 2`",
             ]
         );
     }

@@ -746,6 +746,44 @@ mod tests {
     use crate::ctxt::compile_errors as errors;
     use syn::parse_quote;
 
+    /// A Rust name used as the event name or aggregate type meets the token rules of an
+    /// explicit one, and the error names the key that fixes it.
+    #[test]
+    fn defaulted_names_are_checked_like_explicit_ones() {
+        let long = syn::Ident::new(&"Measured".repeat(17), proc_macro2::Span::call_site());
+        let cases: [(DeriveInput, &str); 4] = [
+            (
+                parse_quote!(struct #long { #[event(id)] id: String }),
+                "give it a shorter one: `#[event(name = \"…\", aggregate = \"…\")]`",
+            ),
+            (
+                parse_quote!(#[event(aggregate = "Order")] struct #long { #[event(id)] id: String }),
+                "give it a shorter one: `#[event(name = \"…\")]`",
+            ),
+            (
+                parse_quote!(#[event(name = "Created")] struct #long { #[event(id)] id: String }),
+                "give it a shorter one: `#[event(aggregate = \"…\")]`",
+            ),
+            (
+                parse_quote!(#[event(aggregate = "Order")] enum E { #long { #[event(id)] id: String } }),
+                "give it a shorter one: `#[event(name = \"…\")]`",
+            ),
+        ];
+        for (input, hint) in cases {
+            let found = errors(&derive(&input));
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert!(found[0].ends_with(hint), "{found:?}");
+            assert!(found[0].contains("it is 136 bytes long, the limit is 128"));
+        }
+        let short: DeriveInput = parse_quote!(
+            struct Measured {
+                #[event(id)]
+                id: String,
+            }
+        );
+        assert_eq!(errors(&derive(&short)), Vec::<String>::new());
+    }
+
     #[test]
     fn enum_expansion_parses_and_names_every_piece() {
         let input: DeriveInput = parse_quote! {

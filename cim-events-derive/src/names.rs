@@ -34,15 +34,19 @@ pub fn token_problem(value: &str) -> Option<String> {
 
 /// The message for a name that is not a token, with how to fix it.
 pub fn token_error(what: &str, value: &str, problem: &str) -> String {
-    let shown: String = if value.chars().count() > 40 {
+    format!(
+        "{what} `{}` is not a valid NATS subject token: {problem}; use letters, digits, `-` or `_`",
+        shorten(value).escape_debug()
+    )
+}
+
+/// A name short enough to quote in a message: its first 32 characters and `…` when long.
+pub fn shorten(value: &str) -> String {
+    if value.chars().count() > 40 {
         value.chars().take(32).chain("…".chars()).collect()
     } else {
         value.to_owned()
-    };
-    format!(
-        "{what} `{}` is not a valid NATS subject token: {problem}; use letters, digits, `-` or `_`",
-        shown.escape_debug()
-    )
+    }
 }
 
 /// `MoneyDeposited` → `money_deposited`, `HTTPError` → `http_error`.

@@ -10,7 +10,7 @@ use syn::{Ident, LitStr, Pat, ReturnType, Type};
 use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
 use crate::attr::{EventAttrs, Schema, UpcastStep};
 use crate::ctxt::Ctxt;
-use crate::names::{borrowed, pretty, snake_case, token_error, token_problem, unraw};
+use crate::names::{borrowed, pretty, shorten, snake_case, token_error, token_problem, unraw};
 
 /// The event type of a variant or struct: its `name` or its Rust name.
 pub fn event_name(explicit: Option<&LitStr>, ident: &Ident) -> String {
@@ -23,13 +23,29 @@ pub fn aggregate_name(input: &EventInput<'_>) -> String {
 }
 
 pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
-    if let Some(lit) = &input.attrs.aggregate {
-        check_token(cx, "aggregate type", lit);
+    let ident = input.ident();
+    let is_struct = matches!(input.body, Body::Struct(_));
+    match &input.attrs.aggregate {
+        Some(lit) => check_token(cx, "aggregate type", lit),
+        // A struct whose name is also its default event name gets one error for both.
+        None if is_struct && input.attrs.name.is_none() => {
+            check_default_token(
+                cx,
+                ident,
+                "event name and aggregate type",
+                "name = \"…\", aggregate = \"…\"",
+            );
+        }
+        None => check_default_token(cx, ident, "aggregate type", "aggregate = \"…\""),
     }
     match &input.body {
         Body::Struct(fields) => {
-            if let Some(lit) = &input.attrs.name {
-                check_token(cx, "event name", lit);
+            match &input.attrs.name {
+                Some(lit) => check_token(cx, "event name", lit),
+                None if input.attrs.aggregate.is_some() => {
+                    check_default_token(cx, ident, "event name", "name = \"…\"");
+                }
+                None => {}
             }
             check_id(cx, fields, &input.ident().to_token_stream(), "struct");
             check_upcasts(cx, &input.attrs, None, input.ident());
@@ -254,8 +270,13 @@ fn missing_list(versions: &[u32]) -> String {
 
 fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
     let ident = &variant.original.ident;
-    if let Some(lit) = &variant.attrs.name {
-        check_token(cx, "event name", lit);
+    match &variant.attrs.name {
+        Some(lit) => check_token(cx, "event name", lit),
+        // A newtype variant takes the wrapped event's name, which its own derive checks.
+        None if !matches!(variant.shape, Shape::Newtype(_)) => {
+            check_default_token(cx, ident, "event name", "name = \"…\"");
+        }
+        None => {}
     }
     match &variant.shape {
         Shape::Named(fields) => {
@@ -388,6 +409,21 @@ fn unusable_id_type(ty: &Type) -> Option<&'static str> {
 fn check_token(cx: &Ctxt, what: &str, lit: &LitStr) {
     if let Some(problem) = token_problem(&lit.value()) {
         cx.error_at(lit, token_error(what, &lit.value(), &problem));
+    }
+}
+
+/// The rules of [`check_token`] for a name taken from a Rust identifier, which the user
+/// did not write as a string: the fix is to write one (`keys` goes into `#[event(…)]`).
+fn check_default_token(cx: &Ctxt, ident: &Ident, what: &str, keys: &str) {
+    let name = unraw(ident);
+    if let Some(problem) = token_problem(&name) {
+        cx.error_at(
+            ident,
+            format!(
+                "{what} `{}`, taken from this Rust name, is not a valid NATS subject token: {problem}; give it a shorter one: `#[event({keys})]`",
+                shorten(&name)
+            ),
+        );
     }
 }
 
