@@ -94,6 +94,7 @@ pub use running::RunningProjection;
 /// so that implementing them needs no extra dependency.
 pub use async_trait::async_trait;
 
+#[cfg(feature = "jetstream")]
 pub(crate) use applier::Applier;
 
 use crate::record::RecordedEvent;
