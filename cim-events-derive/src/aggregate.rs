@@ -172,7 +172,8 @@ fn error_type(input: &AggregateInput<'_>) -> TokenStream {
 
 fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let item = input.original;
-    let stripped = strip_markers(item, false);
+    let mut stripped = strip_markers(item, false);
+    allow_forced_wraps(&mut stripped, input);
     let Some(events) = &input.args.events else {
         return stripped.to_token_stream();
     };
@@ -223,6 +224,25 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
         const _: () = {
             #eager
         };
+    }
+}
+
+/// A `#[command]` must return `Result` even when it never rejects, so clippy's pedantic
+/// `unnecessary_wraps` would fire on a signature the user cannot change: allow it there.
+fn allow_forced_wraps(stripped: &mut ItemImpl, input: &AggregateInput<'_>) {
+    for impl_item in &mut stripped.items {
+        let syn::ImplItem::Fn(method) = impl_item else {
+            continue;
+        };
+        if input
+            .commands
+            .iter()
+            .any(|c| c.method.sig.ident == method.sig.ident)
+        {
+            method
+                .attrs
+                .push(syn::parse_quote!(#[allow(clippy::unnecessary_wraps)]));
+        }
     }
 }
 
@@ -443,6 +463,12 @@ mod tests {
             assert!(text.contains(piece), "missing `{piece}` in {text}");
         }
         assert!(!text.contains("# [command]"));
+        // Commands must return `Result`: pedantic clippy may not blame them for it.
+        assert_eq!(
+            text.matches("# [allow (clippy :: unnecessary_wraps)]")
+                .count(),
+            2
+        );
         assert!(!text.contains("# [apply"));
         // Without `state = N` the trait's default (1) stands.
         assert!(!text.contains("STATE_VERSION"));

@@ -309,6 +309,9 @@ struct Counter {
 }
 
 #[aggregate(events = Counted)]
+// A command must return `Result` even when it never rejects; the macro allows the
+// pedantic lint that would blame the user for it.
+#[deny(clippy::unnecessary_wraps)]
 impl Counter {
     #[command]
     fn count(&self, Count(by): Count) -> Result<Counted, std::convert::Infallible> {
