@@ -35,6 +35,26 @@ pub trait Handle<C>: Aggregate {
     -> Result<Vec<Self::Event>, Self::Error>;
 }
 
+/// A command a [`Repository`](crate::Repository) can run against `A`: a type that one of
+/// `A`'s `#[command]` methods takes ([`Handle`]), and `Clone`, because the repository may
+/// handle a command again after losing a race. Implemented for every such type; it exists
+/// so that a command that is neither gets one error that says what to write.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a command the repository of `{A}` can run",
+    label = "not a command of `{A}`",
+    note = "`{A}` needs a `#[command]` method that takes `{Self}`, and `{Self}` must be `Clone` (a command may be handled again after a conflict): add `#[derive(Clone)]` to it"
+)]
+pub trait Command<A: Aggregate>: Clone {
+    /// Handles the command on `state`: [`Handle::handle`].
+    fn handle_by(self, state: &A, ctx: &CommandContext<'_>) -> Result<Vec<A::Event>, A::Error>;
+}
+
+impl<A: Handle<C>, C: Clone> Command<A> for C {
+    fn handle_by(self, state: &A, ctx: &CommandContext<'_>) -> Result<Vec<A::Event>, A::Error> {
+        state.handle(self, ctx)
+    }
+}
+
 /// What a command handler may know besides the state and the command.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandContext<'a> {

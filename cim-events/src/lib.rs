@@ -135,7 +135,7 @@ pub use repository::{
     Loaded, Repository, SnapshotRejection, SnapshotUse,
 };
 
-pub use aggregate::{Aggregate, CommandContext, Handle};
+pub use aggregate::{Aggregate, Command, CommandContext, Handle};
 pub use anchor::Truncated;
 pub use cid::Cid;
 pub use crypto::pii::Pii;

@@ -17,7 +17,7 @@ pub use error::{BrokenChain, CommandError, LoadError};
 pub use outcome::{CommandOutcome, CommittedEvent, Loaded};
 pub use snapshots::{SnapshotRejection, SnapshotUse};
 
-use crate::aggregate::{Aggregate, CommandContext, Handle};
+use crate::aggregate::{Aggregate, Command, CommandContext};
 use crate::backoff::yield_now;
 use crate::crypto::Crypto;
 use crate::error::Error;
@@ -283,8 +283,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         command: C,
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
     where
-        A: Handle<C>,
-        C: Clone,
+        C: Command<A>,
     {
         self.execute_with(aggregate_id, command, EventHeader::default())
             .await
@@ -310,8 +309,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         header: EventHeader,
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
     where
-        A: Handle<C>,
-        C: Clone,
+        C: Command<A>,
     {
         let span = observe::command_span(A::AGGREGATE_TYPE, aggregate_id);
         let started = std::time::Instant::now();
@@ -331,8 +329,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         header: EventHeader,
     ) -> Result<CommandOutcome<A>, CommandError<A::Error>>
     where
-        A: Handle<C>,
-        C: Clone,
+        C: Command<A>,
     {
         let (mut loaded, mut from_cache) = match self.cached(aggregate_id).await {
             Some(loaded) => (loaded, true),
@@ -346,7 +343,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                 version: loaded.version,
                 header: &header,
             };
-            let decided = loaded.state.handle(command.clone(), &context);
+            let decided = command.clone().handle_by(&loaded.state, &context);
             if from_cache && !matches!(&decided, Ok(events) if !events.is_empty()) {
                 // A cached state may be behind other writers, and only an append lets the
                 // server say so: a rejection or a no-op decided on it is checked against
