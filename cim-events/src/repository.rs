@@ -43,7 +43,7 @@ pub const DEFAULT_MAX_RETRIES: u32 = 3;
 ///
 /// 1. *load*: the aggregate's state is rebuilt from its events, starting from a snapshot
 ///    when one is configured and still matches the stored history;
-/// 2. *handle*: the aggregate's [`Handle`] impl decides which events the command produces,
+/// 2. *handle*: the aggregate's [`Handle`](crate::Handle) impl decides which events the command produces,
 ///    or rejects it — nothing is stored then;
 /// 3. *append*: the events are appended atomically after the head that was loaded
 ///    ([`ExpectedVersion::NoStream`] for a new aggregate, otherwise
