@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use cim_events::Cid;
+use cim_events::car::{CarSummary, read_car};
 use serde_json::Value;
 
 /// The workspace root.
@@ -75,4 +76,53 @@ pub fn ipfs_car(command: &str, car: &Path) -> (bool, Vec<String>) {
 /// CIDs as the tools print them (base32 CIDv1).
 pub fn strings(cids: &[Cid]) -> Vec<String> {
     cids.iter().map(Cid::to_string).collect()
+}
+
+/// Checks the CAR file at `path` (an export described by `summary`, holding `chains`: each
+/// aggregate id with its chain length) with verify-car.mjs and `ipfs-car`: every block
+/// re-hashed, decoded and re-encoded to the same bytes, each chain walked from its root,
+/// and the roots and block CIDs as the export says.
+pub fn assert_tools_accept(path: &Path, summary: &CarSummary, chains: &[(&str, u64)]) {
+    let (ok, report) = verify_with_ipld_car(path);
+    assert!(ok, "verify-car.mjs rejected {}: {report}", path.display());
+    let blocks = summary.blocks;
+    let expected_cids: Vec<String> = read_car(std::fs::read(path).expect("read").as_slice())
+        .expect("read back")
+        .blocks
+        .iter()
+        .map(|(c, _)| c.to_string())
+        .collect();
+    assert_eq!(report["roots"], serde_json::json!(strings(&summary.roots)));
+    assert_eq!(report["blocks"], blocks);
+    assert_eq!(report["cids"], serde_json::json!(expected_cids));
+    assert_eq!(report["rehashed"], blocks);
+    assert_eq!(report["decoded"], blocks);
+    assert_eq!(report["reencoded_identical"], blocks);
+    assert_eq!(report["genesis"], chains.len());
+    assert_eq!(report["prev_links"], blocks - chains.len() as u64);
+    let found: Vec<(String, u64)> = report["chains"]
+        .as_array()
+        .expect("chains")
+        .iter()
+        .map(|c| {
+            let id = c["aggregate_id"].as_str().expect("id").to_owned();
+            (id, c["length"].as_u64().expect("length"))
+        })
+        .collect();
+    let expected: Vec<(String, u64)> = chains
+        .iter()
+        .map(|(id, n)| ((*id).to_owned(), *n))
+        .collect();
+    assert_eq!(found, expected);
+
+    let (ok, roots) = ipfs_car("roots", path);
+    assert!(ok, "ipfs-car roots failed on {}", path.display());
+    assert_eq!(roots, strings(&summary.roots));
+    let (ok, listed) = ipfs_car("blocks", path);
+    assert!(
+        ok,
+        "ipfs-car blocks (which re-hashes) failed on {}",
+        path.display()
+    );
+    assert_eq!(listed, expected_cids);
 }

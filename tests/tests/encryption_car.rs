@@ -15,7 +15,7 @@ use cim_events::{
     Cid, Event, EventStore, ExpectedVersion, JetStreamEventStore, MemoryEventStore, Pii,
 };
 use serde::{Deserialize, Serialize};
-use tests::ipld_tools::{ipfs_car, strings, verify_with_ipld_car};
+use tests::ipld_tools::assert_tools_accept;
 use tests::nats::{NatsServer, connect, unique_names};
 
 #[derive(Event, Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -182,8 +182,6 @@ async fn field_encryption_jetstream() {
     export_after_a_shred(&store, &crypto).await;
 }
 
-// ---- standard tools (as in car_export.rs) ----
-
 /// Writes `car` to a file and checks it with verify-car.mjs and `ipfs-car`: every block
 /// re-hashed, decoded, re-encoded to the same bytes, and each chain walked from its root.
 fn check_with_npm_tools(car: &[u8], summary: &CarSummary, chains: &[(&str, u64)]) {
@@ -191,42 +189,5 @@ fn check_with_npm_tools(car: &[u8], summary: &CarSummary, chains: &[(&str, u64)]
     let path = dir.path().join("shredded.car");
     std::fs::write(&path, car).expect("write");
 
-    let (ok, report) = verify_with_ipld_car(&path);
-    assert!(ok, "verify-car.mjs rejected the export: {report}");
-    let blocks = summary.blocks;
-    let expected_cids: Vec<String> = read_car(car)
-        .expect("read back")
-        .blocks
-        .iter()
-        .map(|(c, _)| c.to_string())
-        .collect();
-    assert_eq!(report["roots"], serde_json::json!(strings(&summary.roots)));
-    assert_eq!(report["blocks"], blocks);
-    assert_eq!(report["cids"], serde_json::json!(expected_cids));
-    assert_eq!(report["rehashed"], blocks);
-    assert_eq!(report["decoded"], blocks);
-    assert_eq!(report["reencoded_identical"], blocks);
-    assert_eq!(report["genesis"], chains.len());
-    assert_eq!(report["prev_links"], blocks - chains.len() as u64);
-    let found: Vec<(String, u64)> = report["chains"]
-        .as_array()
-        .expect("chains")
-        .iter()
-        .map(|c| {
-            let id = c["aggregate_id"].as_str().expect("id").to_owned();
-            (id, c["length"].as_u64().expect("length"))
-        })
-        .collect();
-    let expected: Vec<(String, u64)> = chains
-        .iter()
-        .map(|(id, n)| ((*id).to_owned(), *n))
-        .collect();
-    assert_eq!(found, expected);
-
-    let (ok, roots) = ipfs_car("roots", &path);
-    assert!(ok, "ipfs-car roots failed");
-    assert_eq!(roots, strings(&summary.roots));
-    let (ok, listed) = ipfs_car("blocks", &path);
-    assert!(ok, "ipfs-car blocks (which re-hashes) failed");
-    assert_eq!(listed, expected_cids);
+    assert_tools_accept(&path, summary, chains);
 }
