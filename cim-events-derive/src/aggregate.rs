@@ -221,7 +221,7 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
         };
         Some(impls.handle(&command_ty, quote!(#output(#call))))
     });
-    let module = generated_commands(input, &name);
+    let module = generated_commands(input, &name, false);
     let aggregate = impls.aggregate(&name, quote!(#deferred #dispatch));
 
     quote! {
@@ -236,8 +236,15 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
     }
 }
 
-/// The module of command types generated from handler parameters.
-pub fn generated_commands(input: &AggregateInput<'_>, aggregate: &str) -> TokenStream {
+/// The module of command types generated from handler parameters. With `only_sound`
+/// (the fallback, next to errors), only the commands that can be written, each name once.
+pub fn generated_commands(
+    input: &AggregateInput<'_>,
+    aggregate: &str,
+    only_sound: bool,
+) -> TokenStream {
+    let generics = generic_names(&input.original.generics);
+    let mut names = Vec::new();
     let generated: Vec<command::Generated<'_>> = input
         .commands
         .iter()
@@ -248,6 +255,14 @@ pub fn generated_commands(input: &AggregateInput<'_>, aggregate: &str) -> TokenS
                 params,
             }),
             Form::Written { .. } => None,
+        })
+        .filter(|c| {
+            !only_sound
+                || (command::is_sound(c.params, &generics) && {
+                    let fresh = !names.contains(c.name);
+                    names.push(c.name.clone());
+                    fresh
+                })
         })
         .collect();
     command::module(&input.module, aggregate, &generated)

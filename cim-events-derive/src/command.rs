@@ -11,7 +11,7 @@
 //!   command to decide it again after a conflict).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
 use syn::{Ident, ImplItemFn, Pat, PatType, Type, Visibility};
 
 use crate::names::{snake_case, unraw};
@@ -181,6 +181,20 @@ fn module_visibility<'v>(handlers: impl Iterator<Item = &'v Visibility>) -> Toke
     widest
 }
 
+/// Whether a generated command can be written at all: every field named, owned, concrete
+/// and free of the aggregate's generic parameters (`generics`). The fallback writes only
+/// these, so that one mistake in a handler gives one error.
+pub fn is_sound(params: &[Param<'_>], generics: &[String]) -> bool {
+    params.iter().all(|p| match p {
+        Param::Context(_) => true,
+        Param::Field(_, p) => {
+            matches!(&*p.pat, Pat::Ident(i) if i.by_ref.is_none() && i.subpat.is_none())
+                && !matches!(&*p.ty, Type::Reference(_) | Type::ImplTrait(_))
+                && !crate::valid::mentions(&quote!(#p), generics)
+        }
+    })
+}
+
 /// One generated command to write: its handler and form.
 pub struct Generated<'a> {
     pub method: &'a ImplItemFn,
@@ -218,9 +232,14 @@ pub fn module(module: &Ident, aggregate: &str, commands: &[Generated<'_>]) -> To
         } else {
             quote!({ #(#fields,)* })
         };
+        // Spanned at the handler: a field type that is not `Clone` or `Debug` is reported
+        // there, where the parameter is.
+        let derive = quote_spanned! {command.method.sig.ident.span()=>
+            #[derive(::core::fmt::Debug, ::core::clone::Clone)]
+        };
         quote! {
             #[doc = #doc]
-            #[derive(::core::fmt::Debug, ::core::clone::Clone)]
+            #derive
             #item_vis struct #name #body
         }
     });

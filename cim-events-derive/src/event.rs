@@ -234,6 +234,10 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 }
                 #[doc = "The subscription filters for this event under its current name and each of its `aliases`, default prefix: the subjects its history may be stored under."]
                 pub const FILTERS: &'static [&'static str] = &[#(#filters),*];
+                #[doc = "The stored events of this type: its event type, current name and aliases, of its aggregate type (see `cim_events::EventSelector`)."]
+                pub fn selector() -> ::cim_events::EventSelector {
+                    ::cim_events::__private::selector(#aggregate, &[&[#name #(, #aliases)*]])
+                }
                 #[doc = "[`Self::FILTERS`] under `prefix`."]
                 pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                     ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
@@ -474,6 +478,10 @@ fn expand_enum(
                 #[doc = "The subscription filters for every event of this enum under its current name and each of its aliases, under `prefix`."]
                 pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                     ::cim_events::__private::filters(prefix, &[#(#all_names),*])
+                }
+                #[doc = "The stored events of this enum: its event types, current names and aliases, of its aggregate type (see `cim_events::EventSelector`)."]
+                pub fn selector() -> ::cim_events::EventSelector {
+                    ::cim_events::__private::selector(#aggregate, &[#(#all_names),*])
                 }
                 #common
             }

@@ -64,6 +64,7 @@ pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
                     ),
                 );
             }
+            check_ids_agree(cx, variants);
             let mut names: BTreeMap<String, &Ident> = BTreeMap::new();
             let mut filters: BTreeMap<String, &Ident> = BTreeMap::new();
             let mut wrapped: BTreeMap<String, &Ident> = BTreeMap::new();
@@ -266,6 +267,30 @@ fn missing_list(versions: &[u32]) -> String {
             )
         }
         [] => String::new(),
+    }
+}
+
+/// The variants of an enum agree on where the id is: in an `#[event(id)]` field of every
+/// variant with fields, or in none (the envelope carries it). A variant without one next
+/// to variants with one is most likely a forgotten marker.
+fn check_ids_agree(cx: &Ctxt, variants: &[Variant<'_>]) {
+    let named = variants.iter().filter_map(|v| match &v.shape {
+        Shape::Named(fields) => Some((v, fields.iter().any(|f| f.id.is_some()))),
+        _ => None,
+    });
+    let (with, without): (Vec<_>, Vec<_>) = named.partition(|(_, has)| *has);
+    let Some((first, _)) = with.first() else {
+        return;
+    };
+    for (variant, _) in without {
+        let ident = &variant.original.ident;
+        cx.error_at(
+            ident,
+            format!(
+                "variant `{ident}` has no `#[event(id)]` field, but `{}` has one: mark `{ident}`'s id field `#[event(id)]` (add one if it has none), or remove the id from every variant: the block's envelope carries it",
+                first.original.ident
+            ),
+        );
     }
 }
 

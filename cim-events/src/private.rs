@@ -400,6 +400,14 @@ pub fn unknown_schema(event_type: &str, stored: u32, current: u32) -> PayloadErr
     }
 }
 
+/// `selector()` of a derived event: every name of every part, of `aggregate_type`.
+pub fn selector(aggregate_type: &str, parts: &[&[&str]]) -> crate::EventSelector {
+    crate::EventSelector::new(
+        aggregate_type,
+        parts.iter().flat_map(|names| names.iter().copied()),
+    )
+}
+
 /// `{prefix}.*.{name}` for each name of each part.
 pub fn filters(prefix: &str, parts: &[&[&str]]) -> Vec<String> {
     parts
