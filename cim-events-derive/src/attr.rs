@@ -55,8 +55,8 @@ impl EventPlace<'_> {
             EventPlace::Struct => &["aggregate", "name", "schema", "from", "aliases", "retired"],
             EventPlace::Enum => &["aggregate", "schema"],
             EventPlace::Variant => &["name", "schema", "from", "aliases", "retired"],
-            // Unit and tuple variants are rejected; their other keys are still read, so
-            // that they add no second error.
+            // Tuple variants are rejected; their other keys are still read, so that they
+            // add no second error.
             EventPlace::OtherVariant => &["name", "schema", "aliases", "retired"],
             EventPlace::NewtypeVariant(_) | EventPlace::NewtypeField(_) => &[],
             EventPlace::Field => &["id", "data_subject"],
@@ -736,12 +736,15 @@ fn type_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<O
     let value = meta.value()?;
     if value.peek(LitStr) {
         let lit: LitStr = value.parse()?;
+        // Suggest the string's contents only when they are a type.
+        let written = lit.value();
+        let suggestion = match syn::parse_str::<Type>(written.trim()) {
+            Ok(ty) => crate::names::pretty(&ty),
+            Err(_) => example_type(key).to_owned(),
+        };
         cx.error_at(
             &lit,
-            format!(
-                "`{key}` takes a type, not a string: write `{key} = {}`",
-                lit.value().trim()
-            ),
+            format!("`{key}` takes a type, not a string: write `{key} = {suggestion}`"),
         );
         return Ok(None);
     }

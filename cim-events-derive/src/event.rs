@@ -491,8 +491,8 @@ fn expand_enum(
     }
 }
 
-/// The code of one variant; `None` for unit and tuple variants, which validation
-/// rejects before expansion.
+/// The code of one variant; `None` for tuple variants, which validation rejects before
+/// expansion (unit variants are read as variants without fields).
 fn variant_code<'a>(
     input: &EventInput<'_>,
     serde: &SerdeContainer,
@@ -535,6 +535,11 @@ fn variant_code<'a>(
                 "The subscription filters for every `{enum_name}::{variant_name}` event under its current name and its aliases, under `prefix`."
             );
             let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+            let selector_fn = selector_fn(&filter_fn);
+            let aggregate = aggregate_name(input);
+            let doc_selector = format!(
+                "The stored `{enum_name}::{variant_name}` events, under its current name and its aliases, of this aggregate type (see `cim_events::EventSelector`)."
+            );
             let names = vec![
                 quote_spanned!(span=> &[#event_type]),
                 quote_spanned!(span=> <#inner as #single>::ALIASES),
@@ -566,6 +571,10 @@ fn variant_code<'a>(
                     #[doc = #doc_fns]
                     pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                         ::cim_events::__private::filters(prefix, &[#(#names),*])
+                    }
+                    #[doc = #doc_selector]
+                    pub fn #selector_fn() -> ::cim_events::EventSelector {
+                        ::cim_events::__private::selector(#aggregate, &[#(#names),*])
                     }
                 },
                 filters: vec![quote_spanned!(span=> <#inner as #single>::FILTERS)],
@@ -706,6 +715,11 @@ fn named_variant_code(
         "The subscription filters for every `{name}` event under its current name and its aliases, under `prefix`."
     );
     let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+    let selector_fn = selector_fn(&filter_fn);
+    let aggregate = aggregate_name(input);
+    let doc_selector = format!(
+        "The stored `{name}` events, under its current name and its aliases, of this aggregate type (see `cim_events::EventSelector`)."
+    );
     let current = quote! {{
         let __helper: #de<#(#args),*> = ::cim_events::__private::from_ipld(__payload)?;
         ::core::result::Result::Ok(Self::#ident { #(#members: __helper.#members),* })
@@ -743,6 +757,10 @@ fn named_variant_code(
             pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                 ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
             }
+            #[doc = #doc_selector]
+            pub fn #selector_fn() -> ::cim_events::EventSelector {
+                ::cim_events::__private::selector(#aggregate, &[&[#name #(, #aliases)*]])
+            }
         },
         names: vec![quote!(&[#name #(, #aliases)*])],
         filters: vec![quote!(&[#(#filters),*])],
@@ -751,6 +769,11 @@ fn named_variant_code(
         wrapped: None,
         ident,
     }
+}
+
+/// `filter_opened` → `selector_opened`.
+fn selector_fn(filter_fn: &Ident) -> Ident {
+    format_ident!("selector{}", &filter_fn.to_string()["filter".len()..])
 }
 
 /// `FILTER_OPENED`, `filter_opened` → `FILTERS_OPENED`, `filters_opened`.

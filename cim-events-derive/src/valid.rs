@@ -477,7 +477,10 @@ pub fn check_aggregate(cx: &Ctxt, input: &AggregateInput<'_>) {
             if let Some(problem) = token_problem(&name) {
                 cx.error_at(
                     &item.self_ty,
-                    token_error("aggregate type", &name, &problem),
+                    format!(
+                        "aggregate type `{}`, taken from this Rust name, is not a valid NATS subject token: {problem}; give it one: `#[aggregate(name = \"…\", …)]` (the same as the events' `#[event(aggregate = \"…\")]`)",
+                        shorten(&name)
+                    ),
                 );
             }
         }

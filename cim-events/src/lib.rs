@@ -183,6 +183,11 @@ pub mod __private;
 #[doc = include_str!("../docs/evolving-events.md")]
 pub struct EvolvingEventsGuide;
 
+/// The comparison `docs/compared-to-cqrs-es.md`, whose cim-events listing compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/compared-to-cqrs-es.md")]
+pub struct ComparedToCqrsEs;
+
 #[doc = include_str!("../docs/derive-event.md")]
 pub use cim_events_derive::Event;
 #[doc = include_str!("../docs/aggregate.md")]

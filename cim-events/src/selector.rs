@@ -77,11 +77,7 @@ impl EventSelector {
     /// Whether `event` is one of these.
     pub fn matches(&self, event: &RecordedEvent) -> bool {
         event.block.aggregate_type == self.aggregate_type
-            && (self.event_types.is_empty()
-                || self
-                    .event_types
-                    .iter()
-                    .any(|t| *t == event.block.event_type))
+            && (self.event_types.is_empty() || self.event_types.contains(&event.block.event_type))
     }
 
     /// The one subject filter that receives every selected event under `prefix`:

@@ -16,7 +16,7 @@ use cim_events::jetstream::{JetStreamEventStore, JetStreamProjectionRunner, asyn
 use cim_events::projection::{
     Checkpoint, MemoryCheckpointStore, Projection, ProjectionRunner, RunningProjection, async_trait,
 };
-use cim_events::{Event, EventSelector, EventStore, MemoryEventStore, RecordedEvent, StartFrom};
+use cim_events::{Event, EventStore, MemoryEventStore, RecordedEvent, StartFrom};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
@@ -109,7 +109,7 @@ async fn demo<S: EventStore, R: Send + 'static>(
     let (alice, bob) = (format!("alice-{run}"), format!("bob-{run}"));
 
     // A live subscription to the accounts' deposits only: it sees what is stored from now on.
-    let deposited = EventSelector::new(AccountEvent::AGGREGATE_TYPE, ["Deposited"]);
+    let deposited = AccountEvent::selector_deposited();
     let mut deposits = store.subscribe_selected(&deposited, StartFrom::Now).await?;
 
     let events = [

@@ -69,6 +69,10 @@ fn derived_selectors_name_every_event_type_and_the_aggregate_type() {
     assert_eq!(books.aggregate_type(), "Book");
     assert_eq!(books.event_types(), ["Added", "Lent", "Loaned"]);
     assert_eq!(books.subject_filter("events"), "events.>");
+    assert_eq!(
+        BookEvent::selector_lent(),
+        EventSelector::new("Book", ["Lent", "Loaned"])
+    );
     let catalogued = Catalogued::selector();
     assert_eq!(catalogued, EventSelector::new("Book", ["Catalogued"]));
     assert_eq!(catalogued.subject_filter("lib"), "lib.*.Catalogued");
