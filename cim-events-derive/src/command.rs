@@ -11,7 +11,7 @@
 //!   command to decide it again after a conflict).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{ToTokens, quote, quote_spanned};
 use syn::{Ident, ImplItemFn, Pat, PatType, Type, Visibility};
 
 use crate::names::{snake_case, unraw};
@@ -163,7 +163,8 @@ fn item_visibility(handler: &Visibility) -> TokenStream {
     match handler {
         Visibility::Public(_) => quote!(pub),
         Visibility::Inherited => quote!(pub(super)),
-        Visibility::Restricted(r) if r.path.is_ident("crate") => quote!(pub(crate)),
+        // `pub(crate)`, and `pub(super)`/`pub(in …)` widened to it: those paths would name
+        // other modules from one level down.
         Visibility::Restricted(_) => quote!(pub(crate)),
     }
 }
@@ -181,17 +182,41 @@ fn module_visibility<'v>(handlers: impl Iterator<Item = &'v Visibility>) -> Toke
     widest
 }
 
-/// Whether a generated command can be written at all: every field named, owned, concrete
-/// and free of the aggregate's generic parameters (`generics`). The fallback writes only
-/// these, so that one mistake in a handler gives one error.
+/// What keeps a parameter from being a field of a generated command.
+pub enum FieldProblem<'a> {
+    /// A pattern that names no field (`(a, b): (u32, u32)`).
+    Unnamed(&'a Pat),
+    /// A borrowed type: a command owns its fields.
+    Borrowed(&'a syn::TypeReference),
+    /// `impl Trait`: a field needs a concrete type.
+    ImplTrait(&'a syn::TypeImplTrait),
+    /// A type naming the aggregate's generic parameters, which the command does not have.
+    Generic(&'a Type),
+}
+
+/// The problems of field parameter `param`, given the aggregate's generic parameter
+/// names: `valid` reports them, and the fallback writes only commands without any.
+pub fn field_problems<'a>(param: &'a PatType, generics: &[String]) -> Vec<FieldProblem<'a>> {
+    let mut problems = Vec::new();
+    if !matches!(&*param.pat, Pat::Ident(i) if i.by_ref.is_none() && i.subpat.is_none()) {
+        problems.push(FieldProblem::Unnamed(&param.pat));
+    }
+    match &*param.ty {
+        Type::Reference(r) => problems.push(FieldProblem::Borrowed(r)),
+        Type::ImplTrait(t) => problems.push(FieldProblem::ImplTrait(t)),
+        ty if crate::valid::mentions(&ty.to_token_stream(), generics) => {
+            problems.push(FieldProblem::Generic(ty));
+        }
+        _ => {}
+    }
+    problems
+}
+
+/// Whether a generated command can be written at all: no field has a problem.
 pub fn is_sound(params: &[Param<'_>], generics: &[String]) -> bool {
     params.iter().all(|p| match p {
         Param::Context(_) => true,
-        Param::Field(_, p) => {
-            matches!(&*p.pat, Pat::Ident(i) if i.by_ref.is_none() && i.subpat.is_none())
-                && !matches!(&*p.ty, Type::Reference(_) | Type::ImplTrait(_))
-                && !crate::valid::mentions(&quote!(#p), generics)
-        }
+        Param::Field(_, p) => field_problems(p, generics).is_empty(),
     })
 }
 
@@ -269,9 +294,8 @@ pub fn call(method: &Ident, ty: &Type, params: &[Param<'_>]) -> TokenStream {
             quote!(<#ty as ::cim_events::__private::ContextParam<'_>>::from_context(__ctx))
         }
     });
-    let binding = format_ident!("__command");
     quote! {
-        let #ty { #(#fields,)* } = #binding;
+        let #ty { #(#fields,)* } = __command;
         Self::#method(self, #(#args),*)
     }
 }

@@ -9,7 +9,7 @@ use syn::{Ident, LitStr, Pat, ReturnType, Type};
 
 use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
 use crate::attr::{EventAttrs, Schema, UpcastStep};
-use crate::command::{Form, Param};
+use crate::command::{FieldProblem, Form, Param, field_problems};
 use crate::ctxt::Ctxt;
 use crate::names::{borrowed, pretty, shorten, snake_case, token_error, token_problem, unraw};
 
@@ -631,36 +631,35 @@ fn check_generated(cx: &Ctxt, input: &AggregateInput<'_>, name: &Ident, params: 
                 context = Some(p);
             }
             Param::Field(_, p) => {
-                if !matches!(&*p.pat, Pat::Ident(i) if i.by_ref.is_none() && i.subpat.is_none()) {
-                    cx.error_at(
-                        &p.pat,
-                        format!(
-                            "name this parameter: it becomes a field of the generated command `{name}` (`amount: u64`)"
+                for problem in field_problems(p, &generics) {
+                    match problem {
+                        FieldProblem::Unnamed(pat) => cx.error_at(
+                            pat,
+                            format!(
+                                "name this parameter: it becomes a field of the generated command `{name}` (`amount: u64`)"
+                            ),
                         ),
-                    );
-                }
-                match &*p.ty {
-                    Type::Reference(r) => cx.error_at(
-                        r,
-                        format!(
-                            "`{name}` is a command the macro writes from these parameters, and a command owns its fields: write `{}: {}`",
-                            pretty(&p.pat),
-                            owned(&r.elem)
+                        FieldProblem::Borrowed(r) => cx.error_at(
+                            r,
+                            format!(
+                                "`{name}` is a command the macro writes from these parameters, and a command owns its fields: write `{}: {}`",
+                                pretty(&p.pat),
+                                owned(&r.elem)
+                            ),
                         ),
-                    ),
-                    Type::ImplTrait(t) => cx.error_at(
-                        t,
-                        format!(
-                            "`{name}` is a command the macro writes from these parameters: its fields need concrete types, not `impl Trait`"
+                        FieldProblem::ImplTrait(t) => cx.error_at(
+                            t,
+                            format!(
+                                "`{name}` is a command the macro writes from these parameters: its fields need concrete types, not `impl Trait`"
+                            ),
                         ),
-                    ),
-                    ty if mentions(&ty.to_token_stream(), &generics) => cx.error_at(
-                        ty,
-                        format!(
-                            "the generated command `{name}` cannot use the aggregate's generic parameters: write the command type yourself and take it as the parameter (`command: {name}<…>`)"
+                        FieldProblem::Generic(ty) => cx.error_at(
+                            ty,
+                            format!(
+                                "the generated command `{name}` cannot use the aggregate's generic parameters: write the command type yourself and take it as the parameter (`command: {name}<…>`)"
+                            ),
                         ),
-                    ),
-                    _ => {}
+                    }
                 }
             }
         }

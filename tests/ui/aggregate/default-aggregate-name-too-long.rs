@@ -10,10 +10,10 @@ enum AccountEvent {
 
 #[derive(Default)]
 #[allow(non_camel_case_types)]
-struct AccountWithAVeryLongNameThatKeepsGoingAndGoingPastWhatASubjectTokenMayHoldXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX;
+struct AccountWithAVeryLongNameThatKeepsGoingAndGoingPastWhatASubjectTokenMayHoldXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX;
 
 #[aggregate(events = AccountEvent)]
-impl AccountWithAVeryLongNameThatKeepsGoingAndGoingPastWhatASubjectTokenMayHoldXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX {
+impl AccountWithAVeryLongNameThatKeepsGoingAndGoingPastWhatASubjectTokenMayHoldXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX {
     #[command]
     fn open(&self, owner: String) -> Result<AccountEvent, Infallible> {
         Ok(AccountEvent::Opened { owner })
