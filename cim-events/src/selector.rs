@@ -1,48 +1,48 @@
-//! Which stored events are of one event type: its event type names *and* its aggregate
-//! type, so that two aggregates' `Added` events never mix.
-//!
-//! Subjects are `{prefix}.{aggregate_id}.{event_type}`: the aggregate type is not in them,
-//! so a subject filter such as `events.*.Added` matches the `Added` of every aggregate. An
-//! [`EventSelector`] is that filter plus a check of the block's `aggregate_type`, which
-//! every event block holds. `#[derive(Event)]` writes one for each event type
-//! (`BookEvent::selector()`); subscriptions ([`EventStore::subscribe_selected`]) and
-//! projection runners (`.select(…)`) take it. Names then need no aggregate prefix: a
-//! `Book`'s `Added` and a `Member`'s `Added` are told apart by their blocks.
-//!
-//! The server filters by subject, the client by aggregate type: a selector over an event
-//! type name that several aggregates share receives their events and drops the others'.
-//!
-//! [`EventStore::subscribe_selected`]: crate::EventStore::subscribe_selected
-//!
-//! ```
-//! # use cim_events::{Event, EventStore, MemoryEventStore, StartFrom};
-//! # use futures::StreamExt;
-//! # use serde::{Deserialize, Serialize};
-//! #[derive(Event, Serialize, Deserialize)]
-//! #[event(aggregate = "Book")]
-//! enum BookEvent { Added { title: String } }
-//!
-//! #[derive(Event, Serialize, Deserialize)]
-//! #[event(aggregate = "Member")]
-//! enum MemberEvent { Added { name: String } }
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> cim_events::Result<()> {
-//! let store = MemoryEventStore::new();
-//! store.append_event("m-1", MemberEvent::Added { name: "Ann".into() }, None).await?;
-//! store.append_event("b-1", BookEvent::Added { title: "Kim".into() }, None).await?;
-//!
-//! let mut books = store.subscribe_selected(&BookEvent::selector(), StartFrom::Beginning).await?;
-//! let first = books.next().await.expect("an event")?;
-//! assert_eq!((first.aggregate_id(), first.event_type()), ("b-1", "Added"));
-//! # Ok(())
-//! # }
-//! ```
+//! [`EventSelector`]: the stored events of one event type, told apart from other
+//! aggregates' events of the same name.
 
 use crate::record::RecordedEvent;
 
-/// The stored events of one event type: its event type names (current and earlier) under
-/// its aggregate type. See [the module docs](self).
+/// Which stored events are of one event type: its event type names *and* its aggregate
+/// type, so that two aggregates' `Added` events never mix.
+///
+/// Subjects are `{prefix}.{aggregate_id}.{event_type}`: the aggregate type is not in them,
+/// so a subject filter such as `events.*.Added` matches the `Added` of every aggregate. An
+/// [`EventSelector`] is that filter plus a check of the block's `aggregate_type`, which
+/// every event block holds. `#[derive(Event)]` writes one for each event type
+/// (`BookEvent::selector()`); subscriptions ([`EventStore::subscribe_selected`]) and
+/// projection runners (`.select(…)`) take it. Names then need no aggregate prefix: a
+/// `Book`'s `Added` and a `Member`'s `Added` are told apart by their blocks.
+///
+/// The server filters by subject, the client by aggregate type: a selector over an event
+/// type name that several aggregates share receives their events and drops the others'.
+///
+/// [`EventStore::subscribe_selected`]: crate::EventStore::subscribe_selected
+///
+/// ```
+/// # use cim_events::{Event, EventStore, MemoryEventStore, StartFrom};
+/// # use futures::StreamExt;
+/// # use serde::{Deserialize, Serialize};
+/// #[derive(Event, Serialize, Deserialize)]
+/// #[event(aggregate = "Book")]
+/// enum BookEvent { Added { title: String } }
+///
+/// #[derive(Event, Serialize, Deserialize)]
+/// #[event(aggregate = "Member")]
+/// enum MemberEvent { Added { name: String } }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> cim_events::Result<()> {
+/// let store = MemoryEventStore::new();
+/// store.append_event("m-1", MemberEvent::Added { name: "Ann".into() }, None).await?;
+/// store.append_event("b-1", BookEvent::Added { title: "Kim".into() }, None).await?;
+///
+/// let mut books = store.subscribe_selected(&BookEvent::selector(), StartFrom::Beginning).await?;
+/// let first = books.next().await.expect("an event")?;
+/// assert_eq!((first.aggregate_id(), first.event_type()), ("b-1", "Added"));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSelector {
     aggregate_type: String,
