@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use cim_events::jetstream::JetStreamProjectionRunner;
 use cim_events::projection::{
-    Checkpoint, MemoryCheckpointStore, Projection, ProjectionRunner, async_trait,
+    Checkpoint, MemoryCheckpointStore, Projection, ProjectionRunner, RunningProjection, async_trait,
 };
 use cim_events::{Event, EventSelector, EventStore, MemoryEventStore, RecordedEvent, StartFrom};
 use futures::StreamExt;
@@ -117,6 +117,19 @@ impl Projection for Seen {
 
 const BOOKS: [&str; 3] = ["b-1:Added", "b-2:Added", "b-1:Lent"];
 
+/// Runs `running` up to `last` (the store's last sequence), stops it, and checks that it
+/// applied the book's events and skipped the members'.
+async fn assert_applies_only_books<R>(
+    mut running: RunningProjection<R, cim_events::Error>,
+    last: u64,
+    seen: &Mutex<Vec<String>>,
+) {
+    running.wait_until_sequence(last).await.expect("caught up");
+    let progress = running.stop().await.expect("stopped");
+    assert_eq!(*seen.lock().expect("not poisoned"), BOOKS);
+    assert_eq!((progress.applied, progress.skipped), (3, 3));
+}
+
 #[tokio::test]
 async fn memory_subscriptions_and_runner_keep_the_aggregates_apart() {
     let store = MemoryEventStore::new();
@@ -130,14 +143,12 @@ async fn memory_subscriptions_and_runner_keep_the_aggregates_apart() {
         MemoryCheckpointStore::new(),
     )
     .select(BookEvent::selector());
-    let mut running = runner.spawn();
-    running
-        .wait_until_sequence(store.last_sequence().await.expect("last"))
-        .await
-        .expect("caught up");
-    let progress = running.stop().await.expect("stopped");
-    assert_eq!(*seen.lock().expect("not poisoned"), BOOKS);
-    assert_eq!((progress.applied, progress.skipped), (3, 3));
+    assert_applies_only_books(
+        runner.spawn(),
+        store.last_sequence().await.expect("last"),
+        &seen,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -152,12 +163,10 @@ async fn jetstream_subscriptions_and_durable_runner_keep_the_aggregates_apart() 
     let runner =
         JetStreamProjectionRunner::new(store, Seen(seen.clone()), MemoryCheckpointStore::new())
             .select(BookEvent::selector());
-    let mut running = runner.spawn();
-    running
-        .wait_until_sequence(store.last_sequence().await.expect("last"))
-        .await
-        .expect("caught up");
-    let progress = running.stop().await.expect("stopped");
-    assert_eq!(*seen.lock().expect("not poisoned"), BOOKS);
-    assert_eq!((progress.applied, progress.skipped), (3, 3));
+    assert_applies_only_books(
+        runner.spawn(),
+        store.last_sequence().await.expect("last"),
+        &seen,
+    )
+    .await;
 }
