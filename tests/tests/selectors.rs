@@ -119,7 +119,7 @@ const BOOKS: [&str; 3] = ["b-1:Added", "b-2:Added", "b-1:Lent"];
 
 /// Runs `running` up to `last` (the store's last sequence), stops it, and checks that it
 /// applied the book's events and skipped the members'.
-async fn assert_applies_only_books<R>(
+async fn assert_applies_only_books<R: Send + 'static>(
     mut running: RunningProjection<R, cim_events::Error>,
     last: u64,
     seen: &Mutex<Vec<String>>,
