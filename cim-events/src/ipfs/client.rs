@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cid::Cid;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use reqwest::multipart::{Form, Part};
 use serde_json::Value;
 
@@ -47,10 +48,14 @@ pub struct KuboClient {
 pub struct ClientCounts {
     /// RPC requests sent, answered or not.
     pub requests: u64,
-    /// Blocks sent to be stored (`dag/put` and the blocks of every `dag/import`).
+    /// Blocks the node acknowledged storing (`dag/put`, and the blocks of every
+    /// `dag/import` it accepted).
     pub blocks_put: u64,
     /// Bytes of those blocks.
     pub bytes_put: u64,
+    /// Blocks in every put request sent, acknowledged or not (a node that is down never
+    /// received them; one that timed out may have).
+    pub blocks_sent: u64,
     /// `dag/import` requests.
     pub imports: u64,
     /// Recursive `pin/add` requests.
@@ -62,6 +67,7 @@ struct Counters {
     requests: AtomicU64,
     blocks_put: AtomicU64,
     bytes_put: AtomicU64,
+    blocks_sent: AtomicU64,
     imports: AtomicU64,
     pins: AtomicU64,
 }
@@ -128,6 +134,7 @@ impl KuboClient {
             requests: c.requests.load(Ordering::Relaxed),
             blocks_put: c.blocks_put.load(Ordering::Relaxed),
             bytes_put: c.bytes_put.load(Ordering::Relaxed),
+            blocks_sent: c.blocks_sent.load(Ordering::Relaxed),
             imports: c.imports.load(Ordering::Relaxed),
             pins: c.pins.load(Ordering::Relaxed),
         }
@@ -182,7 +189,7 @@ impl KuboClient {
     /// canonical, or the node hashes otherwise); any other [`IpfsError`].
     pub async fn dag_put(&self, cid: &Cid, data: &[u8]) -> Result<(), IpfsError> {
         const OP: &str = "dag/put";
-        self.count_put(1, data.len());
+        self.counts.blocks_sent.fetch_add(1, Ordering::Relaxed);
         let answer = self
             .json(
                 OP,
@@ -191,6 +198,7 @@ impl KuboClient {
             )
             .await?;
         let returned = cid_field(OP, answer.get("Cid"))?;
+        self.count_put(1, data.len());
         expect_cid(OP, cid, returned)
     }
 
@@ -216,10 +224,8 @@ impl KuboClient {
         }
         writer.finish().map_err(|e| car_error(&e))?;
         self.counts.imports.fetch_add(1, Ordering::Relaxed);
-        self.count_put(
-            blocks.len() as u64,
-            blocks.iter().map(|(_, b)| b.len()).sum(),
-        );
+        let count = blocks.len() as u64;
+        self.counts.blocks_sent.fetch_add(count, Ordering::Relaxed);
         let body = self
             .call(OP, "dag/import?pin-roots=false", Some(file_form(car)))
             .await?;
@@ -238,6 +244,7 @@ impl KuboClient {
                 }
             }
         }
+        self.count_put(count, blocks.iter().map(|(_, b)| b.len()).sum());
         Ok(())
     }
 
@@ -424,8 +431,14 @@ fn expect_cid(operation: &'static str, expected: &Cid, returned: Cid) -> Result<
     }
 }
 
+/// The multipart form of one file upload; js-ipfs refuses a part without a content type.
 fn file_form(data: Vec<u8>) -> Form {
-    Form::new().part("file", Part::bytes(data).file_name("data"))
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    Form::new().part("file", Part::bytes(data).file_name("data").headers(headers))
 }
 
 fn str_field<'a>(
