@@ -105,12 +105,12 @@ impl IpfsNode {
         let client = self.client();
         let deadline = Instant::now() + READY_TIMEOUT;
         while Instant::now() < deadline {
-            if let Some(child) = &mut self.child {
-                if let Ok(Some(_)) = child.try_wait() {
-                    self.child = None;
-                    self.stdin = None;
-                    return false;
-                }
+            if let Some(child) = &mut self.child
+                && let Ok(Some(_)) = child.try_wait()
+            {
+                self.child = None;
+                self.stdin = None;
+                return false;
             }
             if client.version().await.is_ok() {
                 return true;

@@ -258,7 +258,7 @@ async fn stop_midway_and_resume(rig: Rig, rewind: bool) {
     let (stopped, first) = run.stop().await;
     let first_applied = stopped.expect("the mirror stops cleanly").applied;
     assert!(
-        first_applied >= 70 && first_applied < EVENTS * 3,
+        (70..EVENTS * 3).contains(&first_applied),
         "stopped midway: {first_applied}"
     );
     if rewind {
