@@ -11,8 +11,9 @@
 //!   follows a store on a projection runner (checkpoint, resume), puts each block once and
 //!   pins each aggregate's head per round;
 //! - [`backfill`] (`backfill.rs`): a whole store in CARs of bounded size, with progress;
-//! - [`restore_chain`] (`restore.rs`): a chain from its head CID alone, every block
-//!   verified, faults located in an [`IpfsChainReport`].
+//! - [`restore_chain`] and [`restore_into`] (`restore.rs`): a chain from its head CID
+//!   alone, every block verified, faults located in an [`IpfsChainReport`]; imported into
+//!   an empty store through [`import_chain`](crate::import::import_chain), CIDs unchanged.
 //!
 //! `docs/ipfs.md` in the repository tells how to point this at a Kubo node, what is
 //! pinned, what a mirror costs, how to restore, and which RPC calls are made.
@@ -52,4 +53,6 @@ pub use error::IpfsError;
 pub use mirror::{
     DEFAULT_MIRROR_NAME, DEFAULT_PIN_EVERY, DEFAULT_RETRY_FOR, IpfsMirror, MirrorStats,
 };
-pub use restore::{IpfsChainReport, IpfsFault, IpfsFaultKind, RestoredChain, restore_chain};
+pub use restore::{
+    IpfsChainReport, IpfsFault, IpfsFaultKind, Restore, RestoredChain, restore_chain, restore_into,
+};

@@ -7,6 +7,9 @@ use cid::Cid;
 use super::client::{KuboClient, same_block};
 use super::error::IpfsError;
 use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::error::Result;
+use crate::import::{ImportReport, import_chain};
+use crate::store::EventStore;
 
 /// One aggregate's chain as fetched from a node: the verdict and the blocks.
 #[derive(Debug, Clone)]
@@ -214,4 +217,53 @@ pub async fn restore_chain(client: &KuboClient, head: Cid) -> Result<RestoredCha
     }
     blocks.reverse();
     Ok(RestoredChain { report, blocks })
+}
+
+/// What [`restore_into`] did.
+#[derive(Debug, Clone)]
+pub struct Restore {
+    /// What the walk on the node found.
+    pub report: IpfsChainReport,
+    /// What the import stored; `None` when the chain on the node is faulty, and then
+    /// nothing was stored.
+    pub import: Option<ImportReport>,
+}
+
+/// Fetches and verifies the chain that ends at `head` from the node ([`restore_chain`]),
+/// then, if it is intact, imports it into `store` as it is, every CID the same, through
+/// [`import_chain`] (which verifies every block again, resumes a store that holds the
+/// start of the chain, refuses one that holds another history, and verifies the stored
+/// chain after). A faulty chain is reported and nothing is stored.
+///
+/// ```no_run
+/// use cim_events::ipfs::{KuboClient, restore_into};
+/// use cim_events::{EventStore, MemoryEventStore};
+/// # async fn demo(head: cim_events::Cid) -> cim_events::Result<()> {
+/// let node = KuboClient::new("http://127.0.0.1:5001")?;
+/// let store = MemoryEventStore::new();
+/// let restored = restore_into(&node, head, &store).await?;
+/// match restored.import {
+///     Some(import) => assert!(store.verify_chain(&import.aggregate_id).await?.is_valid()),
+///     None => eprintln!("not restored: {:?}", restored.report.faults),
+/// }
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Ipfs`](crate::Error::Ipfs) when the node cannot be reached;
+/// [`Error::Import`](crate::Error::Import) when the store refuses the chain (it holds
+/// another history); a store error.
+pub async fn restore_into<S: EventStore + ?Sized>(
+    client: &KuboClient,
+    head: Cid,
+    store: &S,
+) -> Result<Restore> {
+    let RestoredChain { report, blocks } = restore_chain(client, head).await?;
+    let import = if report.is_valid() {
+        Some(import_chain(store, &blocks).await?)
+    } else {
+        None
+    };
+    Ok(Restore { report, import })
 }
