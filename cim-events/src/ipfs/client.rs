@@ -493,3 +493,7 @@ fn describe(e: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

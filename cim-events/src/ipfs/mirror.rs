@@ -47,8 +47,9 @@ pub const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(300);
 ///   with that [`IpfsError`] inside [`Error::Ipfs`], and running it again resumes from the
 ///   checkpoint. A node that refuses a request, or answers another CID, fails at once.
 ///
-/// On its first event the mirror reads the node's recursive pins (`pin/ls`) and the
-/// block of each DAG-CBOR one, to learn which heads an earlier run pinned.
+/// Before its first pin round the mirror reads the node's recursive pins (`pin/ls`) and
+/// the block of each DAG-CBOR one, to learn which heads an earlier run (or a
+/// [`backfill`](super::backfill)) pinned, and moves those pins on.
 ///
 /// ```no_run
 /// use cim_events::ipfs::{IpfsMirror, KuboClient};
@@ -217,6 +218,7 @@ impl IpfsMirror {
             return Ok(());
         }
         let mut best: HashMap<String, (u64, Cid)> = HashMap::new();
+        let mut stale = Vec::new();
         for cid in self.client.pin_ls().await? {
             if cid.codec() != DAG_CBOR {
                 continue;
@@ -229,7 +231,18 @@ impl IpfsMirror {
             };
             let entry = best.entry(block.aggregate_id).or_insert((block.seq, cid));
             if block.seq > entry.0 {
+                stale.push(entry.1);
                 *entry = (block.seq, cid);
+            } else if entry.1 != cid {
+                stale.push(cid);
+            }
+        }
+        // An older head of an aggregate whose newer head is pinned too: a run that stopped
+        // between a pin and an unpin. The newer pin covers it.
+        for cid in stale {
+            match self.client.pin_rm(&cid).await {
+                Ok(()) | Err(IpfsError::Refused { .. }) => {}
+                Err(e) => return Err(e),
             }
         }
         self.pinned = best.into_iter().map(|(a, (_, cid))| (a, cid)).collect();
