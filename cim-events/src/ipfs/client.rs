@@ -105,6 +105,12 @@ impl KuboClient {
                     .to_owned(),
             ));
         }
+        #[cfg(feature = "ipfs-tls")]
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // reqwest without its own provider takes the process default; `ring` is what
+            // async-nats uses too. Losing a race to another installer is fine.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| unreachable(e.to_string()))?;

@@ -75,3 +75,19 @@ fn transient_kinds_are_the_ones_worth_waiting_out() {
     let error: crate::Error = unreachable.into();
     assert!(error.is_transient());
 }
+
+#[test]
+fn only_http_addresses_without_the_tls_feature() {
+    assert!(super::KuboClient::new("http://127.0.0.1:5001/api/v0/").is_ok());
+    assert_eq!(
+        super::KuboClient::new("http://127.0.0.1:5001/api/v0/")
+            .expect("an http address")
+            .api(),
+        "http://127.0.0.1:5001"
+    );
+    assert!(super::KuboClient::new("ftp://127.0.0.1").is_err());
+    assert_eq!(
+        super::KuboClient::new("https://127.0.0.1:5001").is_ok(),
+        cfg!(feature = "ipfs-tls")
+    );
+}
