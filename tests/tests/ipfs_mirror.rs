@@ -466,3 +466,43 @@ async fn memory_mirror_that_gives_up_stops_with_a_typed_error_and_resumes() {
 async fn jetstream_mirror_that_gives_up_stops_with_a_typed_error_and_resumes() {
     gives_up_then_resumes(Rig::jetstream().await).await;
 }
+
+/// A run that stopped between pinning a new head and unpinning the old one left two pins
+/// for one aggregate: the next run keeps one pin per aggregate, its newest head.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_mirror_clears_a_pin_left_between_a_pin_and_an_unpin() {
+    let node = IpfsNode::start().await;
+    let client = node.client();
+    let rig = Rig::memory();
+    fill(rig.store(), 0, 10).await;
+    let Rig::Memory { store, .. } = &rig else {
+        unreachable!("a memory rig")
+    };
+    let events = store.load("note-a").await.expect("load");
+    for event in &events {
+        client
+            .put_block(&event.cid, &event.bytes)
+            .await
+            .expect("put");
+    }
+    let cids: Vec<Cid> = events.iter().map(|e| e.cid).collect();
+    client.pin_add(&cids[4]).await.expect("pin version 5");
+    client.pin_add(&cids[7]).await.expect("pin version 8");
+
+    let mut run = rig
+        .spawn(IpfsMirror::new(client.clone()).pin_every(1000))
+        .await;
+    run.wait_until_sequence(rig.store().last().await).await;
+    let (stopped, mut mirror) = run.stop().await;
+    stopped.expect("the mirror stops cleanly");
+    mirror.flush_pins().await.expect("pin the heads");
+
+    let pins: HashSet<Cid> = client.pin_ls().await.expect("pin/ls").into_iter().collect();
+    assert_eq!(event_pins(&client).await, AGGREGATES.len());
+    for id in AGGREGATES {
+        let head = *rig.store().cids(id).await.last().expect("a head");
+        assert!(pins.contains(&head), "{id}: its head is pinned");
+        assert_eq!(mirror.pinned_heads().get(id), Some(&head));
+    }
+    assert!(!pins.contains(&cids[4]) && !pins.contains(&cids[7]));
+}
