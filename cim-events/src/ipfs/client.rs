@@ -87,20 +87,19 @@ impl KuboClient {
     ///
     /// # Errors
     ///
-    /// [`IpfsError::Unreachable`] if `api` is not an `http://` (or, with feature
+    /// [`IpfsError::InvalidAddress`] if `api` is not an `http://` (or, with feature
     /// `ipfs-tls`, `https://`) address, or the HTTP client cannot be set up.
     pub fn new(api: &str) -> Result<KuboClient, IpfsError> {
         let api = api.trim_end_matches('/');
         let api = api.strip_suffix("/api/v0").unwrap_or(api).to_owned();
-        let unreachable = |message: String| IpfsError::Unreachable {
-            operation: "connect",
-            url: api.clone(),
-            message,
+        let invalid = |problem: String| IpfsError::InvalidAddress {
+            api: api.clone(),
+            problem,
         };
         let scheme_ok = api.starts_with("http://")
             || (cfg!(feature = "ipfs-tls") && api.starts_with("https://"));
         if !scheme_ok {
-            return Err(unreachable(
+            return Err(invalid(
                 "the API address must start with http:// (https:// needs feature `ipfs-tls`)"
                     .to_owned(),
             ));
@@ -113,7 +112,7 @@ impl KuboClient {
         }
         let http = reqwest::Client::builder()
             .build()
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| invalid(e.to_string()))?;
         Ok(KuboClient {
             http,
             api,

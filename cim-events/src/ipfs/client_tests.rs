@@ -85,7 +85,10 @@ fn only_http_addresses_without_the_tls_feature() {
             .api(),
         "http://127.0.0.1:5001"
     );
-    assert!(super::KuboClient::new("ftp://127.0.0.1").is_err());
+    assert!(matches!(
+        super::KuboClient::new("ftp://127.0.0.1"),
+        Err(IpfsError::InvalidAddress { .. })
+    ));
     assert_eq!(
         super::KuboClient::new("https://127.0.0.1:5001").is_ok(),
         cfg!(feature = "ipfs-tls")

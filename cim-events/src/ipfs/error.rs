@@ -61,6 +61,17 @@ pub enum IpfsError {
         returned: Box<Cid>,
     },
 
+    /// The node's API address cannot be used: not an `http://` address (nor `https://`
+    /// with feature `ipfs-tls`), or the HTTP client cannot be set up for it. No request
+    /// was sent.
+    #[error("IPFS API address `{api}` cannot be used: {problem}")]
+    InvalidAddress {
+        /// The address given.
+        api: String,
+        /// Why it cannot be used.
+        problem: String,
+    },
+
     /// The node's answer could not be read (not the JSON the RPC API documents, a CID that
     /// does not parse).
     #[error("IPFS node answered {operation} with something unreadable: {problem}")]
@@ -89,6 +100,7 @@ impl IpfsError {
             | IpfsError::Refused { operation, .. }
             | IpfsError::CidMismatch { operation, .. }
             | IpfsError::Malformed { operation, .. } => operation,
+            IpfsError::InvalidAddress { .. } => "connect",
         }
     }
 }
