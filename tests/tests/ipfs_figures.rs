@@ -91,6 +91,23 @@ async fn ipfs_figures() {
         per_block.as_secs_f64() / car.as_secs_f64()
     );
 
+    // Per block, as a CAR of one block (dag/import): the path for non-canonical blocks.
+    let node = IpfsNode::start().await;
+    let one = node.client();
+    let events = store.load("fig-0").await.expect("load");
+    let started = Instant::now();
+    for event in &events {
+        one.import_blocks(&[(event.cid, event.bytes.as_ref())])
+            .await
+            .expect("import");
+    }
+    let single = started.elapsed();
+    assert_eq!(one.counts().blocks_put, EVENTS);
+    println!(
+        "per block as a one-block CAR (dag/import), no pins: {:.0} blocks/s ({single:?})",
+        rate(EVENTS, single)
+    );
+
     // Restore: one block/get per event, verified, walking prev.
     let started = Instant::now();
     for (_, head) in &report.heads {
