@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use cim_events::ipfs::{IpfsError, IpfsMirror, KuboClient, restore_chain, restore_into};
+use cim_events::ipfs::{IpfsError, IpfsMirror, KuboClient, pin_heads, restore_chain, restore_into};
 use cim_events::jetstream::{JetStreamCheckpointStore, JetStreamProjectionRunner};
 use cim_events::projection::{
     CheckpointStore, MemoryCheckpointStore, Progress, ProjectionError, ProjectionRunner,
@@ -505,4 +505,38 @@ async fn memory_mirror_clears_a_pin_left_between_a_pin_and_an_unpin() {
         assert_eq!(mirror.pinned_heads().get(id), Some(&head));
     }
     assert!(!pins.contains(&cids[4]) && !pins.contains(&cids[7]));
+}
+
+/// A mirror that died between pin rounds leaves its newest heads unpinned; `pin_heads`
+/// pins every head the node holds, and names the ones it does not hold yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_pin_heads_after_a_mirror_died_between_rounds() {
+    let node = IpfsNode::start().await;
+    let client = node.client();
+    let rig = Rig::memory();
+    fill(rig.store(), 0, 10).await;
+    let mut run = rig
+        .spawn(IpfsMirror::new(client.clone()).pin_every(1000))
+        .await;
+    run.wait_until_sequence(rig.store().last().await).await;
+    // Stopped without its last round, as if it died.
+    let (stopped, _) = run.stop().await;
+    stopped.expect("the mirror stops cleanly");
+    assert_eq!(event_pins(&client).await, 0);
+
+    rig.store().append_note("note-a", 10).await; // not mirrored yet
+    let Rig::Memory { store, .. } = &rig else {
+        unreachable!("a memory rig")
+    };
+    let done = pin_heads(store, &client).await.expect("pin the heads");
+    assert_eq!(done.not_on_node, vec!["note-a".to_owned()]);
+    let mut pinned: Vec<&str> = done.pinned.iter().map(|(id, _)| id.as_str()).collect();
+    pinned.sort_unstable();
+    assert_eq!(pinned, vec!["note-b", "note-c"]);
+    let pins: HashSet<Cid> = client.pin_ls().await.expect("pin/ls").into_iter().collect();
+    for (id, head) in &done.pinned {
+        assert!(pins.contains(&head.cid), "{id}");
+        assert_eq!(rig.store().cids(id).await.last(), Some(&head.cid));
+    }
+    assert_eq!(event_pins(&client).await, 2);
 }

@@ -11,6 +11,8 @@
 //!   follows a store on a projection runner (checkpoint, resume), puts each block once and
 //!   pins each aggregate's head per round;
 //! - [`backfill`] (`backfill.rs`): a whole store in CARs of bounded size, with progress;
+//! - [`pin_heads`] (`pins.rs`): every current head the node holds, pinned, after a mirror
+//!   that died between pin rounds;
 //! - [`restore_chain`] and [`restore_into`] (`restore.rs`): a chain from its head CID
 //!   alone, every block verified, faults located in an [`IpfsChainReport`]; imported into
 //!   an empty store through [`import_chain`](crate::import::import_chain), CIDs unchanged.
@@ -43,6 +45,7 @@ mod backfill;
 mod client;
 mod error;
 mod mirror;
+mod pins;
 mod restore;
 
 pub use backfill::{
@@ -53,6 +56,7 @@ pub use error::IpfsError;
 pub use mirror::{
     DEFAULT_MIRROR_NAME, DEFAULT_PIN_EVERY, DEFAULT_RETRY_FOR, IpfsMirror, MirrorStats,
 };
+pub use pins::{PinnedHeads, pin_heads};
 pub use restore::{
     IpfsChainReport, IpfsFault, IpfsFaultKind, Restore, RestoredChain, restore_chain, restore_into,
 };
