@@ -163,6 +163,8 @@ pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 // Projections: read models fed by the event stream, with checkpoints.
 pub mod projection;
 
+#[cfg(feature = "ipfs")]
+pub mod ipfs;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
 #[cfg(feature = "jetstream")]

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod domain;
+pub mod ipfs;
 pub mod ipld_tools;
 pub mod nats;
 pub mod tails;
