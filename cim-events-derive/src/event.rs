@@ -963,10 +963,10 @@ mod tests {
             [
                 "unknown event attribute `nmae`; expected `aggregate`, `schema`",
                 "aggregate type `bank.Account` is not a valid NATS subject token: `.` separates tokens; use letters, digits, `-` or `_`",
-                "variant `Opened` has no `#[event(id)]` field: mark the field that holds the aggregate id",
+                "variant `Opened` has no `#[event(id)]` field, but `Reopened` has one: mark `Opened`'s id field `#[event(id)]` (add one if it has none), or remove the id from every variant: the block's envelope carries it",
+                "variant `Closed` has no `#[event(id)]` field, but `Reopened` has one: mark `Closed`'s id field `#[event(id)]` (add one if it has none), or remove the id from every variant: the block's envelope carries it",
                 "the `#[event(id)]` field has type `u64`, but an aggregate id is a string (a NATS subject token), not a number; use `String` or a newtype that implements `AsRef<str>`",
                 "duplicate event name `Opened`: variant `Opened` already has it; give this variant another `#[event(name = \"…\")]`",
-                "unit variant `Closed` has no aggregate id: give it named fields, one of them marked `#[event(id)]`",
             ]
         );
         let text = out.to_string();
