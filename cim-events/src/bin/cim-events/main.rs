@@ -1,0 +1,3 @@
+//! `cim-events`: the operator CLI (feature `cli`). See `cim-events/docs/cli.md`.
+
+fn main() {}
