@@ -259,7 +259,12 @@ pub enum Error {
     #[error(transparent)]
     Crypto(Box<crate::crypto::CryptoError>),
 
-    /// Writing an export failed.
+    /// Blocks could not be imported ([`crate::import`]): a block that is not what it
+    /// claims, a chain that does not link, or a store holding a different history.
+    #[error(transparent)]
+    Import(Box<crate::import::ImportError>),
+
+    /// Reading or writing a file (an export, an import) failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -111,6 +111,7 @@ mod expected;
 mod extension;
 mod head;
 mod header;
+pub mod import;
 mod memory;
 mod metadata;
 pub mod observe;

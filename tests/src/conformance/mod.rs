@@ -17,6 +17,9 @@ use futures::StreamExt;
 
 use crate::domain::{Entered, Measured, Named, Nested, Noted};
 
+mod import;
+pub use import::*;
+
 /// Generous bound for anything a subscription must deliver; a hang fails the test.
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -78,6 +81,10 @@ macro_rules! conformance_suite {
             payload_nesting_is_bounded,
             events_of_another_aggregate_type_are_refused,
             a_prepared_append_is_stored_once,
+            an_import_keeps_every_cid,
+            an_import_resumes_after_a_stored_prefix,
+            an_import_never_forks_a_chain,
+            a_faulty_import_is_located_and_stores_nothing,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
