@@ -118,7 +118,9 @@ fn walk(root: Cid, blocks: &HashMap<Cid, Block>, reached: &mut HashSet<Cid>, rep
                 return;
             }
         };
-        let name = aggregate.get_or_insert_with(|| event.aggregate_id.clone()).clone();
+        let name = aggregate
+            .get_or_insert_with(|| event.aggregate_id.clone())
+            .clone();
         if event.aggregate_id != name {
             report.faults.push(fault(
                 &name,

@@ -44,10 +44,20 @@ pub struct ConnectionArgs {
     #[arg(long, env = "NATS_CONTEXT", global = true)]
     pub context: Option<String>,
     /// The event stream.
-    #[arg(long, env = "CIM_EVENTS_STREAM", default_value = "EVENTS", global = true)]
+    #[arg(
+        long,
+        env = "CIM_EVENTS_STREAM",
+        default_value = "EVENTS",
+        global = true
+    )]
     pub stream: String,
     /// The subject prefix events are stored under.
-    #[arg(long, env = "CIM_EVENTS_PREFIX", default_value = "events", global = true)]
+    #[arg(
+        long,
+        env = "CIM_EVENTS_PREFIX",
+        default_value = "events",
+        global = true
+    )]
     pub prefix: String,
     /// How long a connection attempt may take.
     #[arg(long, default_value = "5s", value_parser = humantime::parse_duration, global = true)]
@@ -193,10 +203,9 @@ impl ConnectionArgs {
                 }
             }
         }
-        let client = options
-            .connect(addrs)
-            .await
-            .map_err(|e| Failure::msg(format!("cannot connect to {}: {e}", redact_url(&servers))))?;
+        let client = options.connect(addrs).await.map_err(|e| {
+            Failure::msg(format!("cannot connect to {}: {e}", redact_url(&servers)))
+        })?;
         let js = match (context.jetstream_domain, context.jetstream_api_prefix) {
             (Some(domain), _) if !domain.is_empty() => jetstream::with_domain(client, domain),
             (_, Some(prefix)) if !prefix.is_empty() => jetstream::with_prefix(client, &prefix),

@@ -63,7 +63,11 @@ pub async fn run(conn: &ConnectionArgs, args: ExportArgs) -> Result<Outcome, Fai
             }
             bar.finish_and_clear();
         }
-        _ => return Err(Failure::msg("give an aggregate ID or --all, and -o FILE or --dir DIR")),
+        _ => {
+            return Err(Failure::msg(
+                "give an aggregate ID or --all, and -o FILE or --dir DIR",
+            ));
+        }
     }
     Ok(Outcome::Done)
 }

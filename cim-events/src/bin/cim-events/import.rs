@@ -45,6 +45,10 @@ pub async fn run(conn: &ConnectionArgs, args: ImportArgs) -> Result<Outcome, Fai
             ),
         );
     }
-    println!("imported {} chains from {}", reports.len(), args.file.display());
+    println!(
+        "imported {} chains from {}",
+        reports.len(),
+        args.file.display()
+    );
     Ok(Outcome::Done)
 }

@@ -158,11 +158,9 @@ pub fn dag_json(value: &Ipld) -> serde_json::Value {
         Ipld::String(s) => Value::String(s.clone()),
         Ipld::Bytes(b) => serde_json::json!({"/": {"bytes": base64(b)}}),
         Ipld::List(items) => Value::Array(items.iter().map(dag_json).collect()),
-        Ipld::Map(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), dag_json(v)))
-                .collect(),
-        ),
+        Ipld::Map(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), dag_json(v))).collect())
+        }
         Ipld::Link(cid) => serde_json::json!({"/": cid.to_string()}),
     }
 }

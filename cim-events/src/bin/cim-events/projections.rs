@@ -10,7 +10,7 @@ use cim_events::jetstream::async_nats::jetstream::kv;
 use cim_events::projection::Checkpoint;
 use futures::TryStreamExt;
 
-use crate::connection::{ConnectionArgs, Connected};
+use crate::connection::{Connected, ConnectionArgs};
 use crate::output::{Failure, Outcome, confirm};
 use crate::scan::message_at;
 
@@ -60,7 +60,9 @@ fn parse_target(text: &str) -> Result<Target, String> {
         "start" => Ok(Target::Start),
         _ => match text.parse::<u64>() {
             Ok(seq) if seq > 0 => Ok(Target::Sequence(seq)),
-            _ => Err(format!("`{text}` is neither `start` nor a stream sequence (1 or more)")),
+            _ => Err(format!(
+                "`{text}` is neither `start` nor a stream sequence (1 or more)"
+            )),
         },
     }
 }
@@ -68,12 +70,16 @@ fn parse_target(text: &str) -> Result<Target, String> {
 /// Runs `projections`.
 pub async fn run(conn: &ConnectionArgs, args: ProjectionsArgs) -> Result<Outcome, Failure> {
     let connected = conn.connect().await?;
-    let bucket = connected.js.get_key_value(&args.bucket).await.map_err(|e| {
-        Failure::msg(format!(
-            "cannot open checkpoint bucket `{}` (`--bucket` names it): {e}",
-            args.bucket
-        ))
-    })?;
+    let bucket = connected
+        .js
+        .get_key_value(&args.bucket)
+        .await
+        .map_err(|e| {
+            Failure::msg(format!(
+                "cannot open checkpoint bucket `{}` (`--bucket` names it): {e}",
+                args.bucket
+            ))
+        })?;
     match args.action.unwrap_or(Action::List { json: false }) {
         Action::List { json } => list(&connected, &bucket, json).await,
         Action::Reset { name, to, yes } => reset(&connected, &bucket, &name, to, yes).await,
@@ -137,10 +143,22 @@ async fn list(connected: &Connected, bucket: &kv::Store, json: bool) -> Result<O
                 row["name"].as_str().unwrap_or_default(),
                 row["sequence"],
                 row["cid"].as_str().unwrap_or_default(),
-                if row["on_chain"] == true { "on-chain" } else { "NOT-ON-CHAIN" },
+                if row["on_chain"] == true {
+                    "on-chain"
+                } else {
+                    "NOT-ON-CHAIN"
+                },
                 row["pending"],
-                if row["consumer"] == true { "" } else { " (no consumer; at most)" },
-                if row["running"] == true { " running" } else { "" },
+                if row["consumer"] == true {
+                    ""
+                } else {
+                    " (no consumer; at most)"
+                },
+                if row["running"] == true {
+                    " running"
+                } else {
+                    ""
+                },
             );
         }
     }

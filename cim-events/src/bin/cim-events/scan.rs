@@ -129,4 +129,3 @@ pub fn aggregate_of<'a>(prefix: &str, subject: &'a str) -> Option<&'a str> {
     let (id, event_type) = rest.split_once('.')?;
     (!id.is_empty() && !event_type.is_empty() && !event_type.contains('.')).then_some(id)
 }
-

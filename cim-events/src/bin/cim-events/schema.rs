@@ -44,7 +44,9 @@ pub async fn run(conn: &ConnectionArgs, args: SchemaArgs) -> Result<Outcome, Fai
     let connected = conn.connect().await?;
     let bucket = bucket.unwrap_or_else(|| format!("{}_SCHEMAS", connected.stream));
     let kv = connected.js.get_key_value(&bucket).await.map_err(|e| {
-        Failure::msg(format!("cannot open schema registry bucket `{bucket}`: {e}"))
+        Failure::msg(format!(
+            "cannot open schema registry bucket `{bucket}`: {e}"
+        ))
     })?;
     let mut keys: Vec<String> = kv.keys().await?.try_collect().await?;
     keys.sort();
@@ -84,11 +86,7 @@ pub async fn run(conn: &ConnectionArgs, args: SchemaArgs) -> Result<Outcome, Fai
             println!("not-registered {title}: in the lock file, not registered yet");
         }
     }
-    println!(
-        "{} registered shapes, {} faults",
-        registered.len(),
-        faults
-    );
+    println!("{} registered shapes, {} faults", registered.len(), faults);
     Ok(if faults == 0 {
         Outcome::Done
     } else {

@@ -48,9 +48,11 @@ pub async fn run(conn: &ConnectionArgs, args: ShredArgs) -> Result<Outcome, Fail
     }
     let connected = conn.connect().await?;
     // Never create a key bucket here: a wrong name must not look like an empty one.
-    connected.js.get_key_value(&args.key_bucket).await.map_err(|e| {
-        Failure::msg(format!("cannot open key bucket `{}`: {e}", args.key_bucket))
-    })?;
+    connected
+        .js
+        .get_key_value(&args.key_bucket)
+        .await
+        .map_err(|e| Failure::msg(format!("cannot open key bucket `{}`: {e}", args.key_bucket)))?;
     let keys = JetStreamKeyStore::new(connected.js.clone(), &args.key_bucket).await?;
     let crypto = Crypto::new(keys, kek);
     let state = crypto.key_state(&args.key_id).await?;
@@ -64,7 +66,9 @@ pub async fn run(conn: &ConnectionArgs, args: ShredArgs) -> Result<Outcome, Fail
             args.key_id
         ))
     {
-        return Err(Failure::msg("not confirmed: answer `y` on a terminal, or pass --yes"));
+        return Err(Failure::msg(
+            "not confirmed: answer `y` on a terminal, or pass --yes",
+        ));
     }
     let report = crypto.shred(&args.key_id, &next).await?;
     for kid in &report.kids {
@@ -83,7 +87,12 @@ fn read_kek(id: &str, path: &Path) -> Result<Kek, Failure> {
         .map_err(|e| Failure::msg(format!("cannot read KEK file {}: {e}", path.display())))?;
     let hex = text.trim();
     keep_secret(hex);
-    let bad = || Failure::msg(format!("KEK file {} must hold 64 hex digits", path.display()));
+    let bad = || {
+        Failure::msg(format!(
+            "KEK file {} must hold 64 hex digits",
+            path.display()
+        ))
+    };
     if hex.len() != 64 || !hex.is_ascii() {
         return Err(bad());
     }

@@ -107,10 +107,22 @@ fn settings_warnings(config: &Config, prefix: &str) -> Vec<String> {
         config.storage == StorageType::File,
         "storage is memory: a server restart loses every event (the store requires file)",
     );
-    check(config.deny_delete, "deny_delete is off: messages can be deleted");
-    check(config.deny_purge, "deny_purge is off: the stream can be purged");
-    check(!config.allow_rollup, "allow_rollup is on: a rollup replaces history");
-    check(config.allow_direct, "allow_direct is off: the store reads heads by Direct Get");
+    check(
+        config.deny_delete,
+        "deny_delete is off: messages can be deleted",
+    );
+    check(
+        config.deny_purge,
+        "deny_purge is off: the stream can be purged",
+    );
+    check(
+        !config.allow_rollup,
+        "allow_rollup is on: a rollup replaces history",
+    );
+    check(
+        config.allow_direct,
+        "allow_direct is off: the store reads heads by Direct Get",
+    );
     check(
         config.allow_atomic_publish,
         "allow_atomic_publish is off: multi-event appends need atomic batches",
@@ -124,7 +136,8 @@ fn settings_warnings(config: &Config, prefix: &str) -> Vec<String> {
         "max_age is set: the server deletes old events",
     );
     check(
-        !((config.max_messages > 0 || config.max_bytes > 0) && config.discard == DiscardPolicy::Old),
+        !((config.max_messages > 0 || config.max_bytes > 0)
+            && config.discard == DiscardPolicy::Old),
         "max_msgs/max_bytes with discard old: the server deletes old events at the limit",
     );
     check(
@@ -145,10 +158,7 @@ fn settings_warnings(config: &Config, prefix: &str) -> Vec<String> {
         "subject delete markers add messages",
     );
     check(
-        config
-            .subjects
-            .iter()
-            .any(|s| s == &format!("{prefix}.>")),
+        config.subjects.iter().any(|s| s == &format!("{prefix}.>")),
         "the stream's subjects do not include `{prefix}.>`",
     );
     warnings

@@ -203,8 +203,7 @@ async fn whole_stream<S: EventStore>(
         match verifiers.get_mut(id) {
             Some(verifier) => verifier.check(&record),
             None => {
-                let mut verifier =
-                    Verifier::new(prefix, id).with_anchor(anchors.remove(id));
+                let mut verifier = Verifier::new(prefix, id).with_anchor(anchors.remove(id));
                 verifier.check(&record);
                 if verifiers.len() % 1_000 == 0 {
                     bar.set_message(format!("{} aggregates", verifiers.len() + 1));
@@ -216,7 +215,10 @@ async fn whole_stream<S: EventStore>(
     bar.finish_and_clear();
     // Aggregates anchored but without a single message left: truncated to nothing.
     for (id, anchor) in anchors {
-        verifiers.insert(id.clone(), Verifier::new(prefix, &id).with_anchor(Some(anchor)));
+        verifiers.insert(
+            id.clone(),
+            Verifier::new(prefix, &id).with_anchor(Some(anchor)),
+        );
     }
     report.aggregates = verifiers.len() as u64;
     let mut reports: Vec<ChainReport> = verifiers.into_values().map(Verifier::finish).collect();
@@ -253,7 +255,9 @@ async fn from_head<S: EventStore>(store: &S, id: &str, trusted: Cid) -> Result<R
             Some(cim_events::Divergence::NotInChain { sequence, version }) => {
                 (Some(*sequence), *version)
             }
-            Some(cim_events::Divergence::FaultAfter(fault)) => (Some(fault.sequence), fault.version),
+            Some(cim_events::Divergence::FaultAfter(fault)) => {
+                (Some(fault.sequence), fault.version)
+            }
             _ => (None, None),
         };
         report.faults.push(Located {
@@ -286,7 +290,11 @@ async fn locate_cids(
     stream: &cim_events::jetstream::async_nats::jetstream::stream::Stream,
     faults: &mut [Located],
 ) {
-    for fault in faults.iter_mut().filter(|f| f.cid.is_none()).take(CIDS_LOOKED_UP) {
+    for fault in faults
+        .iter_mut()
+        .filter(|f| f.cid.is_none())
+        .take(CIDS_LOOKED_UP)
+    {
         if let Some(sequence) = fault.sequence {
             if let Ok(record) = message_at(stream, sequence).await {
                 fault.cid = Some(cid_of(&record.data).to_string());
