@@ -9,18 +9,29 @@ use std::path::PathBuf;
 /// The built binary, `target/debug/cim-events` (under `$CARGO_TARGET_DIR` if set), or a
 /// panic that says how to build it.
 pub fn binary() -> PathBuf {
+    binary_in("debug")
+}
+
+/// The binary built with `profile` (`debug`, or `release` for the bench), or a panic that
+/// says how to build it.
+pub fn binary_in(profile: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
         PathBuf::from,
     );
     let path = target
-        .join("debug")
+        .join(profile)
         .join(format!("cim-events{}", std::env::consts::EXE_SUFFIX));
     assert!(
         path.exists(),
         "the cim-events binary is not built at {}: run \
-         `cargo build -p cim-events --features cli --bin cim-events` (scripts/test does)",
-        path.display()
+         `cargo build{} -p cim-events --features cli --bin cim-events` (scripts/test does)",
+        path.display(),
+        if profile == "release" {
+            " --release"
+        } else {
+            ""
+        }
     );
     path
 }

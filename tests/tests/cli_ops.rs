@@ -394,3 +394,70 @@ async fn schema_check_compares_the_registry_with_a_lock_file() {
             "DRIFT event Account/Deposited schema 1",
         ));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shred_destroys_a_subjects_key_and_rewraps_the_others() {
+    use cim_events::crypto::{Crypto, Kek, KeyState};
+    use cim_events::jetstream::JetStreamKeyStore;
+    let server = NatsServer::shared().await;
+    let (stream, prefix) = unique_names();
+    let js = connect(vec![server.addr()]).await;
+    let bucket = format!("{stream}_KEYS");
+    let first = Kek::generate("kek-1").expect("kek");
+    let next = Kek::generate("kek-2").expect("kek");
+    let crypto = Crypto::new(
+        JetStreamKeyStore::new(js.clone(), &bucket)
+            .await
+            .expect("bucket"),
+        Kek::from_bytes("kek-1", *first.secret_bytes()).expect("kek"),
+    );
+    crypto.create_key("ann").await.expect("key");
+    crypto.create_key("bob").await.expect("key");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hex = |kek: &Kek| -> String {
+        kek.secret_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    std::fs::write(dir.path().join("kek-1.hex"), hex(&first)).expect("write");
+    std::fs::write(dir.path().join("kek-2.hex"), hex(&next)).expect("write");
+    let shred = |yes: bool| {
+        let mut command = command(&server.url(), &stream, &prefix);
+        command
+            .args(["shred", "ann", "--key-bucket", &bucket])
+            .args(["--kek-id", "kek-1", "--kek-file"])
+            .arg(dir.path().join("kek-1.hex"))
+            .args(["--next-kek-id", "kek-2", "--next-kek-file"])
+            .arg(dir.path().join("kek-2.hex"));
+        if yes {
+            command.arg("--yes");
+        }
+        command.assert()
+    };
+    shred(false)
+        .code(2)
+        .stderr(predicate::str::contains("not confirmed"));
+    shred(true)
+        .code(0)
+        .stdout(predicate::str::contains("shredded ann"))
+        .stdout(predicate::str::contains(
+            "re-wrapped 1 other data keys under KEK `kek-2`",
+        ))
+        .stdout(predicate::str::contains(hex(&first)).not())
+        .stdout(predicate::str::contains(hex(&next)).not());
+    let after = Crypto::new(
+        JetStreamKeyStore::new(js, &bucket).await.expect("bucket"),
+        next,
+    );
+    assert_eq!(
+        after.key_state("ann").await.expect("state"),
+        KeyState::Shredded
+    );
+    assert_eq!(after.key_state("bob").await.expect("state"), KeyState::Live);
+    // bob's key is readable under the next KEK: it was re-wrapped.
+    after
+        .encryptor("bob")
+        .await
+        .expect("bob's key opens under kek-2");
+}
