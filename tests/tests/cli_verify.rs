@@ -196,3 +196,32 @@ fn bad_arguments_exit_2_with_a_clear_error_and_no_panic() {
         .code(0)
         .stdout(predicate::str::contains("verify"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_is_drawn_on_a_terminal() {
+    let server = NatsServer::shared().await;
+    let (_store, stream, prefix) = seeded(server).await;
+    // `script` (util-linux) runs the command on a pseudo-terminal and copies what it
+    // writes, stderr included, to its own stdout.
+    let line = format!(
+        "{} --server {} --stream {stream} --prefix {prefix} verify",
+        tests::cli::binary().display(),
+        server.url()
+    );
+    let output = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("cim-events-cli-tests-none"),
+        )
+        .env_remove("NATS_URL")
+        .output()
+        .expect("run `script` (util-linux), which gives the command a terminal");
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("intact: 2 aggregates, 6 events"), "{text}");
+    assert!(
+        text.contains("/6 events"),
+        "a progress bar on the terminal: {text:?}"
+    );
+}

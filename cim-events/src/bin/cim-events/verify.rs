@@ -184,6 +184,9 @@ async fn whole_stream<S: EventStore>(
     while let Some(record) = scan.next().await {
         let record = record?;
         bar.inc(1);
+        if bar.position() % 4_096 == 0 {
+            bar.set_message(format!("{} aggregates", verifiers.len()));
+        }
         let Some(id) = aggregate_of(prefix, &record.subject) else {
             report.events += 1;
             report.faults.push(Located {
@@ -205,9 +208,6 @@ async fn whole_stream<S: EventStore>(
             None => {
                 let mut verifier = Verifier::new(prefix, id).with_anchor(anchors.remove(id));
                 verifier.check(&record);
-                if verifiers.len() % 1_000 == 0 {
-                    bar.set_message(format!("{} aggregates", verifiers.len() + 1));
-                }
                 verifiers.insert(id.to_owned(), verifier);
             }
         }
