@@ -14,8 +14,8 @@
 //! - **raw**: an ephemeral pull consumer without acks on `{prefix}.>` (batches of 2000),
 //!   drained until nothing is pending, counting messages and bytes: the read alone;
 //! - **verify**: the release binary `cim-events verify --all --json`, wall clock of the
-//!   process (start-up, connection, anchors and the one pass included), and the time the
-//!   binary reports for itself.
+//!   process (start-up, connection, anchors and the one pass included), and the time of
+//!   the one pass alone, as the binary reports it (`pass_seconds`).
 //!
 //! Reports numbers; asserts only counts (every event read, the stream intact).
 
@@ -82,6 +82,7 @@ async fn run() {
     let mut verify_rates = Vec::new();
     let mut inside_rates = Vec::new();
     let mut ratios = Vec::new();
+    let mut pass_ratios = Vec::new();
     for round in 0..rounds {
         let (raw, verify) = if round % 2 == 0 {
             let raw = raw_read(&store, written).await;
@@ -94,7 +95,7 @@ async fn run() {
         let raw_rate = written as f64 / raw.as_secs_f64();
         let verify_rate = written as f64 / wall.as_secs_f64();
         println!(
-            "round {round}: raw {:.0} ev/s, verify {:.0} ev/s (inside the process {:.0} ev/s), ratio {:.2}",
+            "round {round}: raw {:.0} ev/s, verify {:.0} ev/s (the pass alone {:.0} ev/s), ratio {:.2}",
             raw_rate,
             verify_rate,
             written as f64 / inside,
@@ -104,6 +105,7 @@ async fn run() {
         verify_rates.push(verify_rate);
         inside_rates.push(written as f64 / inside);
         ratios.push(raw_rate / verify_rate);
+        pass_ratios.push(inside / raw.as_secs_f64());
     }
     println!();
     println!("| {written} events, {aggregates} aggregates, {rounds} rounds | median | range |");
@@ -115,10 +117,11 @@ async fn run() {
             &mut verify_rates,
         ),
         (
-            "`verify --all`, as the binary reports it (events/s)",
+            "`verify --all`, the one pass alone (events/s)",
             &mut inside_rates,
         ),
-        ("time ratio verify / raw", &mut ratios),
+        ("time ratio verify (whole process) / raw", &mut ratios),
+        ("time ratio verify (the pass alone) / raw", &mut pass_ratios),
     ] {
         values.sort_by(f64::total_cmp);
         println!(
@@ -168,7 +171,8 @@ async fn raw_read(store: &JetStreamEventStore, expected: u64) -> Duration {
     started.elapsed()
 }
 
-/// Runs `verify --all --json`: the wall time, and the seconds the binary reports.
+/// Runs `verify --all --json`: the wall time, and the seconds of the one pass the binary
+/// reports (without start-up, connecting and reading the anchors).
 fn run_verify(binary: &std::path::Path, url: &str, expected: u64) -> (Duration, f64) {
     let started = Instant::now();
     let output = std::process::Command::new(binary)
@@ -186,5 +190,5 @@ fn run_verify(binary: &std::path::Path, url: &str, expected: u64) -> (Duration, 
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
     assert_eq!(report["events"], expected);
     assert_eq!(report["intact"], true);
-    (wall, report["seconds"].as_f64().expect("seconds"))
+    (wall, report["pass_seconds"].as_f64().expect("pass seconds"))
 }
