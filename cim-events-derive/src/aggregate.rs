@@ -14,6 +14,7 @@ use syn::{ItemImpl, Pat, Type};
 
 use crate::ast::{AggregateInput, Apply, strip_markers};
 use crate::attr;
+use crate::command::{self, Form};
 use crate::ctxt::Ctxt;
 use crate::fallback;
 use crate::names::{pretty, unraw};
@@ -196,35 +197,75 @@ fn expand(input: &AggregateInput<'_>) -> TokenStream {
     let dispatch = dispatch(input, events);
     let handles = input.commands.iter().filter_map(|command| {
         let method = &command.method.sig.ident;
-        let command_ty = command.command_ty()?;
+        let command_ty = command.command_ty(&input.module);
         let ret = match &command.method.sig.output {
             syn::ReturnType::Type(_, ty) => ty,
             syn::ReturnType::Default => return None,
         };
-        // Spanned at the parameter, so a wrong context type is reported there.
-        let ctx = command.params.get(1).map(|param| {
-            let ty = &param.ty;
-            quote_spanned!(ty.span()=> , <#ty as ::cim_events::__private::ContextParam<'_>>::from_context(__ctx))
-        });
         let output = quote_spanned! {ret.span()=>
             <#ret as ::cim_events::__private::CommandOutput<Self>>::into_events
         };
-        Some(impls.handle(
-            command_ty,
-            quote!(#output(Self::#method(self, __command #ctx))),
-        ))
+        let call = match &command.form {
+            Form::Written { ctx, .. } => {
+                // Spanned at the parameter, so a wrong context type is reported there.
+                let ctx = ctx.map(|param| {
+                    let ty = &param.ty;
+                    quote_spanned!(ty.span()=> , <#ty as ::cim_events::__private::ContextParam<'_>>::from_context(__ctx))
+                });
+                quote!(Self::#method(self, __command #ctx))
+            }
+            Form::Generated { params, .. } => {
+                let call = command::call(method, &command_ty, params);
+                quote!({ #call })
+            }
+        };
+        Some(impls.handle(&command_ty, quote!(#output(#call))))
     });
+    let module = generated_commands(input, &name, false);
     let aggregate = impls.aggregate(&name, quote!(#deferred #dispatch));
 
     quote! {
         #stripped
         #aggregate
         #(#handles)*
+        #module
 
         const _: () = {
             #eager
         };
     }
+}
+
+/// The module of command types generated from handler parameters. With `only_sound`
+/// (the fallback, next to errors), only the commands that can be written, each name once.
+pub fn generated_commands(
+    input: &AggregateInput<'_>,
+    aggregate: &str,
+    only_sound: bool,
+) -> TokenStream {
+    let generics = generic_names(&input.original.generics);
+    let mut names = Vec::new();
+    let generated: Vec<command::Generated<'_>> = input
+        .commands
+        .iter()
+        .filter_map(|c| match &c.form {
+            Form::Generated { name, params } => Some(command::Generated {
+                method: c.method,
+                name,
+                params,
+            }),
+            Form::Written { .. } => None,
+        })
+        .filter(|c| {
+            !only_sound
+                || (command::is_sound(c.params, &generics) && {
+                    let fresh = !names.contains(c.name);
+                    names.push(c.name.clone());
+                    fresh
+                })
+        })
+        .collect();
+    command::module(&input.module, aggregate, &generated)
 }
 
 /// A `#[command]` must return `Result` even when it never rejects, so clippy's pedantic

@@ -7,6 +7,7 @@ use syn::{
 };
 
 use crate::attr::{self, AggregateArgs, EventAttrs, EventPlace, Marker, Role};
+use crate::command::{self, Form};
 use crate::ctxt::Ctxt;
 use crate::serde_attr::{self, SerdeContainer, SerdeField, SerdeVariant};
 
@@ -38,8 +39,6 @@ pub enum Shape<'a> {
     Named(Vec<Field<'a>>),
     /// `Closed(Closed)`: wraps a struct event and delegates to it.
     Newtype(&'a Type),
-    /// `Closed`: no fields, so no aggregate id.
-    Unit,
     /// `Closed(A, B)`: unnamed fields.
     Tuple,
 }
@@ -91,13 +90,13 @@ impl<'a> EventInput<'a> {
 
 fn variant<'a>(cx: &Ctxt, original: &'a syn::Variant) -> Variant<'a> {
     let (place, shape) = match &original.fields {
-        Fields::Named(_) => (EventPlace::Variant, None),
+        // A unit variant is an event without fields: its id is in the envelope.
+        Fields::Named(_) | Fields::Unit => (EventPlace::Variant, None),
         Fields::Unnamed(unnamed) if unnamed.unnamed.len() == 1 => {
             let ty = &unnamed.unnamed[0].ty;
             (EventPlace::NewtypeVariant(ty), Some(Shape::Newtype(ty)))
         }
         Fields::Unnamed(_) => (EventPlace::OtherVariant, Some(Shape::Tuple)),
-        Fields::Unit => (EventPlace::OtherVariant, Some(Shape::Unit)),
     };
     let attrs = attr::event_attrs(cx, &original.attrs, place);
     let shape = match shape {
@@ -142,6 +141,8 @@ fn fields<'a>(cx: &Ctxt, fields: &'a Fields, place: EventPlace<'_>) -> Vec<Field
 pub struct AggregateInput<'a> {
     pub original: &'a ItemImpl,
     pub args: AggregateArgs,
+    /// The module generated command types go in.
+    pub module: Ident,
     pub commands: Vec<Command<'a>>,
     pub applies: Vec<Apply<'a>>,
 }
@@ -151,12 +152,14 @@ pub struct Command<'a> {
     pub receiver: Option<&'a Receiver>,
     /// The parameters after the receiver.
     pub params: Vec<&'a PatType>,
+    /// Whether the command type is the user's or generated from the parameters.
+    pub form: Form<'a>,
 }
 
-impl<'a> Command<'a> {
-    /// The command type: the first parameter's type.
-    pub fn command_ty(&self) -> Option<&'a Type> {
-        self.params.first().map(|p| &*p.ty)
+impl Command<'_> {
+    /// The command type, as the generated impls name it.
+    pub fn command_ty(&self, module: &Ident) -> Type {
+        self.form.command_ty(module)
     }
 }
 
@@ -196,6 +199,7 @@ impl<'a> AggregateInput<'a> {
                 Role::Command => commands.push(Command {
                     method,
                     receiver,
+                    form: Form::of(method, &params),
                     params,
                 }),
                 Role::Apply(variant) => applies.push(Apply {
@@ -208,6 +212,7 @@ impl<'a> AggregateInput<'a> {
         }
         AggregateInput {
             original,
+            module: command::module_name(args.commands.as_ref(), &original.self_ty),
             args,
             commands,
             applies,

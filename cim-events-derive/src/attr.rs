@@ -55,8 +55,8 @@ impl EventPlace<'_> {
             EventPlace::Struct => &["aggregate", "name", "schema", "from", "aliases", "retired"],
             EventPlace::Enum => &["aggregate", "schema"],
             EventPlace::Variant => &["name", "schema", "from", "aliases", "retired"],
-            // Unit and tuple variants are rejected; their other keys are still read, so
-            // that they add no second error.
+            // Tuple variants are rejected; their other keys are still read, so that they
+            // add no second error.
             EventPlace::OtherVariant => &["name", "schema", "aliases", "retired"],
             EventPlace::NewtypeVariant(_) | EventPlace::NewtypeField(_) => &[],
             EventPlace::Field => &["id", "data_subject"],
@@ -246,9 +246,11 @@ pub struct AggregateArgs {
     pub name: Option<LitStr>,
     /// `state = N`: the version of the state's shape (`Aggregate::STATE_VERSION`).
     pub state: Option<u32>,
+    /// `commands = module`: where generated command types go.
+    pub commands: Option<syn::Ident>,
 }
 
-const AGGREGATE_KEYS: &[&str] = &["events", "error", "name", "state"];
+const AGGREGATE_KEYS: &[&str] = &["events", "error", "name", "state", "commands"];
 
 /// Parses `events = Type, error = Type, name = "…", state = N`.
 pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArgs {
@@ -276,6 +278,11 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
                 let state = state_value(cx, &meta.path, &value);
                 set_once(cx, &mut out.state, state, &meta.path, "aggregate");
             }
+            "commands" => {
+                let value = RawValue::parse(&meta)?;
+                let module = module_value(cx, &meta.path, &value);
+                set_once(cx, &mut out.commands, module, &meta.path, "aggregate");
+            }
             _ => {
                 RawValue::parse(&meta)?;
                 out.events_reported |= did_you_mean(&key, AGGREGATE_KEYS) == Some("events");
@@ -295,6 +302,23 @@ pub fn aggregate_args(cx: &Ctxt, args: proc_macro2::TokenStream) -> AggregateArg
         cx.push(err);
     }
     out
+}
+
+/// The value of `commands`: a module name.
+fn module_value(cx: &Ctxt, key: &syn::Path, value: &RawValue) -> Option<syn::Ident> {
+    const TAKES: &str = "`commands` takes the name of the module for generated commands: write `commands = account_commands`";
+    match value {
+        RawValue::Expr(syn::Expr::Path(p)) if p.qself.is_none() => {
+            if let Some(ident) = p.path.get_ident() {
+                return Some(ident.clone());
+            }
+            cx.error_at(p, TAKES);
+        }
+        RawValue::Expr(expr) => cx.error_at(expr, TAKES),
+        RawValue::List(span, _) => cx.error_span(*span, TAKES),
+        RawValue::None => cx.error_at(key, TAKES),
+    }
+    None
 }
 
 /// The value of `state`: a positive integer literal that fits in `u32`, as `schema` of
@@ -712,12 +736,15 @@ fn type_value(cx: &Ctxt, meta: &ParseNestedMeta<'_>, key: &str) -> syn::Result<O
     let value = meta.value()?;
     if value.peek(LitStr) {
         let lit: LitStr = value.parse()?;
+        // Suggest the string's contents only when they are a type.
+        let written = lit.value();
+        let suggestion = match syn::parse_str::<Type>(written.trim()) {
+            Ok(ty) => crate::names::pretty(&ty),
+            Err(_) => example_type(key).to_owned(),
+        };
         cx.error_at(
             &lit,
-            format!(
-                "`{key}` takes a type, not a string: write `{key} = {}`",
-                lit.value().trim()
-            ),
+            format!("`{key}` takes a type, not a string: write `{key} = {suggestion}`"),
         );
         return Ok(None);
     }

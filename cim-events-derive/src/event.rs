@@ -108,13 +108,24 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
         "no `#[apply]` for the event `{type_name}`: add `#[apply] fn {}(&mut self, event: &{type_name})` to the `#[aggregate]` impl",
         snake_case(&type_name)
     );
-    let aggregate_id = match fields.iter().find(|f| f.id.is_some()) {
+    let carries_id = fields.iter().any(|f| f.id.is_some());
+    let (aggregate_id, carried_id) = match fields.iter().find(|f| f.id.is_some()) {
         Some(field) => {
             let member = &field.member;
             let ty = field.ty;
-            quote_spanned!(ty.span()=> ::cim_events::__private::aggregate_id::<#ty>(&self.#member))
+            (
+                quote_spanned!(ty.span()=> ::cim_events::__private::aggregate_id::<#ty>(&self.#member)),
+                TokenStream::new(),
+            )
         }
-        None => quote!(::core::unreachable!()),
+        None => (
+            quote!(""),
+            quote! {
+                fn carried_id(&self) -> ::core::option::Option<&str> {
+                    ::core::option::Option::None
+                }
+            },
+        ),
     };
     let doc_event_type = format!("The event type of `{type_name}`: `{name}`.");
     let doc_filter = format!(
@@ -141,7 +152,7 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
             }
         }
     });
-    let common = common_helpers();
+    let common = common_helpers(carries_id);
     let shapes = shape::struct_shapes(input, fields);
     let data_subject = match fields.iter().find(|f| f.data_subject.is_some()) {
         Some(field) => {
@@ -167,6 +178,7 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 fn aggregate_id(&self) -> &str {
                     #aggregate_id
                 }
+                #carried_id
                 fn aggregate_type(&self) -> &str {
                     #aggregate
                 }
@@ -222,6 +234,10 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                 }
                 #[doc = "The subscription filters for this event under its current name and each of its `aliases`, default prefix: the subjects its history may be stored under."]
                 pub const FILTERS: &'static [&'static str] = &[#(#filters),*];
+                #[doc = "The stored events of this type: its event type, current name and aliases, of its aggregate type (see `cim_events::EventSelector`)."]
+                pub fn selector() -> ::cim_events::EventSelector {
+                    ::cim_events::__private::selector(#aggregate, &[&[#name #(, #aliases)*]])
+                }
                 #[doc = "[`Self::FILTERS`] under `prefix`."]
                 pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                     ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
@@ -232,17 +248,42 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
     }
 }
 
-/// The inherent helpers every event type gets, whatever its shape.
-fn common_helpers() -> TokenStream {
-    quote! {
-        #[doc = "The subject this event is published on: `{prefix}.{aggregate_id}.{event_type}`."]
-        pub fn subject(&self, prefix: &str) -> ::cim_events::__private::String {
-            ::cim_events::__private::event_subject(
-                prefix,
-                ::cim_events::Event::aggregate_id(self),
-                ::cim_events::Event::event_type(self),
-            )
+/// The inherent helpers every event type gets, whatever its shape. An event that
+/// carries no id (`carries_id` false) gets `aggregate_id` and `subject` methods whose
+/// bound is never met, so that calling them is a compile error that says where the id
+/// is, instead of an empty id.
+fn common_helpers(carries_id: bool) -> TokenStream {
+    let id_helpers = if carries_id {
+        quote! {
+            #[doc = "The subject this event is published on: `{prefix}.{aggregate_id}.{event_type}`."]
+            pub fn subject(&self, prefix: &str) -> ::cim_events::__private::String {
+                ::cim_events::__private::event_subject(
+                    prefix,
+                    ::cim_events::Event::aggregate_id(self),
+                    ::cim_events::Event::event_type(self),
+                )
+            }
         }
+    } else {
+        quote! {
+            #[doc = "Not available: this event carries no aggregate id (it has no `#[event(id)]` field). The id it is appended under is in its block's envelope: `RecordedEvent::aggregate_id()`."]
+            pub fn aggregate_id(&self) -> &str
+            where
+                for<'__a> &'__a Self: ::cim_events::__private::CarriesId,
+            {
+                ""
+            }
+            #[doc = "Not available: this event carries no aggregate id (it has no `#[event(id)]` field). Its subject is `{prefix}.{aggregate_id}.{event_type}` with the id it is appended under."]
+            pub fn subject(&self, prefix: &str) -> ::cim_events::__private::String
+            where
+                for<'__a> &'__a Self: ::cim_events::__private::CarriesId,
+            {
+                ::cim_events::__private::String::from(prefix)
+            }
+        }
+    };
+    quote! {
+        #id_helpers
         #[doc = "The subscription filter for every event of one aggregate: `{prefix}.{aggregate_id}.*`."]
         pub fn aggregate_filter(prefix: &str, aggregate_id: &str) -> ::cim_events::__private::String {
             ::cim_events::__private::aggregate_filter(prefix, aggregate_id)
@@ -260,6 +301,9 @@ struct VariantCode<'a> {
     /// The match arms of each generated method.
     event_type_arm: TokenStream,
     aggregate_id_arm: TokenStream,
+    carried_id_arm: TokenStream,
+    /// Whether the variant's events hold their aggregate id (a wrapped struct: maybe).
+    carries_id: bool,
     schema_arm: TokenStream,
     data_subject_arm: TokenStream,
     is_retired_arm: TokenStream,
@@ -335,6 +379,7 @@ fn expand_enum(
     let event_types: Vec<&TokenStream> = codes.iter().map(|c| &c.event_type).collect();
     let event_type_arms = codes.iter().map(|c| &c.event_type_arm);
     let aggregate_id_arms = codes.iter().map(|c| &c.aggregate_id_arm);
+    let carried_id_arms = codes.iter().map(|c| &c.carried_id_arm);
     let schema_arms = codes.iter().map(|c| &c.schema_arm);
     let data_subject_arms = codes.iter().map(|c| &c.data_subject_arm);
     let is_retired_arms = codes.iter().map(|c| &c.is_retired_arm);
@@ -365,7 +410,8 @@ fn expand_enum(
     } else {
         TokenStream::new()
     };
-    let common = common_helpers();
+    // Id-less only when no variant may hold an id: `aggregate_id()` is then never right.
+    let common = common_helpers(codes.iter().any(|c| c.carries_id));
     let shapes = shape::enum_shapes(input, serde, variants);
 
     quote! {
@@ -380,6 +426,9 @@ fn expand_enum(
                 }
                 fn aggregate_id(&self) -> &str {
                     match self { #(#aggregate_id_arms)* }
+                }
+                fn carried_id(&self) -> ::core::option::Option<&str> {
+                    match self { #(#carried_id_arms)* }
                 }
                 fn aggregate_type(&self) -> &str {
                     #aggregate
@@ -430,6 +479,10 @@ fn expand_enum(
                 pub fn filters(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                     ::cim_events::__private::filters(prefix, &[#(#all_names),*])
                 }
+                #[doc = "The stored events of this enum: its event types, current names and aliases, of its aggregate type (see `cim_events::EventSelector`)."]
+                pub fn selector() -> ::cim_events::EventSelector {
+                    ::cim_events::__private::selector(#aggregate, &[#(#all_names),*])
+                }
                 #common
             }
 
@@ -438,8 +491,8 @@ fn expand_enum(
     }
 }
 
-/// The code of one variant; `None` for unit and tuple variants, which validation
-/// rejects before expansion.
+/// The code of one variant; `None` for tuple variants, which validation rejects before
+/// expansion (unit variants are read as variants without fields).
 fn variant_code<'a>(
     input: &EventInput<'_>,
     serde: &SerdeContainer,
@@ -482,6 +535,11 @@ fn variant_code<'a>(
                 "The subscription filters for every `{enum_name}::{variant_name}` event under its current name and its aliases, under `prefix`."
             );
             let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+            let selector_fn = selector_fn(&filter_fn);
+            let aggregate = aggregate_name(input);
+            let doc_selector = format!(
+                "The stored `{enum_name}::{variant_name}` events, under its current name and its aliases, of this aggregate type (see `cim_events::EventSelector`)."
+            );
             let names = vec![
                 quote_spanned!(span=> &[#event_type]),
                 quote_spanned!(span=> <#inner as #single>::ALIASES),
@@ -489,6 +547,8 @@ fn variant_code<'a>(
             Some(VariantCode {
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
+                carried_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_carried_id(__e),),
+                carries_id: true,
                 schema_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_schema_version(__e),),
                 data_subject_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_data_subject(__e),),
                 is_retired_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_is_retired(__e),),
@@ -511,6 +571,10 @@ fn variant_code<'a>(
                     #[doc = #doc_fns]
                     pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                         ::cim_events::__private::filters(prefix, &[#(#names),*])
+                    }
+                    #[doc = #doc_selector]
+                    pub fn #selector_fn() -> ::cim_events::EventSelector {
+                        ::cim_events::__private::selector(#aggregate, &[#(#names),*])
                     }
                 },
                 filters: vec![quote_spanned!(span=> <#inner as #single>::FILTERS)],
@@ -543,7 +607,7 @@ fn variant_code<'a>(
             default_schema,
             (filter_const, filter_fn),
         )),
-        Shape::Unit | Shape::Tuple => None,
+        Shape::Tuple => None,
     }
 }
 
@@ -578,15 +642,26 @@ fn named_variant_code(
         .map(|i| format_ident!("__f{}", i))
         .collect();
 
-    let aggregate_id_arm = match fields.iter().find(|f| f.id.is_some()) {
+    let carries_id = fields.iter().any(|f| f.id.is_some());
+    let (aggregate_id_arm, carried_id_arm) = match fields.iter().find(|f| f.id.is_some()) {
         Some(field) => {
             let member = &field.member;
             let ty = field.ty;
-            quote_spanned! {ty.span()=>
-                Self::#ident { #member: __id, .. } => ::cim_events::__private::aggregate_id::<#ty>(__id),
-            }
+            (
+                quote_spanned! {ty.span()=>
+                    Self::#ident { #member: __id, .. } => ::cim_events::__private::aggregate_id::<#ty>(__id),
+                },
+                quote_spanned! {ty.span()=>
+                    Self::#ident { #member: __id, .. } => ::core::option::Option::Some(
+                        ::cim_events::__private::aggregate_id::<#ty>(__id),
+                    ),
+                },
+            )
         }
-        None => quote!(Self::#ident { .. } => ::core::unreachable!(),),
+        None => (
+            quote!(Self::#ident { .. } => "",),
+            quote!(Self::#ident { .. } => ::core::option::Option::None,),
+        ),
     };
 
     let data_subject_arm = match fields.iter().find(|f| f.data_subject.is_some()) {
@@ -602,7 +677,8 @@ fn named_variant_code(
         None => quote!(Self::#ident { .. } => ::core::option::Option::None,),
     };
     let helpers = helper_structs(input, serde, variant, fields, index);
-    let phantom = if generics.params.is_empty() {
+    // As the serialize helper has it (`payload::helper_structs`).
+    let phantom = if generics.params.is_empty() && !fields.is_empty() {
         quote!()
     } else {
         quote!(__cim_phantom: ::core::marker::PhantomData,)
@@ -615,10 +691,10 @@ fn named_variant_code(
                 syn::Member::Unnamed(_) => None,
             })
             .collect();
+        let params: String = params.iter().map(|p| format!(", {p}")).collect();
         format!(
-            "no `#[apply]` for the event `{enum_name}::{variant_name}`: add `#[apply({variant_name})] fn {}(&mut self, {})` to the `#[aggregate]` impl",
+            "no `#[apply]` for the event `{enum_name}::{variant_name}`: add `#[apply({variant_name})] fn {}(&mut self{params})` to the `#[aggregate]` impl",
             snake_case(&variant_name),
-            params.join(", ")
         )
     };
     let doc_const = format!(
@@ -639,6 +715,11 @@ fn named_variant_code(
         "The subscription filters for every `{name}` event under its current name and its aliases, under `prefix`."
     );
     let (filters_const, filters_fn) = plural(&filter_const, &filter_fn);
+    let selector_fn = selector_fn(&filter_fn);
+    let aggregate = aggregate_name(input);
+    let doc_selector = format!(
+        "The stored `{name}` events, under its current name and its aliases, of this aggregate type (see `cim_events::EventSelector`)."
+    );
     let current = quote! {{
         let __helper: #de<#(#args),*> = ::cim_events::__private::from_ipld(__payload)?;
         ::core::result::Result::Ok(Self::#ident { #(#members: __helper.#members),* })
@@ -650,6 +731,8 @@ fn named_variant_code(
         event_type: quote!(#name),
         event_type_arm: quote!(Self::#ident { .. } => #name,),
         aggregate_id_arm,
+        carried_id_arm,
+        carries_id,
         schema_arm: quote!(Self::#ident { .. } => #schema,),
         data_subject_arm,
         is_retired_arm: quote!(Self::#ident { .. } => #retired,),
@@ -674,6 +757,10 @@ fn named_variant_code(
             pub fn #filters_fn(prefix: &str) -> ::cim_events::__private::Vec<::cim_events::__private::String> {
                 ::cim_events::__private::filters(prefix, &[&[#name #(, #aliases)*]])
             }
+            #[doc = #doc_selector]
+            pub fn #selector_fn() -> ::cim_events::EventSelector {
+                ::cim_events::__private::selector(#aggregate, &[&[#name #(, #aliases)*]])
+            }
         },
         names: vec![quote!(&[#name #(, #aliases)*])],
         filters: vec![quote!(&[#(#filters),*])],
@@ -682,6 +769,11 @@ fn named_variant_code(
         wrapped: None,
         ident,
     }
+}
+
+/// `filter_opened` → `selector_opened`.
+fn selector_fn(filter_fn: &Ident) -> Ident {
+    format_ident!("selector{}", &filter_fn.to_string()["filter".len()..])
 }
 
 /// `FILTER_OPENED`, `filter_opened` → `FILTERS_OPENED`, `filters_opened`.

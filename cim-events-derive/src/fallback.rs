@@ -85,19 +85,28 @@ pub fn aggregate(input: &AggregateInput<'_>) -> TokenStream {
     }
     let impls = Impls::new(input, events);
     let mut seen = Vec::new();
+    let generics = crate::valid::generic_names(&input.original.generics);
     let handles = input.commands.iter().filter_map(|command| {
-        let ty = command.command_ty()?;
-        if matches!(ty, Type::Reference(_) | Type::ImplTrait(_)) || seen.contains(&pretty(ty)) {
+        if let crate::command::Form::Generated { params, .. } = &command.form {
+            if !crate::command::is_sound(params, &generics) {
+                return None;
+            }
+        }
+        let ty = command.command_ty(&input.module);
+        if matches!(ty, Type::Reference(_) | Type::ImplTrait(_)) || seen.contains(&pretty(&ty)) {
             return None;
         }
-        seen.push(pretty(ty));
-        Some(impls.handle(ty, quote!(::core::unreachable!())))
+        seen.push(pretty(&ty));
+        Some(impls.handle(&ty, quote!(::core::unreachable!())))
     });
     let aggregate = impls.aggregate("", TokenStream::new());
+    let name = crate::valid::aggregate_type_name(input).unwrap_or_default();
+    let module = crate::aggregate::generated_commands(input, &name, true);
     quote! {
         #stripped
         #aggregate
         #(#handles)*
+        #module
     }
 }
 

@@ -9,6 +9,7 @@
 mod aggregate;
 mod ast;
 mod attr;
+mod command;
 mod ctxt;
 mod event;
 mod fallback;

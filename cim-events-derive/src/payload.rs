@@ -145,13 +145,17 @@ pub fn helper_structs(
         let de_attrs = field.serde.de_attrs();
         de_fields.push(quote!(#de_attrs #name: #ty));
     }
-    let (ser_phantom, de_phantom) = if generics.params.is_empty() {
-        (quote!(), quote!())
+    // The serialize helper needs its lifetime used: by the fields, or by a marker when
+    // there are none (a unit variant). Generic parameters always need the marker.
+    let ser_phantom = if generics.params.is_empty() && !fields.is_empty() {
+        quote!()
     } else {
-        (
-            quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<&'__cim #enum_ident #ty_generics>,),
-            quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<#enum_ident #ty_generics>,),
-        )
+        quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<&'__cim #enum_ident #ty_generics>,)
+    };
+    let de_phantom = if generics.params.is_empty() {
+        quote!()
+    } else {
+        quote!(#[serde(skip)] __cim_phantom: ::core::marker::PhantomData<#enum_ident #ty_generics>,)
     };
 
     quote! {

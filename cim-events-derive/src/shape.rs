@@ -68,7 +68,7 @@ pub fn enum_shapes(
             }
         }),
         // Rejected by validation before expansion.
-        Shape::Unit | Shape::Tuple => None,
+        Shape::Tuple => None,
     });
     quote! {
         fn event_shapes() -> ::cim_events::__private::Vec<::cim_events::schema::EventShape> {

@@ -9,6 +9,7 @@ use syn::{Ident, LitStr, Pat, ReturnType, Type};
 
 use crate::ast::{AggregateInput, Apply, Body, Command, EventInput, Field, Shape, Variant};
 use crate::attr::{EventAttrs, Schema, UpcastStep};
+use crate::command::{FieldProblem, Form, Param, field_problems};
 use crate::ctxt::Ctxt;
 use crate::names::{borrowed, pretty, shorten, snake_case, token_error, token_problem, unraw};
 
@@ -47,7 +48,7 @@ pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
                 }
                 None => {}
             }
-            check_id(cx, fields, &input.ident().to_token_stream(), "struct");
+            check_id(cx, fields, &input.ident().to_token_stream());
             check_upcasts(cx, &input.attrs, None, input.ident());
             let name = event_name(input.attrs.name.as_ref(), input.ident());
             let mut names = BTreeMap::from([(name, Taken::Name(input.ident()))]);
@@ -63,6 +64,7 @@ pub fn check_event(cx: &Ctxt, input: &EventInput<'_>) {
                     ),
                 );
             }
+            check_ids_agree(cx, variants);
             let mut names: BTreeMap<String, &Ident> = BTreeMap::new();
             let mut filters: BTreeMap<String, &Ident> = BTreeMap::new();
             let mut wrapped: BTreeMap<String, &Ident> = BTreeMap::new();
@@ -268,6 +270,30 @@ fn missing_list(versions: &[u32]) -> String {
     }
 }
 
+/// The variants of an enum agree on where the id is: in an `#[event(id)]` field of every
+/// variant with fields, or in none (the envelope carries it). A variant without one next
+/// to variants with one is most likely a forgotten marker.
+fn check_ids_agree(cx: &Ctxt, variants: &[Variant<'_>]) {
+    let named = variants.iter().filter_map(|v| match &v.shape {
+        Shape::Named(fields) => Some((v, fields.iter().any(|f| f.id.is_some()))),
+        _ => None,
+    });
+    let (with, without): (Vec<_>, Vec<_>) = named.partition(|(_, has)| *has);
+    let Some((first, _)) = with.first() else {
+        return;
+    };
+    for (variant, _) in without {
+        let ident = &variant.original.ident;
+        cx.error_at(
+            ident,
+            format!(
+                "variant `{ident}` has no `#[event(id)]` field, but `{}` has one: mark `{ident}`'s id field `#[event(id)]` (add one if it has none), or remove the id from every variant: the block's envelope carries it",
+                first.original.ident
+            ),
+        );
+    }
+}
+
 fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
     let ident = &variant.original.ident;
     match &variant.attrs.name {
@@ -280,7 +306,7 @@ fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
     }
     match &variant.shape {
         Shape::Named(fields) => {
-            check_id(cx, fields, &ident.to_token_stream(), "variant");
+            check_id(cx, fields, &ident.to_token_stream());
             if let Some(meta) = &variant.serde.whole_with {
                 cx.error_at(
                     meta,
@@ -292,12 +318,6 @@ fn check_variant(cx: &Ctxt, variant: &Variant<'_>) {
             }
         }
         Shape::Newtype(_) => {}
-        Shape::Unit => cx.error_at(
-            ident,
-            format!(
-                "unit variant `{ident}` has no aggregate id: give it named fields, one of them marked `#[event(id)]`"
-            ),
-        ),
         Shape::Tuple => cx.error_at(
             &variant.original.fields,
             format!(
@@ -327,17 +347,12 @@ fn check_data_subject(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::Toke
     }
 }
 
-/// Exactly one `#[event(id)]` field, of a type that can be an aggregate id, and stored.
-fn check_id(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::TokenStream, what: &str) {
+/// At most one `#[event(id)]` field (none: the event takes its id from the envelope), of
+/// a type that can be an aggregate id, and stored.
+fn check_id(cx: &Ctxt, fields: &[Field<'_>], owner: &proc_macro2::TokenStream) {
     check_data_subject(cx, fields, owner);
     let mut ids = fields.iter().filter(|f| f.id.is_some());
     let Some(first) = ids.next() else {
-        cx.error_at(
-            owner,
-            format!(
-                "{what} `{owner}` has no `#[event(id)]` field: mark the field that holds the aggregate id"
-            ),
-        );
         return;
     };
     for second in ids {
@@ -462,7 +477,10 @@ pub fn check_aggregate(cx: &Ctxt, input: &AggregateInput<'_>) {
             if let Some(problem) = token_problem(&name) {
                 cx.error_at(
                     &item.self_ty,
-                    token_error("aggregate type", &name, &problem),
+                    format!(
+                        "aggregate type `{}`, taken from this Rust name, is not a valid NATS subject token: {problem}; give it one: `#[aggregate(name = \"…\", …)]` (the same as the events' `#[event(aggregate = \"…\")]`)",
+                        shorten(&name)
+                    ),
                 );
             }
         }
@@ -470,18 +488,23 @@ pub fn check_aggregate(cx: &Ctxt, input: &AggregateInput<'_>) {
     let mut handled: BTreeMap<String, &Ident> = BTreeMap::new();
     for command in &input.commands {
         check_command(cx, input, command);
-        if let Some(ty) = command.command_ty() {
-            if let Some(first) = handled.get(&pretty(ty)) {
-                cx.error_at(
-                    ty,
-                    format!(
-                        "a second `#[command]` for `{}`: `{first}` already handles it; each command has one handler",
-                        pretty(ty)
-                    ),
-                );
-            } else {
-                handled.insert(pretty(ty), &command.method.sig.ident);
+        let key = pretty(&command.command_ty(&input.module));
+        if let Some(first) = handled.get(&key) {
+            let message = match &command.form {
+                Form::Written { .. } => format!(
+                    "a second `#[command]` for `{key}`: `{first}` already handles it; each command has one handler"
+                ),
+                Form::Generated { name, .. } => format!(
+                    "`{}` and `{first}` both generate the command `{key}`: rename one of them (the command is named after its handler, `{}` → `{name}`)",
+                    command.method.sig.ident, command.method.sig.ident
+                ),
+            };
+            match &command.form {
+                Form::Written { ty, .. } => cx.error_at(ty, message),
+                Form::Generated { .. } => cx.error_at(&command.method.sig.ident, message),
             }
+        } else {
+            handled.insert(key, &command.method.sig.ident);
         }
     }
     let mut applied: BTreeMap<String, &Ident> = BTreeMap::new();
@@ -548,13 +571,10 @@ fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
         }
         Some(_) => {}
     }
-    match command.params.as_slice() {
-        [] => cx.error_at(
-            &sig.ident,
-            "a `#[command]` takes the command as a parameter: `fn open(&self, command: OpenAccount)`",
-        ),
-        [first, rest @ ..] => {
-            match &*first.ty {
+    match &command.form {
+        Form::Written { ty, .. } => {
+            let first = command.params[0];
+            match ty {
                 Type::Reference(r) => cx.error_at(
                     r,
                     format!(
@@ -569,13 +589,14 @@ fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
                 ),
                 _ => {}
             }
-            for extra in rest.iter().skip(1) {
+            for extra in command.params.iter().skip(2) {
                 cx.error_at(
                     extra,
                     "a `#[command]` takes the command and, optionally, `ctx: &CommandContext<'_>`; nothing more",
                 );
             }
         }
+        Form::Generated { name, params } => check_generated(cx, input, name, params),
     }
     if let ReturnType::Default = sig.output {
         let events = input.args.events.as_ref().map_or("E".to_owned(), pretty);
@@ -590,6 +611,68 @@ fn check_command(cx: &Ctxt, input: &AggregateInput<'_>, command: &Command<'_>) {
                 "a `#[command]` returns its events or a rejection: add `-> Result<{events}, {error}>` (or `Result<Vec<{events}>, {error}>`)"
             ),
         );
+    }
+}
+
+/// The parameters of a handler whose command the macro writes: named, owned fields, and
+/// at most one context.
+fn check_generated(cx: &Ctxt, input: &AggregateInput<'_>, name: &Ident, params: &[Param<'_>]) {
+    let generics = generic_names(&input.original.generics);
+    let mut context = None;
+    for param in params {
+        match param {
+            Param::Context(p) => {
+                if context.is_some() {
+                    cx.error_at(
+                        p,
+                        "a `#[command]` takes `ctx: &CommandContext<'_>` once; remove this one",
+                    );
+                }
+                context = Some(p);
+            }
+            Param::Field(_, p) => {
+                for problem in field_problems(p, &generics) {
+                    match problem {
+                        FieldProblem::Unnamed(pat) => cx.error_at(
+                            pat,
+                            format!(
+                                "name this parameter: it becomes a field of the generated command `{name}` (`amount: u64`)"
+                            ),
+                        ),
+                        FieldProblem::Borrowed(r) => cx.error_at(
+                            r,
+                            format!(
+                                "`{name}` is a command the macro writes from these parameters, and a command owns its fields: write `{}: {}`",
+                                pretty(&p.pat),
+                                owned(&r.elem)
+                            ),
+                        ),
+                        FieldProblem::ImplTrait(t) => cx.error_at(
+                            t,
+                            format!(
+                                "`{name}` is a command the macro writes from these parameters: its fields need concrete types, not `impl Trait`"
+                            ),
+                        ),
+                        FieldProblem::Generic(ty) => cx.error_at(
+                            ty,
+                            format!(
+                                "the generated command `{name}` cannot use the aggregate's generic parameters: write the command type yourself and take it as the parameter (`command: {name}<…>`)"
+                            ),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The owned type to suggest for a borrowed `elem`: `String` for `str`, `Vec<T>` for
+/// `[T]`, else `elem` itself.
+fn owned(elem: &Type) -> String {
+    match elem {
+        Type::Path(p) if p.path.is_ident("str") => "String".to_owned(),
+        Type::Slice(s) => format!("Vec<{}>", pretty(&s.elem)),
+        other => pretty(other),
     }
 }
 

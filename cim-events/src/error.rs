@@ -259,6 +259,12 @@ pub enum Error {
     #[error(transparent)]
     Crypto(Box<crate::crypto::CryptoError>),
 
+    /// A call to an IPFS node failed (feature `ipfs`; see
+    /// [`ipfs::IpfsError`](crate::ipfs::IpfsError) for the kinds).
+    #[cfg(feature = "ipfs")]
+    #[error(transparent)]
+    Ipfs(Box<crate::ipfs::IpfsError>),
+
     /// Blocks could not be imported ([`crate::import`]): a block that is not what it
     /// claims, a chain that does not link, or a store holding a different history.
     #[error(transparent)]
@@ -289,13 +295,12 @@ impl Error {
 
     /// Whether retrying the same call may succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Error::Backend {
-                transient: true,
-                ..
-            }
-        )
+        match self {
+            Error::Backend { transient, .. } => *transient,
+            #[cfg(feature = "ipfs")]
+            Error::Ipfs(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 

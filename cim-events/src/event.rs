@@ -26,8 +26,20 @@ pub trait Event: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The event type: one NATS subject token, e.g. `Deposited`.
     fn event_type(&self) -> &str;
 
-    /// The id of the aggregate the event belongs to: one NATS subject token.
+    /// The id of the aggregate the event belongs to: one NATS subject token. Empty for
+    /// an event that does not carry its id ([`carried_id`](Event::carried_id) is `None`).
     fn aggregate_id(&self) -> &str;
+
+    /// The aggregate id the event holds in its own fields: `Some(aggregate_id())` unless
+    /// overridden. `#[derive(Event)]` writes `None` for an event without an
+    /// `#[event(id)]` field: such an event is appended under the id its append names,
+    /// which the block's envelope keeps and [`RecordedEvent::aggregate_id`] gives back.
+    /// An event that carries its id must carry the id it is appended under.
+    ///
+    /// [`RecordedEvent::aggregate_id`]: crate::RecordedEvent::aggregate_id
+    fn carried_id(&self) -> Option<&str> {
+        Some(self.aggregate_id())
+    }
 
     /// The aggregate type, e.g. `Account`. Defaults to the Rust type's name.
     fn aggregate_type(&self) -> &str {

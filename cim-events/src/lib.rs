@@ -120,6 +120,7 @@ mod prepared;
 mod record;
 pub mod schema;
 mod seal;
+mod selector;
 mod snapshot;
 mod store;
 pub mod subject;
@@ -152,6 +153,7 @@ pub use metadata::EventMetadata;
 pub use prepared::PreparedAppend;
 pub use record::{RawRecord, RecordedEvent};
 pub use seal::{MAX_BATCH, SealedEvent};
+pub use selector::EventSelector;
 pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use tail::Tail;
@@ -161,6 +163,8 @@ pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 // Projections: read models fed by the event stream, with checkpoints.
 pub mod projection;
 
+#[cfg(feature = "ipfs")]
+pub mod ipfs;
 #[cfg(feature = "jetstream")]
 pub mod jetstream;
 #[cfg(feature = "jetstream")]
@@ -180,6 +184,11 @@ pub mod __private;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/evolving-events.md")]
 pub struct EvolvingEventsGuide;
+
+/// The comparison `docs/compared-to-cqrs-es.md`, whose cim-events listing compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/compared-to-cqrs-es.md")]
+pub struct ComparedToCqrsEs;
 
 #[doc = include_str!("../docs/derive-event.md")]
 pub use cim_events_derive::Event;

@@ -95,6 +95,11 @@ pub trait SingleEvent: Event {
         self.aggregate_id()
     }
 
+    /// [`Event::carried_id`].
+    fn single_carried_id(&self) -> Option<&str> {
+        self.carried_id()
+    }
+
     /// [`Event::schema_version`].
     fn single_schema_version(&self) -> u32 {
         self.schema_version()
@@ -178,6 +183,16 @@ impl<T: AsRef<str> + ?Sized> AsDataSubject for T {
 pub fn data_subject<T: AsDataSubject + ?Sized>(subject: &T) -> &str {
     subject.as_data_subject()
 }
+
+/// The bound of the `aggregate_id` and `subject` methods `#[derive(Event)]` writes on an
+/// event that carries no id: never met, so that calling them is this error rather than an
+/// empty id.
+#[diagnostic::on_unimplemented(
+    message = "this event carries no aggregate id: it has no `#[event(id)]` field",
+    label = "the id is not in the event",
+    note = "the id it was appended under is in its block's envelope: read it with `RecordedEvent::aggregate_id()`, or add an `#[event(id)]` field"
+)]
+pub trait CarriesId {}
 
 /// What a `#[command]` method may return: `Result<E, Error>`, `Result<Vec<E>, Error>` or
 /// `Result<Option<E>, Error>` with the aggregate's own event and error types.
@@ -383,6 +398,14 @@ pub fn unknown_schema(event_type: &str, stored: u32, current: u32) -> PayloadErr
             current,
         },
     }
+}
+
+/// `selector()` of a derived event: every name of every part, of `aggregate_type`.
+pub fn selector(aggregate_type: &str, parts: &[&[&str]]) -> crate::EventSelector {
+    crate::EventSelector::new(
+        aggregate_type,
+        parts.iter().flat_map(|names| names.iter().copied()),
+    )
 }
 
 /// `{prefix}.*.{name}` for each name of each part.

@@ -66,10 +66,10 @@ pub fn prepare<E: Event>(
                 event_type: event.event_type().to_owned(),
             });
         }
-        if event.aggregate_id() != aggregate_id {
+        if let Some(found) = event.carried_id().filter(|found| *found != aggregate_id) {
             return Err(Error::AggregateMismatch {
                 expected: aggregate_id.to_owned(),
-                found: event.aggregate_id().to_owned(),
+                found: found.to_owned(),
             });
         }
         validate_token(TokenKind::EventType, event.event_type())?;

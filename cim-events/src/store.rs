@@ -20,6 +20,7 @@ use crate::prepared::PreparedAppend;
 use crate::record::{RawRecord, RecordedEvent};
 use crate::schema::{EventShape, RegisteredShape, SchemaCache};
 use crate::seal::SealedEvent;
+use crate::selector::EventSelector;
 use crate::subject::{TokenKind, aggregate_filter, validate_token};
 use crate::tail::Tail;
 use crate::verify::{ChainReport, Verifier};
@@ -499,6 +500,23 @@ pub trait EventStore: Send + Sync {
     /// [`verify_chain`](EventStore::verify_chain).
     async fn validate_cid_chain(&self, aggregate_id: &str) -> Result<bool> {
         Ok(self.verify_chain(aggregate_id).await?.is_valid())
+    }
+
+    /// Streams the events `selector` selects (see [`EventSelector`]), from `start`, then
+    /// live, in stream order: [`subscribe`](EventStore::subscribe) on its subject filter,
+    /// keeping the events of its aggregate type.
+    async fn subscribe_selected(
+        &self,
+        selector: &EventSelector,
+        start: StartFrom,
+    ) -> Result<EventStream> {
+        let filter = selector.subject_filter(self.subject_prefix());
+        let stream = self.subscribe(&filter, start).await?;
+        let selector = selector.clone();
+        Ok(Box::pin(stream.filter(move |item| {
+            let keep = item.as_ref().map_or(true, |event| selector.matches(event));
+            std::future::ready(keep)
+        })))
     }
 
     /// Live events of one aggregate, from now on.

@@ -149,12 +149,10 @@ impl<A: Aggregate> AggregateTest<A> {
     #[track_caller]
     pub fn given(mut self, events: impl IntoIterator<Item = A::Event>) -> Self {
         for event in events {
-            if event.aggregate_id() != self.aggregate_id {
+            if let Some(found) = event.carried_id().filter(|id| *id != self.aggregate_id) {
                 panic!(
-                    "given events[{}] belongs to aggregate `{}`, but the test is for `{}`",
-                    self.version,
-                    event.aggregate_id(),
-                    self.aggregate_id
+                    "given events[{}] belongs to aggregate `{found}`, but the test is for `{}`",
+                    self.version, self.aggregate_id
                 );
             }
             self.state.apply(&event);
@@ -214,10 +212,9 @@ impl<A: Aggregate> AggregateTest<A> {
     pub fn given_stored<E: Event>(mut self, old: impl IntoIterator<Item = E>) -> Self {
         for event in old {
             let index = self.version;
-            if event.aggregate_id() != self.aggregate_id {
+            if let Some(found) = event.carried_id().filter(|id| *id != self.aggregate_id) {
                 panic!(
-                    "given_stored events[{index}] belongs to aggregate `{}`, but the test is for `{}`",
-                    event.aggregate_id(),
+                    "given_stored events[{index}] belongs to aggregate `{found}`, but the test is for `{}`",
                     self.aggregate_id
                 );
             }

@@ -1,5 +1,7 @@
 //! A projection and a live subscription: balances per account, kept up to date by a
-//! projection runner, while a subscription prints every deposit as it is stored.
+//! projection runner, while a subscription prints every deposit as it is stored. Both
+//! select `Account` events by their aggregate type too, so another aggregate's events of
+//! the same name never reach them.
 //!
 //! Runs with no server: `cargo run --example projection`. With `NATS_URL` set
 //! (`NATS_URL=nats://127.0.0.1:4222 cargo run --example projection`) it runs on JetStream,
@@ -19,25 +21,14 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 /// Everything that can happen to an account. Each variant is stored as its own event
-/// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id.
+/// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id, which the events
+/// do not hold: it is in the block (`RecordedEvent::aggregate_id`).
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
 #[event(aggregate = "Account")]
 enum AccountEvent {
-    Opened {
-        #[event(id)]
-        account_id: String,
-        owner: String,
-    },
-    Deposited {
-        #[event(id)]
-        account_id: String,
-        amount: u64,
-    },
-    Withdrawn {
-        #[event(id)]
-        account_id: String,
-        amount: u64,
-    },
+    Opened { owner: String },
+    Deposited { amount: u64 },
+    Withdrawn { amount: u64 },
 }
 
 /// The read model: each account's balance.
@@ -56,22 +47,20 @@ impl Projection for BalancesProjection {
         "balances"
     }
 
-    async fn apply(&mut self, event: &RecordedEvent, _: Checkpoint) -> Result<(), Infallible> {
-        // Events of other types (or other versions) are not this projection's business.
-        let Ok(event) = event.decode::<AccountEvent>() else {
+    async fn apply(&mut self, recorded: &RecordedEvent, _: Checkpoint) -> Result<(), Infallible> {
+        // The runner feeds `Account` events only (`select`); one of a version this code
+        // does not know is not this projection's business.
+        let Ok(event) = recorded.decode::<AccountEvent>() else {
             return Ok(());
         };
         let mut balances = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let balance = balances
+            .entry(recorded.aggregate_id().to_owned())
+            .or_insert(0);
         match event {
-            AccountEvent::Opened { account_id, .. } => {
-                balances.entry(account_id).or_insert(0);
-            }
-            AccountEvent::Deposited { account_id, amount } => {
-                *balances.entry(account_id).or_insert(0) += amount as i64;
-            }
-            AccountEvent::Withdrawn { account_id, amount } => {
-                *balances.entry(account_id).or_insert(0) -= amount as i64;
-            }
+            AccountEvent::Opened { .. } => {}
+            AccountEvent::Deposited { amount } => *balance += amount as i64,
+            AccountEvent::Withdrawn { amount } => *balance -= amount as i64,
         }
         Ok(())
     }
@@ -93,7 +82,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "store: JetStream at {url} (stream PROJECTION_EXAMPLE, prefix bank); \
                  projection on durable consumer `balances`"
             );
-            let running = JetStreamProjectionRunner::new(&store, projection, checkpoints).spawn();
+            let running = JetStreamProjectionRunner::new(&store, projection, checkpoints)
+                .select(AccountEvent::selector())
+                .spawn();
             // The stream outlives this run: new accounts each time.
             let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
             demo(&store, running, &balances, &format!("{}", now.as_millis())).await
@@ -101,7 +92,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err(_) => {
             let store = MemoryEventStore::builder().prefix("bank").build()?;
             println!("store: in-memory (no server)");
-            let running = ProjectionRunner::new(store.clone(), projection, checkpoints).spawn();
+            let running = ProjectionRunner::new(store.clone(), projection, checkpoints)
+                .select(AccountEvent::selector())
+                .spawn();
             demo(&store, running, &balances, "1").await
         }
     }
@@ -115,44 +108,31 @@ async fn demo<S: EventStore, R: Send + 'static>(
 ) -> Result<(), Box<dyn std::error::Error>> {
     let (alice, bob) = (format!("alice-{run}"), format!("bob-{run}"));
 
-    // A live subscription to deposits only: it sees what is stored from now on.
-    let mut deposits = store
-        .subscribe(
-            &AccountEvent::filter_deposited(store.subject_prefix()),
-            StartFrom::Now,
-        )
-        .await?;
+    // A live subscription to the accounts' deposits only: it sees what is stored from now on.
+    let deposited = AccountEvent::selector_deposited();
+    let mut deposits = store.subscribe_selected(&deposited, StartFrom::Now).await?;
 
     let events = [
-        AccountEvent::Opened {
-            account_id: alice.clone(),
-            owner: "Alice".into(),
-        },
-        AccountEvent::Opened {
-            account_id: bob.clone(),
-            owner: "Bob".into(),
-        },
-        AccountEvent::Deposited {
-            account_id: alice.clone(),
-            amount: 100,
-        },
-        AccountEvent::Deposited {
-            account_id: bob.clone(),
-            amount: 40,
-        },
-        AccountEvent::Withdrawn {
-            account_id: alice.clone(),
-            amount: 30,
-        },
-        AccountEvent::Deposited {
-            account_id: alice.clone(),
-            amount: 5,
-        },
+        (
+            &alice,
+            AccountEvent::Opened {
+                owner: "Alice".into(),
+            },
+        ),
+        (
+            &bob,
+            AccountEvent::Opened {
+                owner: "Bob".into(),
+            },
+        ),
+        (&alice, AccountEvent::Deposited { amount: 100 }),
+        (&bob, AccountEvent::Deposited { amount: 40 }),
+        (&alice, AccountEvent::Withdrawn { amount: 30 }),
+        (&alice, AccountEvent::Deposited { amount: 5 }),
     ];
     let mut last = 0;
-    for event in events {
-        let id = event.aggregate_id().to_owned();
-        last = store.append_event(&id, event, None).await?.sequence;
+    for (account, event) in events {
+        last = store.append_event(account, event, None).await?.sequence;
     }
 
     for _ in 0..3 {
@@ -160,10 +140,12 @@ async fn demo<S: EventStore, R: Send + 'static>(
             break;
         };
         let deposit = deposit?;
-        if let AccountEvent::Deposited { account_id, amount } = deposit.decode()? {
+        if let AccountEvent::Deposited { amount } = deposit.decode()? {
             println!(
-                "live: {account_id} deposited {amount} (stream sequence {}, {})",
-                deposit.sequence, deposit.cid
+                "live: {} deposited {amount} (stream sequence {}, {})",
+                deposit.aggregate_id(),
+                deposit.sequence,
+                deposit.cid
             );
         }
     }

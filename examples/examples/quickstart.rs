@@ -23,31 +23,19 @@ use std::fmt;
 
 use cim_events::jetstream::{JetStreamEventStore, async_nats};
 use cim_events::{
-    CommandContext, CommandError, CommandOutcome, Event, EventStore, MemoryEventStore, Repository,
-    aggregate,
+    CommandError, CommandOutcome, Event, EventStore, MemoryEventStore, Repository, aggregate,
 };
 use serde::{Deserialize, Serialize};
 
 /// Everything that can happen to an account. Each variant is stored as its own event
-/// type (`Opened`, `Deposited`, `Withdrawn`), under the account's id.
+/// type (`Opened`, `Deposited`, `Withdrawn`); the account's id is in each event's
+/// envelope, so the events do not repeat it.
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
 #[event(aggregate = "Account")]
 enum AccountEvent {
-    Opened {
-        #[event(id)]
-        account_id: String,
-        owner: String,
-    },
-    Deposited {
-        #[event(id)]
-        account_id: String,
-        amount: u64,
-    },
-    Withdrawn {
-        #[event(id)]
-        account_id: String,
-        amount: u64,
-    },
+    Opened { owner: String },
+    Deposited { amount: u64 },
+    Withdrawn { amount: u64 },
 }
 
 /// Why the account refuses a command.
@@ -72,17 +60,6 @@ impl fmt::Display for BankError {
 
 impl Error for BankError {}
 
-// The commands. The repository may handle a command again after a conflict, so they are
-// `Clone`.
-#[derive(Debug, Clone)]
-struct Open {
-    owner: String,
-}
-#[derive(Debug, Clone)]
-struct Deposit(u64);
-#[derive(Debug, Clone)]
-struct Withdraw(u64);
-
 /// The account's state: only what its commands need to decide. `Clone`, so that the
 /// repository can cache it.
 #[derive(Debug, Default, Clone)]
@@ -91,40 +68,28 @@ struct Account {
     balance: u64,
 }
 
+/// Each `#[command]` handler's parameters become a command type the macro writes:
+/// `account::Open { owner }`, `account::Deposit { amount }`, `account::Withdraw { amount }`.
 #[aggregate(events = AccountEvent, error = BankError)]
 impl Account {
     #[command]
-    fn open(&self, command: Open, ctx: &CommandContext<'_>) -> Result<AccountEvent, BankError> {
+    fn open(&self, owner: String) -> Result<AccountEvent, BankError> {
         if self.open {
             return Err(BankError::AlreadyOpen);
         }
-        Ok(AccountEvent::Opened {
-            account_id: ctx.aggregate_id.to_owned(),
-            owner: command.owner,
-        })
+        Ok(AccountEvent::Opened { owner })
     }
 
     #[command]
-    fn deposit(
-        &self,
-        Deposit(amount): Deposit,
-        ctx: &CommandContext<'_>,
-    ) -> Result<AccountEvent, BankError> {
+    fn deposit(&self, amount: u64) -> Result<AccountEvent, BankError> {
         if !self.open {
             return Err(BankError::NotOpen);
         }
-        Ok(AccountEvent::Deposited {
-            account_id: ctx.aggregate_id.to_owned(),
-            amount,
-        })
+        Ok(AccountEvent::Deposited { amount })
     }
 
     #[command]
-    fn withdraw(
-        &self,
-        Withdraw(amount): Withdraw,
-        ctx: &CommandContext<'_>,
-    ) -> Result<AccountEvent, BankError> {
+    fn withdraw(&self, amount: u64) -> Result<AccountEvent, BankError> {
         if !self.open {
             return Err(BankError::NotOpen);
         }
@@ -134,10 +99,7 @@ impl Account {
                 requested: amount,
             });
         }
-        Ok(AccountEvent::Withdrawn {
-            account_id: ctx.aggregate_id.to_owned(),
-            amount,
-        })
+        Ok(AccountEvent::Withdrawn { amount })
     }
 
     #[apply(Opened)]
@@ -178,27 +140,32 @@ async fn run<S: EventStore>(store: S, id: &str) -> Result<(), Box<dyn Error>> {
     // it is decided at once and costs one append (one request on JetStream).
     let accounts = Repository::<Account, _>::new(store).with_cache(1024);
 
+    let open = account::Open {
+        owner: "Alice".into(),
+    };
+    print_events(&accounts.execute(id, open).await?);
     print_events(
         &accounts
-            .execute(
-                id,
-                Open {
-                    owner: "Alice".into(),
-                },
-            )
+            .execute(id, account::Deposit { amount: 100 })
             .await?,
     );
-    print_events(&accounts.execute(id, Deposit(100)).await?);
-    print_events(&accounts.execute(id, Withdraw(30)).await?);
+    print_events(
+        &accounts
+            .execute(id, account::Withdraw { amount: 30 })
+            .await?,
+    );
     // The account refuses: the command fails with the typed domain error, nothing is stored.
-    match accounts.execute(id, Withdraw(500)).await {
+    match accounts
+        .execute(id, account::Withdraw { amount: 500 })
+        .await
+    {
         Err(CommandError::Rejected(error)) => {
-            println!("   Withdraw(500) rejected: {error:?} ({error}); nothing stored");
+            println!("   Withdraw {{ amount: 500 }} rejected: {error:?} ({error}); nothing stored");
         }
         Err(other) => return Err(other.into()),
         Ok(_) => return Err("an overdraft was accepted".into()),
     }
-    print_events(&accounts.execute(id, Deposit(5)).await?);
+    print_events(&accounts.execute(id, account::Deposit { amount: 5 }).await?);
 
     let account = accounts.load(id).await?;
     println!(

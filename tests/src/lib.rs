@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod conformance;
 pub mod domain;
+pub mod ipfs;
 pub mod ipld_tools;
 pub mod nats;
 pub mod tails;

@@ -113,6 +113,8 @@ struct Source {
     /// What decrypts the events' `Pii` values (`None`: not decrypted).
     encryption: Option<crate::crypto::Crypto>,
     stream_name: String,
+    /// The store's subject prefix, when the runner was made from the store.
+    prefix: Option<String>,
     filter: String,
     ack_wait: Duration,
     max_ack_pending: i64,
@@ -139,6 +141,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
             checkpoints,
         );
         runner.source.encryption = store.encryption().cloned();
+        runner.source.prefix = Some(store.subject_prefix().to_owned());
         runner
     }
 
@@ -157,6 +160,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 context,
                 encryption: None,
                 stream_name: stream_name.to_owned(),
+                prefix: None,
                 filter: filter.to_owned(),
                 ack_wait: Duration::from_secs(30),
                 max_ack_pending: 1000,
@@ -178,6 +182,19 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// The checkpointed event must still match it on the next run.
     pub fn filter(mut self, filter: impl Into<String>) -> Self {
         self.source.filter = filter.into();
+        self
+    }
+
+    /// Feeds only the events `selector` selects: its event types of its aggregate type
+    /// (see [`EventSelector`](crate::EventSelector)); others are skipped and acknowledged.
+    /// A runner made by [`new`](Self::new) also narrows its subject filter to the
+    /// selector's; one made by [`on_stream`](Self::on_stream) keeps the filter it was
+    /// given. The selector must stay the same across runs.
+    pub fn select(mut self, selector: crate::EventSelector) -> Self {
+        if let Some(prefix) = &self.source.prefix {
+            self.source.filter = selector.subject_filter(prefix);
+        }
+        self.applier.select(selector);
         self
     }
 

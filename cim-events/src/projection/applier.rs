@@ -4,6 +4,7 @@
 use crate::error::Error;
 use crate::observe::projection as observe;
 use crate::record::RecordedEvent;
+use crate::selector::EventSelector;
 use tracing::field::Empty;
 
 use super::Projection;
@@ -31,6 +32,8 @@ pub(crate) struct Applier<P, C> {
     checkpoints: C,
     checkpoint: Option<Checkpoint>,
     chain: Option<ChainWatch>,
+    /// Only the events it selects are applied; the others are skipped.
+    selector: Option<EventSelector>,
     control: Control,
 }
 
@@ -41,6 +44,7 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
             checkpoints,
             checkpoint: None,
             chain: None,
+            selector: None,
             control: Control::new(),
         }
     }
@@ -48,6 +52,10 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
     /// Turns chain verification on or off.
     pub(crate) fn verify_chain(&mut self, on: bool) {
         self.chain = on.then(ChainWatch::default);
+    }
+
+    pub(crate) fn select(&mut self, selector: EventSelector) {
+        self.selector = Some(selector);
     }
 
     pub(crate) fn projection(&self) -> &P {
@@ -144,6 +152,11 @@ impl<P: Projection, C: CheckpointStore> Applier<P, C> {
                 observe::stepped(self.name(), "skipped");
                 return Ok(Offered::Skipped);
             }
+        }
+        if self.selector.as_ref().is_some_and(|s| !s.matches(&event)) {
+            self.control.update(|p| p.skipped += 1);
+            observe::stepped(self.name(), "skipped");
+            return Ok(Offered::Skipped);
         }
         if let Some(chain) = &self.chain {
             chain

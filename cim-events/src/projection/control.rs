@@ -17,8 +17,8 @@ pub struct Progress {
     pub checkpoint: Option<Checkpoint>,
     /// Events this runner applied.
     pub applied: u64,
-    /// Deliveries this runner skipped because the checkpoint already covered them
-    /// (redeliveries after a crash or a lost acknowledgement).
+    /// Deliveries this runner skipped: the checkpoint already covered them (redeliveries
+    /// after a crash or a lost acknowledgement), or the runner's selector leaves them out.
     pub skipped: u64,
     /// How many times this runner (re)started consuming from the checkpoint: once per
     /// run, plus once per recovery from a lost connection or a lost delivery.

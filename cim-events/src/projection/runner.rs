@@ -62,6 +62,15 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
         self
     }
 
+    /// Feeds only the events `selector` selects: its event types of its aggregate type
+    /// (see [`EventSelector`](crate::EventSelector)), on its subject filter. Other events
+    /// the filter delivers are skipped. The selector must stay the same across runs.
+    pub fn select(mut self, selector: crate::EventSelector) -> Self {
+        self.filter = Some(selector.subject_filter(self.store.subject_prefix()));
+        self.applier.select(selector);
+        self
+    }
+
     /// Verifies that every event follows the previous event of its aggregate that this
     /// runner applied (next version, `prev` = that event's CID), and stops with
     /// [`ProjectionError::BrokenChain`] otherwise. Off by default. Meaningful only when the

@@ -1,12 +1,15 @@
 //! The fulfilment process (a process manager, or saga): it follows every event in the store
 //! and answers some of them with commands to other aggregates.
 //!
-//! - `OrderPlaced` → reserve the stock of each line;
-//! - every line `StockReserved` → confirm the order;
+//! - an order `Placed` → reserve the stock of each line;
+//! - every line's item `Reserved` → confirm the order;
 //! - a line's `ReservationFailed` → release what the order holds, then reject it;
-//! - `OrderConfirmed` → ship the order;
-//! - `OrderShipped` → dispatch the stock of each line (the lines come from loading the
+//! - an order `Confirmed` → ship it;
+//! - an order `Shipped` → dispatch the stock of each line (the lines come from loading the
 //!   order through its repository).
+//!
+//! The events carry no ids: the order id or SKU an event happened to is the id of the
+//! block it is stored in, `RecordedEvent::aggregate_id()`.
 //!
 //! Each command is sent with [`EventHeader::caused_by`] the event it answers: its events
 //! join that event's correlation and name its CID as their causation, so one order's whole
@@ -27,8 +30,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::BoxError;
-use crate::inventory::{Dispatch, InventoryEvent, InventoryItem, Release, Reserve};
-use crate::order::{Confirm, Line, Order, OrderEvent, Reject, Ship};
+use crate::inventory::{InventoryEvent, InventoryItem, inventory_item};
+use crate::order::{Line, Order, OrderEvent, order};
 
 /// How many orders and items each repository keeps cached: a command on a cached one is
 /// decided at once and costs one append.
@@ -83,7 +86,8 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
     }
 
     /// Subscribes to every event stored from now on (`<prefix>.>`) and reacts to them in a
-    /// task, one at a time, in stream order.
+    /// task, one at a time, in stream order. One subscription for both aggregates keeps
+    /// that order; the block's aggregate type tells their events apart.
     pub async fn start(self) -> Result<Running, BoxError> {
         let store = self.orders.store();
         let events = store
@@ -110,31 +114,27 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         }
     }
 
-    async fn react(&mut self, recorded: &RecordedEvent) -> Result<(), BoxError> {
-        let cause = recorded;
-        match recorded.block.aggregate_type.as_str() {
-            OrderEvent::AGGREGATE_TYPE => match recorded.decode()? {
-                OrderEvent::Placed {
-                    order_id, lines, ..
-                } => self.reserve_lines(order_id, lines, cause).await,
-                OrderEvent::Confirmed { order_id } => {
-                    self.send_to_order(&order_id, Ship, cause).await
-                }
-                OrderEvent::Shipped { order_id } => self.dispatch_lines(&order_id, cause).await,
+    /// Answers `event`; its aggregate id is the order id or SKU it happened to.
+    async fn react(&mut self, event: &RecordedEvent) -> Result<(), BoxError> {
+        let id = event.aggregate_id();
+        match event.block.aggregate_type.as_str() {
+            OrderEvent::AGGREGATE_TYPE => match event.decode()? {
+                OrderEvent::Placed { lines, .. } => self.reserve_lines(id, lines, event).await,
+                OrderEvent::Confirmed => self.send_to_order(id, order::Ship, event).await,
+                OrderEvent::Shipped => self.dispatch_lines(id, event).await,
                 OrderEvent::Rejected { .. } => Ok(()),
             },
-            InventoryEvent::AGGREGATE_TYPE => match recorded.decode()? {
-                InventoryEvent::Reserved { sku, order_id, .. } => {
-                    self.line_reserved(sku, &order_id, cause).await
+            InventoryEvent::AGGREGATE_TYPE => match event.decode()? {
+                InventoryEvent::Reserved { order_id, .. } => {
+                    self.line_reserved(id, &order_id, event).await
                 }
                 InventoryEvent::ReservationFailed {
-                    sku,
                     order_id,
                     requested,
                     available,
                 } => {
-                    let reason = format!("{sku}: {requested} requested, {available} available");
-                    self.line_failed(&order_id, reason, cause).await
+                    let reason = format!("{id}: {requested} requested, {available} available");
+                    self.line_failed(&order_id, reason, event).await
                 }
                 _ => Ok(()),
             },
@@ -142,10 +142,10 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         }
     }
 
-    /// `OrderPlaced`: reserve each line's stock.
+    /// `Placed`: reserve each line's stock.
     async fn reserve_lines(
         &mut self,
-        order_id: String,
+        order_id: &str,
         lines: Vec<Line>,
         cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
@@ -156,21 +156,19 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
             reserved: Vec::new(),
             failed: false,
         };
-        self.pending.insert(order_id.clone(), pending);
-        for line in lines {
-            let reserve = Reserve {
-                order_id: order_id.clone(),
-                quantity: line.quantity,
-            };
-            self.send_to_item(&line.sku, reserve, cause).await?;
+        self.pending.insert(order_id.to_owned(), pending);
+        for Line { sku, quantity } in lines {
+            let order_id = order_id.to_owned();
+            let reserve = inventory_item::Reserve { order_id, quantity };
+            self.send_to_item(&sku, reserve, cause).await?;
         }
         Ok(())
     }
 
-    /// `StockReserved`: once every line is, confirm the order.
+    /// `Reserved`: once every line is, confirm the order.
     async fn line_reserved(
         &mut self,
-        sku: String,
+        sku: &str,
         order_id: &str,
         cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
@@ -182,11 +180,11 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         let done = pending.answered == pending.lines;
         if pending.failed {
             // The order was rejected before this line's answer came: give the stock back.
-            self.release(&sku, order_id, cause).await?;
+            self.release(sku, order_id, cause).await?;
         } else {
-            pending.reserved.push(sku);
+            pending.reserved.push(sku.to_owned());
             if done {
-                self.send_to_order(order_id, Confirm, cause).await?;
+                self.send_to_order(order_id, order::Confirm, cause).await?;
             }
         }
         if done {
@@ -212,7 +210,7 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
             for sku in std::mem::take(&mut pending.reserved) {
                 self.release(&sku, order_id, cause).await?;
             }
-            self.send_to_order(order_id, Reject { reason }, cause)
+            self.send_to_order(order_id, order::Reject { reason }, cause)
                 .await?;
         }
         if done {
@@ -221,8 +219,8 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         Ok(())
     }
 
-    /// `OrderShipped`: the reserved stock leaves the warehouse. The lines come from the
-    /// order itself, loaded through its repository.
+    /// `Shipped`: the reserved stock leaves the warehouse. The lines come from the order
+    /// itself, loaded through its repository.
     async fn dispatch_lines(
         &mut self,
         order_id: &str,
@@ -230,10 +228,9 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
     ) -> Result<(), BoxError> {
         let order = self.orders.load(order_id).await?;
         for line in &order.state.lines {
-            let dispatch = Dispatch {
-                order_id: order_id.to_owned(),
-            };
-            self.send_to_item(&line.sku, dispatch, cause).await?;
+            let order_id = order_id.to_owned();
+            self.send_to_item(&line.sku, inventory_item::Dispatch { order_id }, cause)
+                .await?;
         }
         Ok(())
     }
@@ -244,10 +241,9 @@ impl<S: EventStore + Clone + 'static> Fulfilment<S> {
         order_id: &str,
         cause: &RecordedEvent,
     ) -> Result<(), BoxError> {
-        let release = Release {
-            order_id: order_id.to_owned(),
-        };
-        self.send_to_item(sku, release, cause).await
+        let order_id = order_id.to_owned();
+        self.send_to_item(sku, inventory_item::Release { order_id }, cause)
+            .await
     }
 
     /// Sends `command` to an order, as caused by `cause`.

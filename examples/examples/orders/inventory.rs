@@ -5,45 +5,33 @@ use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 
-use cim_events::{CommandContext, Event, aggregate};
+use cim_events::{Event, aggregate};
 use serde::{Deserialize, Serialize};
 
-/// Everything that can happen to an item's stock. A reservation that cannot be met is an
-/// event too, not an error: it is a fact the fulfilment process reacts to.
+/// Everything that can happen to an item's stock. No event holds the SKU: the block it is
+/// stored in does. A reservation that cannot be met is an event too, not an error: it is a
+/// fact the fulfilment process reacts to.
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
 #[event(aggregate = "InventoryItem")]
 pub enum InventoryEvent {
     Stocked {
-        #[event(id)]
-        sku: String,
         quantity: u32,
     },
-    #[event(name = "StockReserved")]
     Reserved {
-        #[event(id)]
-        sku: String,
         order_id: String,
         quantity: u32,
     },
     ReservationFailed {
-        #[event(id)]
-        sku: String,
         order_id: String,
         requested: u32,
         available: u32,
     },
-    #[event(name = "StockReleased")]
     Released {
-        #[event(id)]
-        sku: String,
         order_id: String,
         quantity: u32,
     },
     /// The reserved units left the warehouse with their order.
-    #[event(name = "StockDispatched")]
     Dispatched {
-        #[event(id)]
-        sku: String,
         order_id: String,
         quantity: u32,
     },
@@ -65,31 +53,6 @@ impl fmt::Display for InventoryError {
 
 impl Error for InventoryError {}
 
-// The commands (`Clone`: the repository may handle a command again after a conflict).
-#[derive(Debug, Clone)]
-pub struct Restock {
-    pub quantity: u32,
-}
-/// Holds units for an order: `StockReserved` if enough are available, otherwise
-/// `ReservationFailed`.
-#[derive(Debug, Clone)]
-pub struct Reserve {
-    pub order_id: String,
-    pub quantity: u32,
-}
-/// Gives back what an order reserved; nothing happens if it reserved nothing.
-#[derive(Debug, Clone)]
-pub struct Release {
-    pub order_id: String,
-}
-
-/// Takes what an order reserved out of the warehouse; nothing happens if it reserved
-/// nothing.
-#[derive(Debug, Clone)]
-pub struct Dispatch {
-    pub order_id: String,
-}
-
 /// An item's state, rebuilt from its events.
 #[derive(Debug, Default, Clone)]
 pub struct InventoryItem {
@@ -106,43 +69,34 @@ impl InventoryItem {
     }
 }
 
+// `#[command]` writes the commands from the handlers' parameters:
+// `inventory_item::Reserve { order_id, quantity }` and so on.
 #[aggregate(events = InventoryEvent, error = InventoryError)]
 impl InventoryItem {
     #[command]
-    fn restock(
-        &self,
-        Restock { quantity }: Restock,
-        ctx: &CommandContext<'_>,
-    ) -> Result<InventoryEvent, InventoryError> {
+    pub fn restock(&self, quantity: u32) -> Result<InventoryEvent, InventoryError> {
         if quantity == 0 {
             return Err(InventoryError::ZeroQuantity);
         }
-        Ok(InventoryEvent::Stocked {
-            sku: ctx.aggregate_id.to_owned(),
-            quantity,
-        })
+        Ok(InventoryEvent::Stocked { quantity })
     }
 
+    /// Holds units for an order: `Reserved` if enough are available, otherwise
+    /// `ReservationFailed`.
     #[command]
-    fn reserve(
+    pub fn reserve(
         &self,
-        Reserve { order_id, quantity }: Reserve,
-        ctx: &CommandContext<'_>,
+        order_id: String,
+        quantity: u32,
     ) -> Result<InventoryEvent, InventoryError> {
         if quantity == 0 {
             return Err(InventoryError::ZeroQuantity);
         }
-        let sku = ctx.aggregate_id.to_owned();
         let available = self.available();
         Ok(if quantity <= available {
-            InventoryEvent::Reserved {
-                sku,
-                order_id,
-                quantity,
-            }
+            InventoryEvent::Reserved { order_id, quantity }
         } else {
             InventoryEvent::ReservationFailed {
-                sku,
                 order_id,
                 requested: quantity,
                 available,
@@ -150,36 +104,19 @@ impl InventoryItem {
         })
     }
 
+    /// Gives back what an order reserved; nothing happens if it reserved nothing.
     #[command]
-    fn release(
-        &self,
-        Release { order_id }: Release,
-        ctx: &CommandContext<'_>,
-    ) -> Result<Option<InventoryEvent>, InventoryError> {
-        Ok(self
-            .reservations
-            .get(&order_id)
-            .map(|&quantity| InventoryEvent::Released {
-                sku: ctx.aggregate_id.to_owned(),
-                order_id,
-                quantity,
-            }))
+    pub fn release(&self, order_id: String) -> Result<Option<InventoryEvent>, InventoryError> {
+        let quantity = self.reservations.get(&order_id).copied();
+        Ok(quantity.map(|quantity| InventoryEvent::Released { order_id, quantity }))
     }
 
+    /// Takes what an order reserved out of the warehouse; nothing happens if it reserved
+    /// nothing.
     #[command]
-    fn dispatch(
-        &self,
-        Dispatch { order_id }: Dispatch,
-        ctx: &CommandContext<'_>,
-    ) -> Result<Option<InventoryEvent>, InventoryError> {
-        Ok(self
-            .reservations
-            .get(&order_id)
-            .map(|&quantity| InventoryEvent::Dispatched {
-                sku: ctx.aggregate_id.to_owned(),
-                order_id,
-                quantity,
-            }))
+    pub fn dispatch(&self, order_id: String) -> Result<Option<InventoryEvent>, InventoryError> {
+        let quantity = self.reservations.get(&order_id).copied();
+        Ok(quantity.map(|quantity| InventoryEvent::Dispatched { order_id, quantity }))
     }
 
     #[apply(Stocked)]

@@ -38,8 +38,8 @@ use cim_events::{EventStore, EventStream, MemoryEventStore, RecordedEvent, Repos
 use futures::StreamExt;
 
 use fulfilment::Fulfilment;
-use inventory::{InventoryItem, Restock};
-use order::{Line, Order, Place};
+use inventory::{InventoryItem, inventory_item::Restock};
+use order::{Line, Order, OrderEvent, order::Place};
 use report::Table;
 
 /// The error type of the example: any error, movable between tasks.
@@ -108,11 +108,10 @@ async fn run<S: EventStore + Clone + 'static>(store: S, suffix: &str) -> Result<
                 quantity,
             })
             .collect();
-        let place = Place {
-            customer: customer.into(),
-            lines,
-        };
-        orders.execute(&id(order_id), place).await?;
+        let customer = customer.into();
+        orders
+            .execute(&id(order_id), Place { customer, lines })
+            .await?;
     }
 
     let order_ids: Vec<String> = ORDERS.iter().map(|(o, ..)| id(o)).collect();
@@ -128,7 +127,7 @@ async fn run<S: EventStore + Clone + 'static>(store: S, suffix: &str) -> Result<
     println!("the fulfilment process sent {commands} commands");
 
     println!("\ncausal trees:");
-    report::causal_trees(&stored, "OrderPlaced");
+    report::causal_trees(&stored, &OrderEvent::selector());
 
     println!("\nfinal states and chains:");
     for order_id in &order_ids {

@@ -3,7 +3,7 @@
 use std::error::Error;
 use std::fmt;
 
-use cim_events::{CommandContext, Event, aggregate};
+use cim_events::{Event, aggregate};
 use serde::{Deserialize, Serialize};
 
 /// One line of an order: how many of which item.
@@ -13,35 +13,15 @@ pub struct Line {
     pub quantity: u32,
 }
 
-/// Everything that can happen to an order. The stored event types carry the `Order`
-/// prefix (`#[event(name)]`) so that a subject filter such as `shop.*.OrderPlaced` never
-/// matches an inventory event.
+/// Everything that can happen to an order. No event holds the order's id: the block it is
+/// stored in does (`RecordedEvent::aggregate_id`).
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
 #[event(aggregate = "Order")]
 pub enum OrderEvent {
-    #[event(name = "OrderPlaced")]
-    Placed {
-        #[event(id)]
-        order_id: String,
-        customer: String,
-        lines: Vec<Line>,
-    },
-    #[event(name = "OrderConfirmed")]
-    Confirmed {
-        #[event(id)]
-        order_id: String,
-    },
-    #[event(name = "OrderRejected")]
-    Rejected {
-        #[event(id)]
-        order_id: String,
-        reason: String,
-    },
-    #[event(name = "OrderShipped")]
-    Shipped {
-        #[event(id)]
-        order_id: String,
-    },
+    Placed { customer: String, lines: Vec<Line> },
+    Confirmed,
+    Rejected { reason: String },
+    Shipped,
 }
 
 /// Where an order stands.
@@ -83,22 +63,6 @@ impl fmt::Display for OrderError {
 
 impl Error for OrderError {}
 
-// The commands. The repository may handle a command again after a conflict, so they are
-// `Clone`.
-#[derive(Debug, Clone)]
-pub struct Place {
-    pub customer: String,
-    pub lines: Vec<Line>,
-}
-#[derive(Debug, Clone)]
-pub struct Confirm;
-#[derive(Debug, Clone)]
-pub struct Reject {
-    pub reason: String,
-}
-#[derive(Debug, Clone)]
-pub struct Ship;
-
 /// An order's state, rebuilt from its events.
 #[derive(Debug, Default, Clone)]
 pub struct Order {
@@ -117,46 +81,38 @@ impl Order {
     }
 }
 
+// The handlers' parameters are the commands' fields: `#[command]` writes the command types
+// in a module named after the aggregate, `order::Place { customer, lines }`,
+// `order::Confirm` and so on (here `crate::order::order`), as public as their handlers.
 #[aggregate(events = OrderEvent, error = OrderError)]
 impl Order {
     #[command]
-    fn place(&self, command: Place, ctx: &CommandContext<'_>) -> Result<OrderEvent, OrderError> {
+    pub fn place(&self, customer: String, lines: Vec<Line>) -> Result<OrderEvent, OrderError> {
         if self.status != Status::New {
             return Err(OrderError::AlreadyPlaced);
         }
-        if command.lines.is_empty() {
+        if lines.is_empty() {
             return Err(OrderError::NoLines);
         }
-        Ok(OrderEvent::Placed {
-            order_id: ctx.aggregate_id.to_owned(),
-            customer: command.customer,
-            lines: command.lines,
-        })
+        Ok(OrderEvent::Placed { customer, lines })
     }
 
     #[command]
-    fn confirm(&self, _: Confirm, ctx: &CommandContext<'_>) -> Result<OrderEvent, OrderError> {
+    pub fn confirm(&self) -> Result<OrderEvent, OrderError> {
         self.require(Status::Placed)?;
-        Ok(OrderEvent::Confirmed {
-            order_id: ctx.aggregate_id.to_owned(),
-        })
+        Ok(OrderEvent::Confirmed)
     }
 
     #[command]
-    fn reject(&self, command: Reject, ctx: &CommandContext<'_>) -> Result<OrderEvent, OrderError> {
+    pub fn reject(&self, reason: String) -> Result<OrderEvent, OrderError> {
         self.require(Status::Placed)?;
-        Ok(OrderEvent::Rejected {
-            order_id: ctx.aggregate_id.to_owned(),
-            reason: command.reason,
-        })
+        Ok(OrderEvent::Rejected { reason })
     }
 
     #[command]
-    fn ship(&self, _: Ship, ctx: &CommandContext<'_>) -> Result<OrderEvent, OrderError> {
+    pub fn ship(&self) -> Result<OrderEvent, OrderError> {
         self.require(Status::Confirmed)?;
-        Ok(OrderEvent::Shipped {
-            order_id: ctx.aggregate_id.to_owned(),
-        })
+        Ok(OrderEvent::Shipped)
     }
 
     #[apply(Placed)]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use cim_events::RecordedEvent;
+use cim_events::{EventSelector, RecordedEvent};
 
 /// Prints events as rows of a table.
 pub struct Table {
@@ -52,9 +52,9 @@ impl Table {
     }
 }
 
-/// Prints the causal tree of each correlation that `events` hold an event of type `root`
-/// for: every event under the event that caused it.
-pub fn causal_trees(events: &[RecordedEvent], root: &str) {
+/// Prints the causal tree of each event of `events` that `roots` selects and no other of
+/// them caused: every event under the event that caused it.
+pub fn causal_trees(events: &[RecordedEvent], roots: &EventSelector) {
     let by_cid: HashMap<String, &RecordedEvent> =
         events.iter().map(|e| (e.cid.to_string(), e)).collect();
     let mut children: HashMap<&str, Vec<&RecordedEvent>> = HashMap::new();
@@ -63,15 +63,15 @@ pub fn causal_trees(events: &[RecordedEvent], root: &str) {
             children.entry(cause).or_default().push(event);
         }
     }
-    for event in events.iter().filter(|e| e.block.event_type == root) {
-        // The root itself has no cause here, or one outside these events.
+    for event in events.iter().filter(|e| roots.matches(e)) {
+        // A root has no cause, or one outside these events.
         let caused = event.block.causation_id.as_deref();
         if caused.is_some_and(|c| by_cid.contains_key(c)) {
             continue;
         }
         println!(
             "{} (correlation {}):",
-            event.block.aggregate_id,
+            event.aggregate_id(),
             short(&event.block.correlation_id)
         );
         println!("  {}", node(event));

@@ -61,6 +61,7 @@
 
 mod ours;
 mod peer;
+mod quickstart;
 
 use std::error::Error;
 use std::sync::Arc;

@@ -1,4 +1,3 @@
-use std::convert::Infallible;
 use cim_events::{Event, aggregate};
 use serde::{Deserialize, Serialize};
 
@@ -15,18 +14,11 @@ enum AccountEvent {
 #[derive(Default)]
 struct Account;
 
-#[aggregate(events = AccountEvent)]
+#[aggregate(events = "the account events")]
 impl Account {
     #[apply(Opened)]
     fn opened(&mut self, owner: &str) {
         let _ = owner;
-    }
-    #[command]
-    fn open(&self) -> Result<AccountEvent, Infallible> {
-        Ok(AccountEvent::Opened {
-            account_id: "acc-1".into(),
-            owner: "Alice".into(),
-        })
     }
 }
 
