@@ -85,7 +85,11 @@
 //!   given/when/then harness in [`testing`];
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
-//!   for IPFS tools), [`subject`] (subject routing), [`payload`] (strict IPLD conversion).
+//!   for IPFS tools), [`import`] (existing blocks into a store, same CIDs), [`subject`]
+//!   (subject routing), [`EventSelector`] (an event type's events, told apart from other
+//!   aggregates'), [`payload`] (strict IPLD conversion);
+//! - `ipfs` (feature `ipfs`): mirror every chain to an IPFS node and restore it from there;
+//!   `docs/ipfs.md`.
 //! - [`schema`]: evolving events — upcasts (`#[event(from(…))]`), the schema lock
 //!   ([`assert_schema_lock!`]) and drift caught at start-up; `docs/evolving-events.md` walks
 //!   one event through three versions;
