@@ -45,6 +45,9 @@ pub enum StartFrom {
     /// From the first event whose aggregate version is at least this, then live. Meant
     /// for filters on one aggregate.
     Version(u64),
+    /// From the first message stored at or after this time (the store's clock, not the
+    /// event's `time`), then live: `tail --since` of the operator CLI.
+    Time(std::time::SystemTime),
     /// Only events stored after the subscription starts.
     #[default]
     Now,

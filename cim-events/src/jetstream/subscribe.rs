@@ -35,6 +35,9 @@ impl Inner {
             StartFrom::Sequence(s) => DeliverPolicy::ByStartSequence {
                 start_sequence: s.max(1),
             },
+            StartFrom::Time(t) => DeliverPolicy::ByStartTime {
+                start_time: time::OffsetDateTime::from(t),
+            },
             StartFrom::Now => DeliverPolicy::New,
         };
         let min_version = match start {

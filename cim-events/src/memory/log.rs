@@ -2,6 +2,7 @@
 //! of its messages and where its chain stands.
 
 use std::collections::BTreeMap;
+use std::time::SystemTime;
 
 use crate::chain::Follower;
 use crate::error::{Error, Result};
@@ -14,6 +15,9 @@ use crate::tail::Tail;
 pub(super) struct Log {
     /// Every message, stream sequence `n` at index `n - 1`.
     pub(super) messages: Vec<RawRecord>,
+    /// When each message was stored, by the system clock, at the same index: what a
+    /// subscription from a time starts by, as JetStream's stored timestamps are.
+    stored_at: Vec<SystemTime>,
     /// Per aggregate, its messages and its chain.
     aggregates: BTreeMap<String, Aggregate>,
 }
@@ -35,6 +39,22 @@ impl Log {
     /// The newest stream sequence (0: empty).
     pub(super) fn last_sequence(&self) -> u64 {
         self.messages.len() as u64
+    }
+
+    /// The stream sequence of the first message stored at or after `time` (the next
+    /// sequence if there is none). The clock may step back; a message stored before a
+    /// later one never counts as newer than it.
+    pub(super) fn first_stored_since(&self, time: SystemTime) -> u64 {
+        let mut newest = SystemTime::UNIX_EPOCH;
+        let index = self
+            .stored_at
+            .iter()
+            .position(|&at| {
+                newest = newest.max(at);
+                newest >= time
+            })
+            .unwrap_or(self.stored_at.len());
+        index as u64 + 1
     }
 
     /// The aggregate's tail, or why its chain is broken.
@@ -79,6 +99,7 @@ impl Log {
             self.push(aggregate_id, record);
         } else {
             self.messages.push(record);
+            self.stored_at.push(SystemTime::now());
         }
     }
 
@@ -94,6 +115,7 @@ impl Log {
     fn push(&mut self, aggregate_id: &str, record: RawRecord) {
         let index = self.messages.len();
         self.messages.push(record);
+        self.stored_at.push(SystemTime::now());
         if let Some(aggregate) = self.aggregates.get_mut(aggregate_id) {
             aggregate.indexes.push(index);
         }

@@ -234,6 +234,7 @@ impl EventStore for MemoryEventStore {
         let first = match start {
             StartFrom::Beginning | StartFrom::Version(_) => 1,
             StartFrom::Sequence(s) => s.max(1),
+            StartFrom::Time(t) => self.lock().first_stored_since(t),
             StartFrom::Now => self.lock().next_sequence(),
         };
         let min_version = match start {

@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             subscription_by_event_type_filter,
             subscription_from_sequence,
             subscription_from_version,
+            subscription_from_time,
             seed_subscription_is_live_only,
             invalid_aggregate_ids_are_rejected,
             invalid_event_types_are_rejected,
@@ -620,6 +621,26 @@ pub async fn subscription_from_version<S: EventStore>(store: &S) {
     assert_eq!(counters(&take(&mut sub, 2).await), vec![5, 6]);
     append_n(store, "nb-1", 7, 7).await;
     assert_eq!(counters(&take(&mut sub, 1).await), vec![7]);
+}
+
+/// A subscription can start at a time: the first message stored at or after it, then
+/// live (the operator CLI's `tail --since`).
+pub async fn subscription_from_time<S: EventStore>(store: &S) {
+    append_n(store, "nb-1", 1, 3).await;
+    // Margins on both sides, so that the store's clock and this one may differ a little.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let since = std::time::SystemTime::now();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    append_n(store, "nb-1", 4, 5).await;
+    let filter = format!("{}.>", store.subject_prefix());
+    let mut sub = store
+        .subscribe(&filter, StartFrom::Time(since))
+        .await
+        .expect("subscribe");
+    assert_eq!(counters(&take(&mut sub, 2).await), vec![4, 5]);
+    assert_quiet(&mut sub).await;
+    append_n(store, "nb-1", 6, 6).await;
+    assert_eq!(counters(&take(&mut sub, 1).await), vec![6]);
 }
 
 /// The seed's `subscribe_to_events` sees only new events of its aggregate.
