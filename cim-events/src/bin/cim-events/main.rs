@@ -19,11 +19,13 @@
 //! | `projections.rs` | durable projections: checkpoints, lag, reset |
 //! | `shred.rs` | crypto-shredding a data subject's key |
 //! | `schema.rs` | `schema check`: the registry against a lock file |
+//! | `ipfs.rs` | `ipfs push` / `ipfs restore`: chains onto an IPFS node and back |
 
 mod car_check;
 mod connection;
 mod export;
 mod import;
+mod ipfs;
 mod output;
 mod projections;
 mod scan;
@@ -71,6 +73,8 @@ enum Command {
     Shred(shred::ShredArgs),
     /// Schema registry checks.
     Schema(schema::SchemaArgs),
+    /// Chains onto an IPFS node (Kubo RPC API) and back, every CID the same.
+    Ipfs(ipfs::IpfsArgs),
 }
 
 fn main() -> ExitCode {
@@ -110,5 +114,6 @@ async fn run(cli: Cli) -> Result<Outcome, Failure> {
         Command::Projections(args) => projections::run(conn, args).await,
         Command::Shred(args) => shred::run(conn, args).await,
         Command::Schema(args) => schema::run(conn, args).await,
+        Command::Ipfs(args) => ipfs::run(conn, args).await,
     }
 }
