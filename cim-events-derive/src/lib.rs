@@ -3,8 +3,9 @@
 //!
 //! Each entry point parses, expands and converts; the work is split as in serde and
 //! thiserror: `ast` reads the input into a typed model, `attr` and `serde_attr` parse
-//! attributes, `valid` checks the rules that span several items, `event`, `payload`,
-//! `upcast` and `aggregate` generate code, and `fallback` emits stubs next to errors.
+//! attributes, `valid` checks the rules that span several items, `event`, `event_enum`,
+//! `payload`, `upcast`, `aggregate` and `command` generate code, and `fallback` emits stubs
+//! next to errors.
 
 mod aggregate;
 mod ast;
@@ -12,6 +13,7 @@ mod attr;
 mod command;
 mod ctxt;
 mod event;
+mod event_enum;
 mod fallback;
 mod names;
 mod payload;

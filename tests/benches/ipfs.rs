@@ -1,9 +1,9 @@
 //! Figures for BENCHMARKS.md's IPFS section, against the js-ipfs test node: the mirror's
 //! blocks per second put one by one and through CAR import, the cost of pinning every
-//! head against pinning per round, and the restore rate. Ignored by default (it reports
-//! numbers and asserts only that the work was done):
+//! head against pinning per round, and the restore rate. Reports numbers, and asserts only
+//! that the work was done:
 //!
-//! `cargo test --release -p tests --test ipfs_figures -- --ignored --nocapture`
+//! `cargo bench -p tests --bench ipfs`
 
 use std::time::{Duration, Instant};
 
@@ -55,9 +55,8 @@ fn rate(blocks: u64, took: Duration) -> f64 {
     blocks as f64 / took.as_secs_f64()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "figures for BENCHMARKS.md; run with --ignored --nocapture"]
-async fn ipfs_figures() {
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
     let store = filled().await;
     let blocks = AGGREGATES * EVENTS;
     println!(
