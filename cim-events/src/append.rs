@@ -127,7 +127,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
 /// holds (cached from its last write or read of the aggregate, else read once), so that
 /// events of another type are refused on this path too. When that tail is at the known
 /// head it is used whole (its last message may lie after the head).
-async fn known<S: EventStore + ?Sized>(
+pub(crate) async fn known<S: EventStore + ?Sized>(
     store: &S,
     prepared: &PreparedAppend,
     head: Head,
@@ -151,7 +151,7 @@ async fn known<S: EventStore + ?Sized>(
 }
 
 /// Refuses events of one aggregate type on the chain of another.
-fn check_type(aggregate_id: &str, tail: &Tail, prepared: &PreparedAppend) -> Result<()> {
+pub(crate) fn check_type(aggregate_id: &str, tail: &Tail, prepared: &PreparedAppend) -> Result<()> {
     match &tail.aggregate_type {
         Some(chain) if chain != prepared.aggregate_type() => Err(Error::AggregateTypeMismatch {
             aggregate_id: aggregate_id.to_owned(),
@@ -182,7 +182,7 @@ async fn stored_earlier<S: EventStore + ?Sized>(
 
 /// After an unknown outcome, reads the tail until it is known whether `sealed` (sealed on a
 /// tail whose last message is at stream sequence `after`) landed.
-async fn resolve_unknown<S: EventStore + ?Sized>(
+pub(crate) async fn resolve_unknown<S: EventStore + ?Sized>(
     store: &S,
     sealed: &[SealedEvent],
     after: u64,
@@ -215,7 +215,7 @@ fn sealed_id(sealed: &[SealedEvent]) -> &str {
 /// Whether `sealed`, sealed on a tail whose last message is at stream sequence `after`, is
 /// stored, given the aggregate's tail `now`: found by the CIDs of the messages stored after
 /// `after` (the server stores nothing of an append before that), read as a stream.
-async fn landed<S: EventStore + ?Sized>(
+pub(crate) async fn landed<S: EventStore + ?Sized>(
     store: &S,
     sealed: &[SealedEvent],
     after: u64,
@@ -273,7 +273,7 @@ async fn landed<S: EventStore + ?Sized>(
 
 /// What the chain shows after an unknown outcome.
 #[derive(Debug)]
-enum Landed {
+pub(crate) enum Landed {
     /// The append is stored, at these positions.
     Stored(Vec<EventMetadata>),
     /// Nothing of it is stored; the tail as it was read.
@@ -282,21 +282,21 @@ enum Landed {
 
 /// Retries spent by one append.
 #[derive(Debug, Default)]
-struct Attempts {
-    conflicts: u32,
-    transient: u32,
+pub(crate) struct Attempts {
+    pub(crate) conflicts: u32,
+    pub(crate) transient: u32,
 }
 
 impl Attempts {
     /// Every retry so far.
-    fn total(&self) -> u32 {
+    pub(crate) fn total(&self) -> u32 {
         self.conflicts.saturating_add(self.transient)
     }
 }
 
 /// Waits before retry `attempt`: a jittered backoff, or, with a zero backoff (a store
 /// whose refusals are resolved in memory), one yield to the other tasks.
-async fn pause(attempt: u32, (base, cap): (std::time::Duration, std::time::Duration)) {
+pub(crate) async fn pause(attempt: u32, (base, cap): (std::time::Duration, std::time::Duration)) {
     if base.is_zero() {
         backoff::yield_now().await;
     } else {
@@ -327,7 +327,11 @@ pub(crate) fn metadata(sealed: &[SealedEvent], last_sequence: u64) -> Result<Vec
         .collect())
 }
 
-fn conflict(aggregate_id: &str, expected: ExpectedVersion, actual: Option<Head>) -> Error {
+pub(crate) fn conflict(
+    aggregate_id: &str,
+    expected: ExpectedVersion,
+    actual: Option<Head>,
+) -> Error {
     ConflictError {
         aggregate_id: aggregate_id.to_owned(),
         expected,

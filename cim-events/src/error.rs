@@ -101,6 +101,23 @@ pub enum Error {
         max: usize,
     },
 
+    /// An atomic commit names one aggregate twice: each aggregate appears once, with all
+    /// of its events. Nothing was stored.
+    #[error("aggregate `{aggregate_id}` appears twice in one atomic commit")]
+    DuplicateAggregate {
+        /// The aggregate named twice.
+        aggregate_id: String,
+    },
+
+    /// The store cannot commit events of several aggregates atomically (a custom store
+    /// that does not implement [`EventStore::publish_atomic`](crate::EventStore::publish_atomic)).
+    /// Nothing was stored.
+    #[error("the `{store}` store cannot commit several aggregates atomically")]
+    AtomicUnsupported {
+        /// The store's kind ([`EventStore::store_kind`](crate::EventStore::store_kind)).
+        store: &'static str,
+    },
+
     /// More events in one atomic append than the store can commit at once.
     #[error("{count} events in one atomic append, more than the {max} the store commits at once")]
     BatchTooLarge {

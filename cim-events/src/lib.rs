@@ -103,6 +103,7 @@
 mod aggregate;
 mod anchor;
 mod append;
+mod atomic;
 mod backoff;
 pub mod block;
 mod cache;
@@ -130,6 +131,7 @@ mod store;
 pub mod subject;
 mod tail;
 mod traceparent;
+mod transaction;
 mod verify;
 mod wire_headers;
 
@@ -143,6 +145,7 @@ pub use repository::{
 
 pub use aggregate::{Aggregate, Command, CommandContext, Handle};
 pub use anchor::Truncated;
+pub use atomic::{AtomicAppend, AtomicPart, COMMIT_META_KEY};
 pub use cid::Cid;
 pub use crypto::pii::Pii;
 pub use error::{ConflictError, Error, Result};
@@ -162,6 +165,9 @@ pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore}
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use tail::Tail;
 pub use traceparent::{Traceparent, TraceparentError, TraceparentProblem};
+pub use transaction::{
+    Committed, CommittedAggregate, Rejection, Transaction, TransactionError, TransactionOptions,
+};
 pub use verify::{ChainFault, ChainReport, FaultKind, Verifier, verify_records};
 
 // Projections: read models fed by the event stream, with checkpoints.

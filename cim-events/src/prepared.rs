@@ -131,6 +131,15 @@ impl PreparedAppend {
         self
     }
 
+    /// Records `value` under `key` in every event's `meta` (a commit id, a command id):
+    /// part of the blocks, so of their CIDs. Only before the first append.
+    pub(crate) fn with_meta(mut self, key: &str, value: &str) -> Self {
+        for event in &mut self.events {
+            event.meta.insert(key.to_owned(), value.to_owned());
+        }
+        self
+    }
+
     pub(crate) fn is_chain_type_known(&self) -> bool {
         self.chain_type_known
     }

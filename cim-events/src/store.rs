@@ -7,6 +7,7 @@ use cid::Cid;
 use futures::{Stream, StreamExt, TryStreamExt};
 
 use crate::anchor::ChainAnchor;
+use crate::atomic::{AtomicAppend, AtomicPart};
 use crate::block::EventBlock;
 use crate::chain::{Follower, Step};
 use crate::error::{Error, Result};
@@ -150,6 +151,28 @@ pub trait EventStore: Send + Sync {
         after: &Tail,
     ) -> Result<Published>;
 
+    /// Stores the events of several aggregates atomically — all or none — if nothing was
+    /// stored on any part's aggregate subjects after its `after.last_sequence`; otherwise
+    /// stores nothing and answers [`Published::Refused`]. The events are stored
+    /// consecutively in part order; `last_sequence` is the last event's. A transient error
+    /// means the outcome is unknown.
+    ///
+    /// This is all a store implements for [`append_atomic`](EventStore::append_atomic).
+    /// The provided implementation publishes a single part with
+    /// [`publish`](EventStore::publish) and refuses more with
+    /// [`Error::AtomicUnsupported`].
+    async fn publish_atomic(&self, parts: &[AtomicPart<'_>]) -> Result<Published> {
+        match parts {
+            [part] => {
+                self.publish(part.aggregate_id, part.events, part.after)
+                    .await
+            }
+            _ => Err(Error::AtomicUnsupported {
+                store: self.store_kind(),
+            }),
+        }
+    }
+
     /// Every message stored on the aggregate's subjects after stream sequence
     /// `after_sequence` (0: all of them), exactly as stored — events or not — in stream
     /// order, streamed. A read after a known head (`head.sequence`) costs only the newer
@@ -203,6 +226,14 @@ pub trait EventStore: Send + Sync {
         expected: ExpectedVersion,
     ) -> Result<Vec<EventMetadata>> {
         crate::observe::append::append(self, prepared, expected).await
+    }
+
+    /// Appends the events of several aggregates atomically (see [`AtomicAppend`]): all are
+    /// stored, each aggregate's chained after its head, or none is. Fails with a conflict
+    /// naming the first aggregate whose head does not match its expectation; nothing is
+    /// stored then. Returns each aggregate's stored events, in commit order.
+    async fn append_atomic(&self, commit: &AtomicAppend) -> Result<Vec<Vec<EventMetadata>>> {
+        crate::atomic::append_atomic(self, commit).await
     }
 
     /// Registers `shape` for its `(aggregate type, event type, schema)` unless a shape is

@@ -38,6 +38,8 @@ r3_cases!(
     exact_conflicts_on_wrong_version,
     head_conflicts_on_stale_cid,
     catch_up_then_live_has_no_gap_or_duplicate,
+    an_atomic_commit_with_one_stale_expectation_stores_nothing,
+    racing_atomic_commits_over_overlapping_pairs_stay_whole,
 );
 
 /// Through a connection to each server in turn (followers included), a load right after

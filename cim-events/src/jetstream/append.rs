@@ -11,6 +11,7 @@
 
 use async_nats::HeaderMap;
 
+use crate::atomic::AtomicPart;
 use crate::error::Result;
 use crate::head::Head;
 use crate::seal::SealedEvent;
@@ -30,45 +31,53 @@ pub(crate) const EXPECTED_LAST_SUBJECT_SEQUENCE_SUBJECT: &str =
 pub(crate) const EXPECTED_STREAM: &str = "Nats-Expected-Stream";
 
 impl Inner {
-    /// Stores `events` after `after`, if nothing was stored on the aggregate's subjects
-    /// since `after.last_sequence`.
+    /// Stores every part's events after its tail, all or none, if nothing was stored on
+    /// any part's aggregate subjects since its `after.last_sequence`.
     #[tracing::instrument(level = "debug", name = "cim_events.jetstream.publish", skip_all, fields(
-        aggregate_id = aggregate_id, events = events.len(), after_sequence = after.last_sequence,
+        aggregates = parts.len(), events = parts.iter().map(|p| p.events.len()).sum::<usize>(),
     ))]
-    pub(crate) async fn publish(
-        &self,
-        aggregate_id: &str,
-        events: &[SealedEvent],
-        after: &Tail,
-    ) -> Result<Published> {
+    pub(crate) async fn publish(&self, parts: &[AtomicPart<'_>]) -> Result<Published> {
         super::observe::connects(&self.context.client());
-        if self.behind_known_head(aggregate_id, after) {
+        if parts
+            .iter()
+            .any(|part| self.behind_known_head(part.aggregate_id, part.after))
+        {
             return Ok(Published::Refused);
         }
-        let published = if let [event] = events {
-            self.publish_one(aggregate_id, event, after.last_sequence)
-                .await
-        } else {
-            self.publish_batch(aggregate_id, events, after.last_sequence)
-                .await
+        let published = match parts {
+            [part] if part.events.len() == 1 => {
+                self.publish_one(part.aggregate_id, &part.events[0], part.after.last_sequence)
+                    .await
+            }
+            _ => self.publish_batch(parts).await,
         };
         match published {
             Ok(last_sequence) => {
-                if let Some(last) = events.last() {
-                    let head = Head {
-                        version: last.block.seq,
-                        cid: last.cid,
-                        sequence: last_sequence,
-                    };
-                    self.remember(aggregate_id, &Tail::at(head, &last.block.aggregate_type));
-                    if let Some(anchors) = &self.anchors {
-                        anchors.enqueue(aggregate_id, head);
+                let count: usize = parts.iter().map(|part| part.events.len()).sum();
+                let mut sequence = last_sequence.saturating_sub(count as u64);
+                for part in parts {
+                    sequence += part.events.len() as u64;
+                    if let Some(last) = part.events.last() {
+                        let head = Head {
+                            version: last.block.seq,
+                            cid: last.cid,
+                            sequence,
+                        };
+                        self.remember(
+                            part.aggregate_id,
+                            &Tail::at(head, &last.block.aggregate_type),
+                        );
+                        if let Some(anchors) = &self.anchors {
+                            anchors.enqueue(part.aggregate_id, head);
+                        }
                     }
                 }
                 Ok(Published::Stored { last_sequence })
             }
             Err(failure) => {
-                self.forget(aggregate_id);
+                for part in parts {
+                    self.forget(part.aggregate_id);
+                }
                 match failure {
                     PublishFailure::Conflict => Ok(Published::Refused),
                     PublishFailure::Unknown(error) | PublishFailure::Fatal(error) => Err(error),

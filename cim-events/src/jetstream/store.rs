@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, stream::Stream};
 use async_trait::async_trait;
 
+use crate::atomic::AtomicPart;
 use crate::cache::Lru;
 use crate::error::Result;
 use crate::schema::{EventShape, RegisteredShape, SchemaCache};
@@ -190,7 +191,18 @@ impl EventStore for JetStreamEventStore {
         // The stream's settings are re-checked in the background: while they would let the
         // server delete events, nothing is written.
         self.inner.health.check()?;
-        self.inner.publish(aggregate_id, events, after).await
+        self.inner
+            .publish(&[AtomicPart {
+                aggregate_id,
+                events,
+                after,
+            }])
+            .await
+    }
+
+    async fn publish_atomic(&self, parts: &[AtomicPart<'_>]) -> Result<Published> {
+        self.inner.health.check()?;
+        self.inner.publish(parts).await
     }
 
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream> {

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use tokio::sync::watch;
 
+use crate::atomic::AtomicPart;
 use crate::crypto::Crypto;
 use crate::error::Result;
 use crate::head::Head;
@@ -109,6 +110,43 @@ impl MemoryEventStore {
         sequence
     }
 
+    /// Stores every part, consecutively, if no part's aggregate has a message after the
+    /// tail it was sealed on; otherwise nothing. One lock: all or none.
+    fn store_parts(&self, parts: &[AtomicPart<'_>]) -> Published {
+        let mut state = self.lock();
+        if parts
+            .iter()
+            .any(|part| state.last_sequence_of(part.aggregate_id) != part.after.last_sequence)
+        {
+            return Published::Refused;
+        }
+        for part in parts {
+            for event in part.events {
+                let sequence = state.next_sequence();
+                let record = RawRecord {
+                    sequence,
+                    subject: event.subject.clone(),
+                    headers: event
+                        .headers()
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect(),
+                    data: event.bytes.clone(),
+                };
+                let head = Head {
+                    version: event.block.seq,
+                    cid: event.cid,
+                    sequence,
+                };
+                state.push_event(part.aggregate_id, record, head, &event.block.aggregate_type);
+            }
+        }
+        let last_sequence = state.last_sequence();
+        drop(state);
+        self.shared.last.send_replace(last_sequence);
+        Published::Stored { last_sequence }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Log> {
         // A panic while holding the lock cannot leave the log half-written (every write
         // is one push after all checks), so a poisoned lock is safe to use.
@@ -194,33 +232,15 @@ impl EventStore for MemoryEventStore {
         events: &[SealedEvent],
         after: &Tail,
     ) -> Result<Published> {
-        let mut state = self.lock();
-        if state.last_sequence_of(aggregate_id) != after.last_sequence {
-            return Ok(Published::Refused);
-        }
-        for event in events {
-            let sequence = state.next_sequence();
-            let record = RawRecord {
-                sequence,
-                subject: event.subject.clone(),
-                headers: event
-                    .headers()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v))
-                    .collect(),
-                data: event.bytes.clone(),
-            };
-            let head = Head {
-                version: event.block.seq,
-                cid: event.cid,
-                sequence,
-            };
-            state.push_event(aggregate_id, record, head, &event.block.aggregate_type);
-        }
-        let last_sequence = state.last_sequence();
-        drop(state);
-        self.shared.last.send_replace(last_sequence);
-        Ok(Published::Stored { last_sequence })
+        Ok(self.store_parts(&[AtomicPart {
+            aggregate_id,
+            events,
+            after,
+        }]))
+    }
+
+    async fn publish_atomic(&self, parts: &[AtomicPart<'_>]) -> Result<Published> {
+        Ok(self.store_parts(parts))
     }
 
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream> {

@@ -17,7 +17,9 @@ use futures::StreamExt;
 
 use crate::domain::{Entered, Measured, Named, Nested, Noted};
 
+mod atomic;
 mod import;
+pub use atomic::*;
 pub use import::*;
 
 /// Generous bound for anything a subscription must deliver; a hang fails the test.
@@ -85,6 +87,11 @@ macro_rules! conformance_suite {
             an_import_resumes_after_a_stored_prefix,
             an_import_never_forks_a_chain,
             a_faulty_import_is_located_and_stores_nothing,
+            an_atomic_commit_stores_every_aggregate_together,
+            an_atomic_commit_with_one_stale_expectation_stores_nothing,
+            invalid_atomic_commits_are_refused,
+            an_atomic_commit_is_stored_once,
+            racing_atomic_commits_over_overlapping_pairs_stay_whole,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
