@@ -91,6 +91,10 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
             Ok(Published::Refused) => {
                 crate::observe::append::refused(store.store_kind());
                 let actual = store.tail(id, true).await?;
+                // The very blocks we sealed (a command with an id, sent again) are stored.
+                if let Some(stored) = at_head(&sealed, &actual) {
+                    return stored;
+                }
                 // What was stored since may be an earlier attempt of ours landing late.
                 if let Some(stored) = stored_earlier(store, prepared, &actual).await? {
                     return Ok(stored);
@@ -269,6 +273,15 @@ pub(crate) async fn landed<S: EventStore + ?Sized>(
             transient: false,
         }),
     }
+}
+
+/// The metadata of `sealed` if its last block is the head of `now`: content addressing
+/// says they are stored, whoever stored them (a resend of a command with an id seals the
+/// same blocks; nats-server checks the expected sequence before its duplicate window, so
+/// it refuses such a resend instead of dropping it).
+pub(crate) fn at_head(sealed: &[SealedEvent], now: &Tail) -> Option<Result<Vec<EventMetadata>>> {
+    let (last, head) = (sealed.last()?, now.head.as_ref()?);
+    (last.cid == head.cid).then(|| metadata(sealed, head.sequence))
 }
 
 /// What the chain shows after an unknown outcome.

@@ -15,7 +15,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::append::{Attempts, Landed, check_type, conflict, known, pause, resolve_unknown};
+use crate::append::{
+    Attempts, Landed, at_head, check_type, conflict, known, pause, resolve_unknown,
+};
 use crate::error::{Error, Result};
 use crate::expected::ExpectedVersion;
 use crate::metadata::EventMetadata;
@@ -189,6 +191,11 @@ pub(crate) async fn append_atomic<S: EventStore + ?Sized>(
             Ok(Published::Refused) => {
                 crate::observe::append::refused(store.store_kind());
                 let actual = fresh_tails(store, commit).await?;
+                // The very blocks we sealed are stored (a resend): all or none, so the
+                // first aggregate says.
+                if let Some(first) = at_head(&sealed[0], &actual[0]) {
+                    return spread_from(&sealed, &first?);
+                }
                 // What was stored since may be an earlier attempt of ours landing late.
                 if let Some(stored) = stored_earlier(store, commit).await? {
                     return Ok(stored);

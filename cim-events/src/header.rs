@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use cid::Cid;
 
+use crate::command_id::CommandId;
 use crate::metadata::EventMetadata;
 use crate::record::RecordedEvent;
 use crate::traceparent::{Traceparent, TraceparentError};
@@ -30,6 +31,9 @@ pub struct EventHeader {
     /// of the append — never in the block, so it does not change the events' CIDs. See
     /// [`with_traceparent`](EventHeader::with_traceparent).
     pub traceparent: Option<Traceparent>,
+    /// The command's identity, which makes it idempotent (see [`CommandId`]): its events
+    /// get ids and a time derived from it, and record it in their `meta`.
+    pub command_id: Option<CommandId>,
 }
 
 impl EventHeader {
@@ -51,6 +55,7 @@ impl EventHeader {
             causation_id: Some(causation_id.into()),
             metadata: BTreeMap::new(),
             traceparent: None,
+            command_id: None,
         }
     }
 
@@ -81,6 +86,18 @@ impl EventHeader {
     pub fn with_traceparent(mut self, traceparent: &str) -> Result<Self, TraceparentError> {
         self.traceparent = Some(Traceparent::parse(traceparent)?);
         Ok(self)
+    }
+
+    /// Makes the command idempotent: see [`CommandId`].
+    ///
+    /// ```
+    /// use cim_events::{CommandId, EventHeader};
+    /// let header = EventHeader::default().with_command_id(CommandId::new());
+    /// assert!(header.command_id.is_some());
+    /// ```
+    pub fn with_command_id(mut self, command_id: CommandId) -> Self {
+        self.command_id = Some(command_id);
+        self
     }
 
     /// Adds one metadata entry.

@@ -1,6 +1,7 @@
 //! The [`Repository`]: runs commands against aggregates stored in an [`EventStore`].
 
 mod cache;
+mod dedup;
 mod error;
 mod load;
 mod outcome;
@@ -335,6 +336,13 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             Some(loaded) => (loaded, true),
             None => (self.load(aggregate_id).await?, false),
         };
+        if let Some(command) = &header.command_id {
+            // Sent before: the chain holds its events, whatever the duplicate window.
+            let done = self.events_of_command(aggregate_id, command, None).await?;
+            if !done.is_empty() {
+                return self.done_before(aggregate_id, loaded, done).await;
+            }
+        }
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -370,6 +378,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                     head: loaded.head,
                     state: loaded.state,
                     attempts,
+                    deduplicated: false,
                 });
             }
             let expected = match loaded.head {
@@ -400,11 +409,42 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
                         "command lost a race; catching up and handling it again"
                     );
                     yield_now().await;
+                    let before = loaded.head;
                     self.catch_up(aggregate_id, &mut loaded).await?;
+                    if let Some(command) = &header.command_id {
+                        // The writer that got there first may have been this very command,
+                        // sent twice at once.
+                        let done = self
+                            .events_of_command(aggregate_id, command, before)
+                            .await?;
+                        if !done.is_empty() {
+                            return self.done_before(aggregate_id, loaded, done).await;
+                        }
+                    }
                 }
                 Err(error) => return Err(CommandError::Store(error)),
             }
         }
+    }
+
+    /// The outcome of a command whose events `done` the chain already holds: those events,
+    /// and the state as it stands now. Nothing is handled or stored.
+    async fn done_before(
+        &self,
+        aggregate_id: &str,
+        mut loaded: Loaded<A>,
+        done: Vec<CommittedEvent<A::Event>>,
+    ) -> Result<CommandOutcome<A>, CommandError<A::Error>> {
+        self.catch_up(aggregate_id, &mut loaded).await?;
+        self.keep(aggregate_id, &loaded);
+        Ok(CommandOutcome {
+            events: done,
+            version: loaded.version,
+            head: loaded.head,
+            state: loaded.state,
+            attempts: 0,
+            deduplicated: true,
+        })
     }
 
     /// The cached state of the aggregate, taken out of the cache (it goes back after the
@@ -490,6 +530,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             head,
             state,
             attempts,
+            deduplicated: false,
         }
     }
 }

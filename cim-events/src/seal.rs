@@ -8,6 +8,7 @@ use cid::Cid;
 use ipld_core::ipld::Ipld;
 
 use crate::block::{DecodeError, EventBlock, cid_of};
+use crate::command_id::COMMAND_META_KEY;
 use crate::error::{Error, Result};
 use crate::event::Event;
 use crate::head::Head;
@@ -59,6 +60,10 @@ pub fn prepare<E: Event>(
     if let Some(causation) = &header.causation_id {
         check_header_value("causation_id", causation)?;
     }
+    let mut meta = header.metadata.clone();
+    if let Some(command) = &header.command_id {
+        meta.insert(COMMAND_META_KEY.to_owned(), command.as_str().to_owned());
+    }
     let mut out: Vec<NewEvent> = Vec::with_capacity(events.len());
     for event in events {
         if event.is_retired() {
@@ -84,7 +89,14 @@ pub fn prepare<E: Event>(
                 event: event.aggregate_type().to_owned(),
             });
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        // A command with an id seals the same blocks every time it is sent.
+        let (id, time) = match &header.command_id {
+            Some(command) => (
+                command.event_id(aggregate_id, out.len()),
+                command.issued_nanos(),
+            ),
+            None => (uuid::Uuid::now_v7().to_string(), now_nanos()),
+        };
         let correlation_id = match (header.correlation_id.as_str(), out.first()) {
             ("", None) => id.clone(),
             ("", Some(first)) => first.correlation_id.clone(),
@@ -95,10 +107,10 @@ pub fn prepare<E: Event>(
             event_type: event.event_type().to_owned(),
             schema: event.schema_version(),
             id,
-            time: now_nanos(),
+            time,
             correlation_id,
             causation_id: header.causation_id.clone(),
-            meta: header.metadata.clone(),
+            meta: meta.clone(),
             payload: event.to_payload()?,
         });
     }

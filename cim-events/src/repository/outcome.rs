@@ -51,8 +51,13 @@ pub struct CommandOutcome<A: Aggregate> {
     pub head: Option<Head>,
     /// The state after the command's events.
     pub state: A,
-    /// How many times the command was handled: 1, plus one per conflict retried.
+    /// How many times the command was handled: 1, plus one per conflict retried; 0 when
+    /// it was not handled because it had been applied before.
     pub attempts: u32,
+    /// Whether the command carried a [`CommandId`](crate::CommandId) already recorded in
+    /// the chain: it was applied before, `events` are the ones it stored then, and nothing
+    /// was handled or stored now.
+    pub deduplicated: bool,
 }
 
 impl<A: Aggregate> CommandOutcome<A> {

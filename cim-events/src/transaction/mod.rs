@@ -304,7 +304,11 @@ impl<S: EventStore + Clone> Transaction<S> {
         let (commit_id, stored) = if parts.is_empty() {
             (None, Vec::new())
         } else {
-            let commit = AtomicAppend::new(parts)?;
+            // A command with an id commits under it: a resend seals the same blocks.
+            let commit = match &self.header.command_id {
+                Some(command) => AtomicAppend::with_id(command.as_str().to_owned(), parts)?,
+                None => AtomicAppend::new(parts)?,
+            };
             let stored = self.store.append_atomic(&commit).await?;
             (Some(commit.commit_id().to_owned()), stored)
         };
