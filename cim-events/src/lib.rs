@@ -83,6 +83,9 @@
 //!   feature `jetstream`, on by default), which pass the same conformance suite;
 //! - [`Repository`], snapshots ([`SnapshotStore`], [`SnapshotPolicy`]) and the
 //!   given/when/then harness in [`testing`];
+//! - [`Transaction`] and [`AtomicAppend`]: one decision over several aggregates, committed
+//!   atomically; [`CommandId`]: commands that take effect once however often they are sent;
+//!   `docs/across-aggregates.md`;
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`import`] (existing blocks into a store, same CIDs), [`subject`]
@@ -196,6 +199,11 @@ pub mod __private;
 #[cfg(doctest)]
 #[doc = include_str!("../docs/evolving-events.md")]
 pub struct EvolvingEventsGuide;
+
+/// The guide `docs/across-aggregates.md`, compiled as doctests so its examples stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/across-aggregates.md")]
+pub struct AcrossAggregatesGuide;
 
 /// The comparison `docs/compared-to-cqrs-es.md`, whose cim-events listing compiles.
 #[cfg(doctest)]
