@@ -142,6 +142,16 @@ impl RecordedEvent {
         &self.block.event_type
     }
 
+    /// When the event happened (its block's `time`).
+    pub fn time(&self) -> std::time::SystemTime {
+        std::time::UNIX_EPOCH + std::time::Duration::from_nanos(self.block.time)
+    }
+
+    /// The correlation the event belongs to.
+    pub fn correlation_id(&self) -> &str {
+        &self.block.correlation_id
+    }
+
     /// Aggregate id.
     pub fn aggregate_id(&self) -> &str {
         &self.block.aggregate_id

@@ -103,6 +103,35 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         }))
     }
 
+    /// The state as it was before version `version`: the chain's events below it only,
+    /// replayed from the first (no snapshot, no cache). What a decision was made on, to
+    /// make it again.
+    pub(crate) async fn load_before(
+        &self,
+        aggregate_id: &str,
+        version: u64,
+    ) -> Result<Loaded<A>, LoadError> {
+        let messages = self.store.read_messages(aggregate_id, 0).await?;
+        let below = futures::StreamExt::take_while(messages, move |message| {
+            let keep = message.as_ref().map_or(true, |record| {
+                crate::block::EventBlock::decode(&record.data).map_or(true, |b| b.seq < version)
+            });
+            std::future::ready(keep)
+        });
+        let mut state = A::default();
+        let mut data_keys = BTreeSet::new();
+        let opening = self.opening(&mut data_keys);
+        let replayed = replay(&mut state, aggregate_id, Box::pin(below), None, opening).await?;
+        Ok(Loaded {
+            state,
+            version: replayed.version(),
+            head: replayed.head,
+            replayed: replayed.count,
+            snapshot: SnapshotUse::Absent,
+            data_keys,
+        })
+    }
+
     /// Applies the events stored since `loaded` was loaded, reading only the messages
     /// after its head. Events are facts and `apply` is deterministic, so this gives the
     /// same state as a fresh load, for the cost of the new events only.
