@@ -123,7 +123,11 @@ impl<P: Process> Handle<Trigger<P>> for P {
         ctx: &CommandContext<'_>,
     ) -> Result<Vec<P::Event>, P::Error> {
         let mut reaction = trigger.decide(self, ctx.aggregate_id)?;
-        let events = std::mem::take(&mut reaction.events);
+        // A trigger that cannot be read records nothing.
+        let events = match reaction.failure {
+            Some(_) => Vec::new(),
+            None => std::mem::take(&mut reaction.events),
+        };
         *trigger
             .reaction
             .lock()
@@ -256,6 +260,9 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
             }
             Err(error) => return Err(self.failed(instance, error)),
         };
+        if let Some(error) = reaction.failure {
+            return Err(ProcessError::Store(error));
+        }
         // Commands are caused by the step's last recorded event when there is one: the
         // decision, content-addressed. Otherwise by the trigger, as the step's header says.
         let causes = match report.recorded.last() {

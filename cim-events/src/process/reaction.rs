@@ -28,6 +28,7 @@ pub struct Reaction<P: Aggregate> {
     pub(crate) commands: Vec<Outgoing>,
     pub(crate) timers: Vec<Wakeup>,
     pub(crate) cancelled: Vec<String>,
+    pub(crate) failure: Option<crate::Error>,
 }
 
 impl<P: Aggregate> Reaction<P> {
@@ -40,6 +41,7 @@ impl<P: Aggregate> Reaction<P> {
             commands: Vec::new(),
             timers: Vec::new(),
             cancelled: Vec::new(),
+            failure: None,
         }
     }
 
@@ -97,6 +99,13 @@ impl<P: Aggregate> Reaction<P> {
         let name = name.into();
         self.timers.retain(|timer| timer.name != name);
         self.cancelled.push(name);
+    }
+
+    /// Fails the step: the trigger cannot be read (it does not decode into the event type
+    /// the handler takes). Nothing of the step is recorded, sent or set, and the step
+    /// fails with `error`: the trigger comes again, to a fixed build.
+    pub fn fail(&mut self, error: crate::Error) {
+        self.failure.get_or_insert(error);
     }
 
     /// The events recorded so far.
