@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+pub use crate::filter_set::{FilterSetError, MAX_FILTERS, validate_subscriptions};
+
 /// The longest token accepted, in bytes. Keeps subjects well below NATS limits.
 pub const MAX_TOKEN_LEN: usize = 128;
 

@@ -139,6 +139,7 @@ mod builder;
 mod config_watch;
 mod direct;
 mod errors;
+mod filters;
 mod observe;
 mod ordered;
 mod position;

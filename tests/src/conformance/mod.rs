@@ -17,7 +17,9 @@ use futures::StreamExt;
 
 use crate::domain::{Entered, Measured, Named, Nested, Noted};
 
+mod filters;
 mod import;
+pub use filters::*;
 pub use import::*;
 
 /// Generous bound for anything a subscription must deliver; a hang fails the test.
@@ -85,6 +87,9 @@ macro_rules! conformance_suite {
             an_import_resumes_after_a_stored_prefix,
             an_import_never_forks_a_chain,
             a_faulty_import_is_located_and_stores_nothing,
+            two_filters_deliver_their_union_in_order,
+            overlapping_filters_are_normalised,
+            invalid_filter_sets_are_refused,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
