@@ -1,15 +1,17 @@
 //! A subscription's filter set in a consumer's configuration: one filter as
 //! `filter_subject`, several as `filter_subjects` (ADR-34).
 //!
-//! nats-server 2.15 (checked against its source and tests/selectors.rs): `filter_subjects`
-//! exists since 2.10; it may not be combined with `filter_subject` (error 10136) nor hold
-//! an empty filter (10139); a filter that repeats another or is a subset of another is
-//! refused (10138), while two filters that merely overlap (`events.a-1.*` and
-//! `events.*.Opened`) are accepted and a message matching both is delivered once. The
-//! server sets no bound on the number of filters. A consumer with several filters is
-//! created on `$JS.API.CONSUMER.CREATE.<stream>.<name>`, without the filter token that a
-//! single filter adds (10137 otherwise). The filters reach this module normalised
-//! ([`validate_subscriptions`](crate::subject::validate_subscriptions)), so the server's
+//! What nats-server 2.15 does with them (its source, and the test
+//! `nats_server_refuses_covered_filters_and_accepts_overlapping_ones` in
+//! `tests/tests/selectors.rs`): `filter_subjects` exists since 2.10 (this crate needs
+//! 2.12); it may not be combined with `filter_subject` (error 10136) nor hold an empty
+//! filter (10139); a filter that repeats another or is a subset of another is refused
+//! (10138), while two that merely overlap (`events.a-1.*` and `events.*.Opened`) are
+//! accepted and a message matching both is delivered once. The server sets no bound on
+//! their number. A consumer with several filters is created on
+//! `$JS.API.CONSUMER.CREATE.<stream>.<name>`, without the filter token a single filter
+//! adds (10137 otherwise). The filters reach this module normalised
+//! ([`validate_subscriptions`](crate::subject::validate_subscriptions)), so those
 //! refusals never apply.
 
 use async_nats::jetstream::consumer::{self, pull};
