@@ -63,7 +63,7 @@ trait Erased: Send + Sync {
     async fn publish(&self, id: &str, events: &[SealedEvent], after: &Tail) -> Result<Published>;
     async fn publish_atomic(&self, parts: &[AtomicPart<'_>]) -> Result<Published>;
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream>;
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream>;
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream>;
     async fn aggregate_ids(&self) -> Result<Vec<String>>;
     async fn anchor(&self, aggregate_id: &str) -> Result<Option<Head>>;
     async fn head(&self, aggregate_id: &str) -> Result<Option<Head>>;
@@ -109,8 +109,8 @@ impl<S: EventStore> Erased for S {
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream> {
         EventStore::read_messages(self, aggregate_id, after_sequence).await
     }
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        EventStore::subscribe(self, filter, start).await
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream> {
+        EventStore::subscribe_filters(self, filters, start).await
     }
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         EventStore::aggregate_ids(self).await
@@ -176,8 +176,8 @@ impl EventStore for DynEventStore {
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream> {
         self.inner.read_messages(aggregate_id, after_sequence).await
     }
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        self.inner.subscribe(filter, start).await
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream> {
+        self.inner.subscribe_filters(filters, start).await
     }
     async fn aggregate_ids(&self) -> Result<Vec<String>> {
         self.inner.aggregate_ids().await

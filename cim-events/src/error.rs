@@ -231,6 +231,11 @@ pub enum Error {
         problem: String,
     },
 
+    /// A set of subscription filters that cannot be subscribed as a whole: empty, or more
+    /// than [`MAX_FILTERS`](crate::subject::MAX_FILTERS). Nothing was subscribed.
+    #[error(transparent)]
+    FilterSet(#[from] crate::subject::FilterSetError),
+
     /// A stored record that is not in the format this crate writes: a snapshot or a
     /// checkpoint another writer damaged. Nothing was overwritten.
     #[error("{what} `{key}` is malformed: {problem}")]

@@ -89,8 +89,8 @@
 //! - [`projection`]: read models with checkpoints (stream sequence + CID);
 //! - [`block`] (wire format v1), [`verify_records`] and [`ChainReport`] (chain verification), [`car`] (CARv1 export
 //!   for IPFS tools), [`import`] (existing blocks into a store, same CIDs), [`subject`]
-//!   (subject routing), [`EventSelector`] (an event type's events, told apart from other
-//!   aggregates'), [`payload`] (strict IPLD conversion);
+//!   (subject routing), [`EventSelector`] (event types' events, told apart from other
+//!   aggregates', several aggregate types at once with [`EventSelector::or`]), [`payload`] (strict IPLD conversion);
 //! - `ipfs` (feature `ipfs`): mirror every chain to an IPFS node and restore it from there;
 //!   `docs/ipfs.md`.
 //! - [`schema`]: evolving events — upcasts (`#[event(from(…))]`), the schema lock
@@ -119,6 +119,7 @@ mod error;
 mod event;
 mod expected;
 mod extension;
+mod filter_set;
 mod head;
 mod header;
 pub mod import;
@@ -168,7 +169,7 @@ pub use metadata::EventMetadata;
 pub use prepared::PreparedAppend;
 pub use record::{RawRecord, RecordedEvent};
 pub use seal::{MAX_BATCH, SealedEvent};
-pub use selector::EventSelector;
+pub use selector::{EventSelector, SelectorGroup};
 pub use snapshot::{MemorySnapshotStore, Snapshot, SnapshotPolicy, SnapshotStore};
 pub use store::{EventStore, EventStream, Published, RawStream, RetryPolicy, StartFrom};
 pub use tail::Tail;

@@ -179,10 +179,51 @@ pub trait EventStore: Send + Sync {
     /// messages.
     async fn read_messages(&self, aggregate_id: &str, after_sequence: u64) -> Result<RawStream>;
 
+    /// Streams the events whose subjects match any of `filters` (each as
+    /// [`subscribe`](EventStore::subscribe) takes it), from `start`, then live: each event
+    /// once, however many filters match it, in stream order, with no gap or duplicate
+    /// between history and live events.
+    ///
+    /// The set is checked and normalised by
+    /// [`validate_subscriptions`](crate::subject::validate_subscriptions): repeats, and
+    /// filters that another filter of the set covers, are dropped (nats-server would
+    /// refuse them); an empty set or more than [`MAX_FILTERS`](crate::subject::MAX_FILTERS)
+    /// filters is [`Error::FilterSet`], a filter outside the prefix
+    /// [`Error::FilterOutsidePrefix`], a malformed one [`Error::InvalidToken`]. On
+    /// JetStream one consumer serves the whole set (`filter_subjects`, nats-server 2.10 or
+    /// later); the server, not the client, picks the events.
+    ///
+    /// ```
+    /// use cim_events::{Event, EventStore, MemoryEventStore, StartFrom};
+    /// use futures::StreamExt;
+    /// # use serde::{Deserialize, Serialize};
+    /// #[derive(Event, Serialize, Deserialize)]
+    /// #[event(aggregate = "Account")]
+    /// enum AccountEvent { Opened { owner: String }, Deposited { amount: u64 }, Closed { why: String } }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let store = MemoryEventStore::new();
+    /// store.append_event("acc-1", AccountEvent::Opened { owner: "Ann".into() }, None).await?;
+    /// store.append_event("acc-1", AccountEvent::Deposited { amount: 5 }, None).await?;
+    /// store.append_event("acc-1", AccountEvent::Closed { why: "moved".into() }, None).await?;
+    ///
+    /// let filters = ["events.*.Opened".to_owned(), "events.*.Closed".to_owned()];
+    /// let mut events = store.subscribe_filters(&filters, StartFrom::Beginning).await?;
+    /// let first = events.next().await.expect("an event")?;
+    /// let second = events.next().await.expect("an event")?;
+    /// assert_eq!((first.event_type(), second.event_type()), ("Opened", "Closed"));
+    /// assert_eq!((first.sequence, second.sequence), (1, 3));
+    /// # Ok::<(), cim_events::Error>(()) }).unwrap();
+    /// ```
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream>;
+
     /// Streams the events whose subjects match `filter` (e.g. `events.>`,
     /// `events.order-1.>`, `events.*.OrderCreated`), from `start`, then live, each once and
-    /// in stream order.
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream>;
+    /// in stream order: [`subscribe_filters`](EventStore::subscribe_filters) with one
+    /// filter.
+    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
+        self.subscribe_filters(&[filter.to_owned()], start).await
+    }
 
     /// The ids of every aggregate with at least one event.
     async fn aggregate_ids(&self) -> Result<Vec<String>>;
@@ -534,15 +575,17 @@ pub trait EventStore: Send + Sync {
     }
 
     /// Streams the events `selector` selects (see [`EventSelector`]), from `start`, then
-    /// live, in stream order: [`subscribe`](EventStore::subscribe) on its subject filter,
-    /// keeping the events of its aggregate type.
+    /// live, in stream order: [`subscribe_filters`](EventStore::subscribe_filters) on its
+    /// [`subject_filters`](EventSelector::subject_filters), keeping the events of its
+    /// aggregate types (the server filters by event type name, the client by the block's
+    /// `aggregate_type`).
     async fn subscribe_selected(
         &self,
         selector: &EventSelector,
         start: StartFrom,
     ) -> Result<EventStream> {
-        let filter = selector.subject_filter(self.subject_prefix());
-        let stream = self.subscribe(&filter, start).await?;
+        let filters = selector.subject_filters(self.subject_prefix());
+        let stream = self.subscribe_filters(&filters, start).await?;
         let selector = selector.clone();
         Ok(Box::pin(stream.filter(move |item| {
             let keep = item.as_ref().map_or(true, |event| selector.matches(event));

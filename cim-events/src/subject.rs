@@ -3,8 +3,13 @@
 //! NATS clients do not stop `*`, `>` or `.` inside a token, so an aggregate id such as
 //! `a.b` would silently land in another aggregate's subject. Every token the crate puts in
 //! a subject is checked here first; an unsafe one is an error, never escaped silently.
+//!
+//! A subscription takes one filter or a set ([`validate_subscriptions`], at most
+//! [`MAX_FILTERS`]): see [`EventStore::subscribe_filters`](crate::EventStore::subscribe_filters).
 
 use std::fmt;
+
+pub use crate::filter_set::{FilterSetError, MAX_FILTERS, validate_subscriptions};
 
 /// The longest token accepted, in bytes. Keeps subjects well below NATS limits.
 pub const MAX_TOKEN_LEN: usize = 128;

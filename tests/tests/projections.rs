@@ -105,8 +105,12 @@ impl EventStore for Hiccup {
         self.0.read_messages(aggregate_id, after_sequence).await
     }
 
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {
-        let events = self.0.subscribe(filter, start).await?;
+    async fn subscribe_filters(
+        &self,
+        filters: &[String],
+        start: StartFrom,
+    ) -> cim_events::Result<EventStream> {
+        let events = self.0.subscribe_filters(filters, start).await?;
         let hiccup = Error::Backend {
             operation: "subscribe",
             message: "leader election in progress".to_owned(),

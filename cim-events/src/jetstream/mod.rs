@@ -15,7 +15,10 @@
 //!   batch Direct Gets for short aggregates and an ordered consumer for long ones.
 //! - **Subscriptions**: an ordered pull consumer per subscription, which delivers each
 //!   stored message once, in order, from history into live with no gap, and pulls only as
-//!   fast as the caller reads. The store manages it itself: dropping the subscription
+//!   fast as the caller reads. Several filters
+//!   ([`subscribe_filters`](crate::EventStore::subscribe_filters)) are one consumer's
+//!   `filter_subjects` (nats-server 2.10 or later; no bound on their number, but repeated
+//!   or covered filters are refused with error 10138, so the store normalises the set). The store manages it itself: dropping the subscription
 //!   deletes it, and a 5 s inactive threshold removes it should that delete be lost.
 //! - **Anchors** ([`anchors`](JetStreamEventStoreBuilder::anchors), on by default): each
 //!   aggregate's newest head is also recorded in bucket `{stream}_ANCHORS`, written in
@@ -124,7 +127,9 @@
 //!   An append is refused by the server and fails with
 //!   [`Error::Backend`](crate::Error::Backend); nothing is stored.
 //! - **projection** `N` with checkpoints in bucket `C`: `$JS.API.CONSUMER.INFO.S.N`,
-//!   `$JS.API.CONSUMER.CREATE.S.N.>`, `$JS.API.CONSUMER.DELETE.S.N`,
+//!   `$JS.API.CONSUMER.CREATE.S.N.>` (and `$JS.API.CONSUMER.CREATE.S.N` for a
+//!   selection of several event types, whose consumer has `filter_subjects`),
+//!   `$JS.API.CONSUMER.DELETE.S.N`,
 //!   `$JS.API.CONSUMER.MSG.NEXT.S.N`, `$JS.ACK.S.N.>`, `$JS.API.DIRECT.GET.S`,
 //!   `$JS.API.STREAM.INFO.KV_C`, `$JS.API.STREAM.MSG.GET.KV_C`,
 //!   `$JS.API.DIRECT.GET.KV_C.>` and `$KV.C.N` (with
@@ -139,6 +144,7 @@ mod builder;
 mod config_watch;
 mod direct;
 mod errors;
+mod filters;
 mod observe;
 mod ordered;
 mod position;

@@ -62,10 +62,11 @@ impl Drop for ConsumerGuard {
     }
 }
 
-/// A subscription's consumer: delivers the stream's messages matching a filter, each
-/// once, in stream order, across recreations.
+/// A subscription's consumer: delivers the stream's messages matching any of its filters,
+/// each once, in stream order, across recreations.
 pub(crate) struct OrderedConsumer {
-    filter: String,
+    /// Normalised, at least one (see [`filters`](super::filters)).
+    filters: Vec<String>,
     /// Where the first consumer starts.
     initial: DeliverPolicy,
     /// The stream sequence a recreated consumer starts at, once known.
@@ -86,12 +87,12 @@ impl OrderedConsumer {
     pub(crate) async fn start(
         context: jetstream::Context,
         stream_name: &str,
-        filter: &str,
+        filters: &[String],
         initial: DeliverPolicy,
         batch: usize,
     ) -> Result<Self> {
         let mut consumer = OrderedConsumer {
-            filter: filter.to_owned(),
+            filters: filters.to_vec(),
             initial,
             next_sequence: None,
             last_delivery: 0,
@@ -127,18 +128,18 @@ impl OrderedConsumer {
         // (`$JS.API.CONSUMER.CREATE.<stream>`, see docs/security.md): the server names it.
         // A subscription dropped while its consumer is being created leaves that one to
         // the inactive threshold.
-        let config = pull::Config {
+        let mut config = pull::Config {
             description: Some("cim-events".to_owned()),
             deliver_policy,
             ack_policy: AckPolicy::None,
             max_deliver: 1,
-            filter_subject: self.filter.clone(),
             replay_policy: ReplayPolicy::Instant,
             inactive_threshold: INACTIVE_THRESHOLD,
             num_replicas: 1,
             memory_storage: true,
             ..pull::Config::default()
         };
+        super::filters::configure(&mut config, &self.filters);
         let consumer = context
             .create_consumer_on_stream(config, &stream_name)
             .await
@@ -201,7 +202,7 @@ impl OrderedConsumer {
                 },
                 None => "the consumer's message stream ended".to_owned(),
             };
-            tracing::debug!(filter = %self.filter, %reason, "recreating the subscription's consumer");
+            tracing::debug!(filters = ?self.filters, %reason, "recreating the subscription's consumer");
             self.messages = None;
         }
     }

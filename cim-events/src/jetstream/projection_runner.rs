@@ -115,7 +115,9 @@ struct Source {
     stream_name: String,
     /// The store's subject prefix, when the runner was made from the store.
     prefix: Option<String>,
-    filter: String,
+    /// At least one, sorted; several go in `filter_subjects` (see
+    /// [`filters`](super::filters)).
+    filters: Vec<String>,
     ack_wait: Duration,
     max_ack_pending: i64,
     batch: usize,
@@ -161,7 +163,7 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
                 encryption: None,
                 stream_name: stream_name.to_owned(),
                 prefix: None,
-                filter: filter.to_owned(),
+                filters: vec![filter.to_owned()],
                 ack_wait: Duration::from_secs(30),
                 max_ack_pending: 1000,
                 batch: 200,
@@ -181,18 +183,30 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
     /// Feeds only the events whose subjects match `filter`, e.g. `events.*.OrderCreated`.
     /// The checkpointed event must still match it on the next run.
     pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.source.filter = filter.into();
+        self.source.filters = vec![filter.into()];
         self
     }
 
-    /// Feeds only the events `selector` selects: its event types of its aggregate type
+    /// Feeds only the events `selector` selects: its event types of its aggregate types
     /// (see [`EventSelector`](crate::EventSelector)); others are skipped and acknowledged.
-    /// A runner made by [`new`](Self::new) also narrows its subject filter to the
-    /// selector's; one made by [`on_stream`](Self::on_stream) keeps the filter it was
-    /// given. The selector must stay the same across runs.
+    /// A runner made by [`new`](Self::new) also narrows its consumer to the selector's
+    /// [`subject_filters`](crate::EventSelector::subject_filters) (`filter_subjects` when
+    /// there are several, which needs `$JS.API.CONSUMER.CREATE.<stream>.<name>` rather than
+    /// `….<name>.>`, see `docs/security.md`); one made by [`on_stream`](Self::on_stream)
+    /// keeps the filter it was given.
+    ///
+    /// # A changed selection
+    ///
+    /// The durable consumer keeps the filters it was created with. When a run's filters
+    /// differ from the consumer's, the runner proves its checkpoint against the new
+    /// filters and, if the checkpointed event is still among them, replaces the consumer
+    /// with one on the new filters starting right after the checkpoint: events a widened
+    /// selection adds before the checkpoint are not replayed (reset the checkpoint for
+    /// that). If the checkpointed event is no longer selected, the run fails with
+    /// [`ProjectionError::CheckpointMismatch`] and the consumer is left as it was.
     pub fn select(mut self, selector: crate::EventSelector) -> Self {
         if let Some(prefix) = &self.source.prefix {
-            self.source.filter = selector.subject_filter(prefix);
+            self.source.filters = selector.subject_filters(prefix);
         }
         self.applier.select(selector);
         self
@@ -405,28 +419,43 @@ impl<P: Projection, C: CheckpointStore> JetStreamProjectionRunner<P, C> {
 }
 
 impl Source {
-    /// Checks that the first message matching the filter at or after the checkpoint's
+    /// Checks that the first message matching the filters at or after the checkpoint's
     /// sequence is the checkpointed event.
     /// `Ok(None)` if it is; otherwise `Ok(Some(found))`, the message found there if any.
     async fn prove(&self, checkpoint: Checkpoint) -> Result<Option<Option<Checkpoint>>> {
         let client = self.context.client();
+        let mut found = None;
         for attempt in 0..PROOF_ATTEMPTS {
-            let records = direct::next_batch(
-                &client,
-                &self.stream_name,
-                &self.filter,
-                checkpoint.sequence.max(1),
-                1,
-                REQUEST_TIMEOUT,
-            )
-            .await?
-            .records;
-            if let Some(first) = records.first() {
-                let found = Checkpoint {
-                    sequence: first.sequence,
-                    cid: cid_of(&first.data),
-                };
-                return Ok((found != checkpoint).then_some(Some(found)));
+            // One Direct Get per filter (the API takes one): the first of their answers.
+            found = None;
+            for filter in &self.filters {
+                let records = direct::next_batch(
+                    &client,
+                    &self.stream_name,
+                    filter,
+                    checkpoint.sequence.max(1),
+                    1,
+                    REQUEST_TIMEOUT,
+                )
+                .await?
+                .records;
+                if let Some(first) = records.first() {
+                    if found.is_none_or(|f: Checkpoint| first.sequence < f.sequence) {
+                        found = Some(Checkpoint {
+                            sequence: first.sequence,
+                            cid: cid_of(&first.data),
+                        });
+                    }
+                }
+            }
+            match found {
+                Some(found) if found.sequence == checkpoint.sequence => {
+                    return Ok((found != checkpoint).then_some(Some(found)));
+                }
+                // With several filters the answers may come from different replicas: a
+                // later message from one, nothing yet from another that is behind.
+                Some(found) if self.filters.len() == 1 => return Ok(Some(Some(found))),
+                _ => {}
             }
             // Nothing there, or a replica that has not caught up yet: ask again.
             backoff::sleep(
@@ -436,13 +465,13 @@ impl Source {
             )
             .await;
         }
-        Ok(Some(None))
+        Ok(Some(found))
     }
 
     /// The consumer's settings, starting right after `checkpoint`.
     fn config(&self, name: &str, checkpoint: Option<Checkpoint>) -> pull::Config {
         let name = name.to_owned();
-        pull::Config {
+        let mut config = pull::Config {
             description: Some(format!("cim-events projection `{name}`")),
             durable_name: Some(name),
             deliver_policy: checkpoint.map_or(DeliverPolicy::All, |c| {
@@ -453,11 +482,12 @@ impl Source {
             ack_policy: AckPolicy::Explicit,
             ack_wait: self.ack_wait,
             max_deliver: -1,
-            filter_subject: self.filter.clone(),
             max_ack_pending: self.max_ack_pending,
             replay_policy: ReplayPolicy::Instant,
             ..pull::Config::default()
-        }
+        };
+        super::filters::configure(&mut config, &self.filters);
+        config
     }
 
     /// Opens the durable consumer, keeping the existing one only if `reposition` is off,
@@ -470,6 +500,8 @@ impl Source {
         reposition: bool,
     ) -> Result<pull::Stream> {
         let wanted = self.config(name, checkpoint);
+        let mut wanted_filters = self.filters.clone();
+        wanted_filters.sort();
         let existing = match self
             .context
             .get_consumer_from_stream::<pull::Config, _, _>(name, &self.stream_name)
@@ -483,7 +515,7 @@ impl Source {
             let info = consumer.cached_info();
             let c = &info.config;
             !reposition
-                && c.filter_subject == wanted.filter_subject
+                && super::filters::configured(c) == wanted_filters
                 && c.ack_policy == AckPolicy::Explicit
                 && c.ack_wait == wanted.ack_wait
                 && c.max_ack_pending == wanted.max_ack_pending

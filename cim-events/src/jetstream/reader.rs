@@ -142,7 +142,7 @@ impl Reader {
                         let consumer = OrderedConsumer::start(
                             self.inner.context.clone(),
                             &self.inner.stream_name,
-                            &self.filter,
+                            std::slice::from_ref(&self.filter),
                             DeliverPolicy::ByStartSequence {
                                 start_sequence: self.next,
                             },

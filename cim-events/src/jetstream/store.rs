@@ -210,8 +210,8 @@ impl EventStore for JetStreamEventStore {
         self.inner.read_messages(aggregate_id, after_sequence).await
     }
 
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        let events = self.inner.subscribe(filter, start).await?;
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream> {
+        let events = self.inner.subscribe(filters, start).await?;
         Ok(crate::crypto::open_stream(self.encryption(), events))
     }
 

@@ -1,7 +1,7 @@
 //! Subscriptions: one ordered pull consumer per subscription, deleted when the
 //! subscription is dropped (see [`ordered`](super::ordered)).
 //!
-//! An ordered consumer delivers the stream's messages matching a filter in stream order,
+//! An ordered consumer delivers the stream's messages matching its filters in stream order,
 //! each once: it tracks the last stream sequence it handed out and, after any gap (a
 //! dropped message, a reconnect, a restarted server), recreates itself from the next
 //! one. History and live events come through the same consumer, so the switch from
@@ -15,7 +15,7 @@ use futures::StreamExt;
 use crate::error::Result;
 use crate::record::RecordedEvent;
 use crate::store::{EventStream, StartFrom};
-use crate::subject::validate_subscription;
+use crate::subject::validate_subscriptions;
 
 use super::ordered::OrderedConsumer;
 use super::read::consumer_record;
@@ -26,10 +26,15 @@ use super::store::Inner;
 const SUBSCRIPTION_BATCH: usize = 200;
 
 impl Inner {
-    /// Streams the events matching `filter` from `start`, then live.
-    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "jetstream", filter = filter, start = ?start))]
-    pub(crate) async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_subscription(&self.prefix, filter)?;
+    /// Streams the events matching any of `filters` from `start`, then live, on one
+    /// consumer (`filter_subjects` for several, see [`filters`](super::filters)).
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "jetstream", filter = ?filters, start = ?start))]
+    pub(crate) async fn subscribe(
+        &self,
+        filters: &[String],
+        start: StartFrom,
+    ) -> Result<EventStream> {
+        let filters = validate_subscriptions(&self.prefix, filters)?;
         let deliver_policy = match start {
             StartFrom::Beginning | StartFrom::Version(_) => DeliverPolicy::All,
             StartFrom::Sequence(s) => DeliverPolicy::ByStartSequence {
@@ -47,7 +52,7 @@ impl Inner {
         let consumer = OrderedConsumer::start(
             self.context.clone(),
             &self.stream_name,
-            filter,
+            &filters,
             deliver_policy,
             SUBSCRIPTION_BATCH,
         )

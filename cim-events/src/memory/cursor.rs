@@ -12,7 +12,9 @@ use super::MemoryEventStore;
 /// never loses events and the switch from catch-up to live has no gap.
 pub(super) struct Cursor {
     pub(super) store: MemoryEventStore,
-    pub(super) filter: String,
+    /// Normalised ([`validate_subscriptions`](crate::subject::validate_subscriptions)):
+    /// a message matching any of them is delivered, once.
+    pub(super) filters: Vec<String>,
     pub(super) next: u64,
     pub(super) min_version: u64,
     pub(super) last: watch::Receiver<u64>,
@@ -28,7 +30,7 @@ impl Cursor {
                 let from = usize::try_from(self.next - 1).unwrap_or(usize::MAX);
                 let found = state.messages.get(from..).and_then(|rest| {
                     rest.iter()
-                        .find(|r| subject_matches(&self.filter, &r.subject))
+                        .find(|r| self.filters.iter().any(|f| subject_matches(f, &r.subject)))
                         .cloned()
                 });
                 if found.is_none() {

@@ -22,7 +22,7 @@ use crate::schema::registry::{ShapeKey, shape_key};
 use crate::schema::{EventShape, RegisteredShape, SchemaCache};
 use crate::seal::SealedEvent;
 use crate::store::{EventStore, EventStream, Published, RawStream, StartFrom};
-use crate::subject::{DEFAULT_PREFIX, validate_prefix, validate_subscription};
+use crate::subject::{DEFAULT_PREFIX, validate_prefix, validate_subscriptions};
 use crate::tail::Tail;
 use cursor::Cursor;
 use log::Log;
@@ -248,9 +248,9 @@ impl EventStore for MemoryEventStore {
         Ok(Box::pin(futures::stream::iter(records.into_iter().map(Ok))))
     }
 
-    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "memory", filter = filter, start = ?start))]
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> Result<EventStream> {
-        validate_subscription(&self.shared.prefix, filter)?;
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "memory", filter = ?filters, start = ?start))]
+    async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream> {
+        let filters = validate_subscriptions(&self.shared.prefix, filters)?;
         let first = match start {
             StartFrom::Beginning | StartFrom::Version(_) => 1,
             StartFrom::Sequence(s) => s.max(1),
@@ -263,7 +263,7 @@ impl EventStore for MemoryEventStore {
         };
         let cursor = Cursor {
             store: self.clone(),
-            filter: filter.to_owned(),
+            filters,
             next: first,
             min_version,
             last: self.shared.last.subscribe(),

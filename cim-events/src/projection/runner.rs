@@ -20,7 +20,7 @@ const MAX_EMPTY_SUBSCRIPTIONS: u32 = 3;
 
 /// Runs a [`Projection`] on any [`EventStore`], the embedded
 /// [`MemoryEventStore`](crate::MemoryEventStore) included, through
-/// [`EventStore::subscribe`]: catch-up from the checkpoint, then live.
+/// [`EventStore::subscribe_filters`]: catch-up from the checkpoint, then live.
 ///
 /// Every run subscribes from the checkpoint's own sequence, so the first event delivered
 /// must be the checkpointed one, with the same CID — which proves the checkpoint against
@@ -37,7 +37,8 @@ const MAX_EMPTY_SUBSCRIPTIONS: u32 = 3;
 #[derive(Debug)]
 pub struct ProjectionRunner<S, P, C> {
     store: S,
-    filter: Option<String>,
+    /// The subject filters (`None`: `{prefix}.>`).
+    filters: Option<Vec<String>>,
     applier: Applier<P, C>,
     /// The projection-lag gauge.
     lag: LagProbe,
@@ -49,7 +50,7 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
     pub fn new(store: S, projection: P, checkpoints: C) -> Self {
         ProjectionRunner {
             store,
-            filter: None,
+            filters: None,
             applier: Applier::new(projection, checkpoints),
             lag: LagProbe::default(),
         }
@@ -58,15 +59,18 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
     /// Feeds only the events whose subjects match `filter`, e.g. `events.*.Deposited`. The
     /// filter must stay the same across runs: the checkpointed event must still match it.
     pub fn filter(mut self, filter: impl Into<String>) -> Self {
-        self.filter = Some(filter.into());
+        self.filters = Some(vec![filter.into()]);
         self
     }
 
-    /// Feeds only the events `selector` selects: its event types of its aggregate type
-    /// (see [`EventSelector`](crate::EventSelector)), on its subject filter. Other events
-    /// the filter delivers are skipped. The selector must stay the same across runs.
+    /// Feeds only the events `selector` selects: its event types of its aggregate types
+    /// (see [`EventSelector`](crate::EventSelector)), on one subscription to its
+    /// [`subject_filters`](crate::EventSelector::subject_filters). Other events the
+    /// filters deliver (another aggregate type's event of a selected name) are skipped.
+    /// The checkpointed event must still be selected on the next run; events a widened
+    /// selector adds before the checkpoint are not replayed.
     pub fn select(mut self, selector: crate::EventSelector) -> Self {
-        self.filter = Some(selector.subject_filter(self.store.subject_prefix()));
+        self.filters = Some(selector.subject_filters(self.store.subject_prefix()));
         self.applier.select(selector);
         self
     }
@@ -126,10 +130,10 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
     /// something fails (`Err`, after which running again resumes from the checkpoint).
     pub async fn run(&mut self) -> Result<Progress, ProjectionError<P::Error>> {
         self.applier.resume().await?;
-        let filter = self
-            .filter
+        let filters = self
+            .filters
             .clone()
-            .unwrap_or_else(|| format!("{}.>", self.store.subject_prefix()));
+            .unwrap_or_else(|| vec![format!("{}.>", self.store.subject_prefix())]);
         let mut empty = 0;
         loop {
             let checkpoint = self.applier.checkpoint();
@@ -137,7 +141,7 @@ impl<S: EventStore, P: Projection, C: CheckpointStore> ProjectionRunner<S, P, C>
                 checkpoint.map_or(StartFrom::Beginning, |c| StartFrom::Sequence(c.sequence));
             let control = self.applier.control();
             let Some(subscribed) = control
-                .or_shutdown(self.store.subscribe(&filter, start))
+                .or_shutdown(self.store.subscribe_filters(&filters, start))
                 .await
             else {
                 return Ok(control.current());

@@ -18,8 +18,10 @@ use futures::StreamExt;
 use crate::domain::{Entered, Measured, Named, Nested, Noted};
 
 mod atomic;
+mod filters;
 mod import;
 pub use atomic::*;
+pub use filters::*;
 pub use import::*;
 
 /// Generous bound for anything a subscription must deliver; a hang fails the test.
@@ -92,6 +94,9 @@ macro_rules! conformance_suite {
             invalid_atomic_commits_are_refused,
             an_atomic_commit_is_stored_once,
             racing_atomic_commits_over_overlapping_pairs_stay_whole,
+            two_filters_deliver_their_union_in_order,
+            overlapping_filters_are_normalised,
+            invalid_filter_sets_are_refused,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -108,8 +108,12 @@ impl EventStore for ProbeStore {
         })))
     }
 
-    async fn subscribe(&self, filter: &str, start: StartFrom) -> cim_events::Result<EventStream> {
-        self.inner.subscribe(filter, start).await
+    async fn subscribe_filters(
+        &self,
+        filters: &[String],
+        start: StartFrom,
+    ) -> cim_events::Result<EventStream> {
+        self.inner.subscribe_filters(filters, start).await
     }
 
     async fn aggregate_ids(&self) -> cim_events::Result<Vec<String>> {
