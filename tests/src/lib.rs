@@ -7,4 +7,5 @@ pub mod domain;
 pub mod ipfs;
 pub mod ipld_tools;
 pub mod nats;
+pub mod shop;
 pub mod tails;

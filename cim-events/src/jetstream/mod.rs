@@ -160,10 +160,12 @@ mod kv;
 mod kv_checkpoint;
 mod kv_schema;
 mod kv_snapshot;
+mod process_worker;
 mod projection_runner;
 pub use keystore::JetStreamKeyStore;
 pub use kv_checkpoint::{CHECKPOINT_FORMAT_VERSION, JetStreamCheckpointStore};
 pub use kv_snapshot::{JetStreamSnapshotStore, SNAPSHOT_FORMAT_VERSION};
+pub use process_worker::{DEFAULT_STEP_TIMEOUT, ProcessWorker};
 pub use projection_runner::JetStreamProjectionRunner;
 
 pub use anchor::ANCHOR_FORMAT_VERSION;
