@@ -210,6 +210,12 @@ async fn two_workers_of_one_consumer_get_disjoint_timers_whose_union_is_all() {
         Err(other) => panic!("{other:?}"),
         Ok(_) => panic!("a second consumer name was accepted"),
     }
+    assert!(timers.delete_consumer("sagas").await.expect("delete"));
+    assert!(!timers.delete_consumer("sagas").await.expect("delete again"));
+    let _others = timers
+        .fired("others")
+        .await
+        .expect("another name, once the first is gone");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,4 +242,63 @@ async fn invalid_owners_and_names_are_typed_errors() {
         kind(timers.fired("a.b").await.map(drop)),
         TokenKind::TimerConsumer
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_timer_that_is_rescheduled_or_cancelled_is_not_redelivered_and_its_ack_is_harmless()
+{
+    let server = NatsServer::shared().await;
+    let timers = timers_on(server, Duration::from_secs(2)).await;
+    let mut fired = timers.fired("sagas").await.expect("consumer");
+    for name in ["replaced", "cancelled"] {
+        let t = Timer::new("saga-1", name, in_ms(0), "old").expect("timer");
+        timers.schedule(&t).await.expect("schedule");
+    }
+    let mut held = Vec::new();
+    while held.len() < 2 {
+        held.push(next(&mut fired, PATIENCE).await.expect("fired"));
+    }
+    // While a worker holds both: one is scheduled anew, the other cancelled.
+    let again = Timer::new("saga-1", "replaced", in_ms(500), "new").expect("timer");
+    timers.schedule(&again).await.expect("reschedule");
+    assert!(timers.cancel("saga-1", "cancelled").await.expect("cancel"));
+    for timer in held {
+        tokio::time::timeout(Duration::from_secs(10), timer.ack())
+            .await
+            .expect("the ack of a removed timer returns")
+            .expect("and succeeds");
+    }
+    let new = next(&mut fired, PATIENCE).await.expect("the new one fires");
+    assert_eq!(
+        (new.name.as_str(), new.payload.as_ref()),
+        ("replaced", &b"new"[..])
+    );
+    new.ack().await.expect("ack");
+    assert!(
+        next(&mut fired, Duration::from_secs(4)).await.is_none(),
+        "neither old delivery comes back after the ack wait"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reading_across_a_server_restart_gets_the_timers_that_fire_after_it() {
+    let mut server = NatsServer::start().await;
+    let timers = timers_on(&server, Duration::from_secs(30)).await;
+    let mut fired = timers.fired("sagas").await.expect("consumer");
+    let timer = Timer::new("saga-1", "after", in_ms(3000), "").expect("timer");
+    timers.schedule(&timer).await.expect("schedule");
+    server.restart().await;
+    // Pull errors while the server was gone are reported as transient, and reading goes on.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let got = loop {
+        match tokio::time::timeout_at(deadline, fired.next()).await {
+            Ok(Some(Ok(timer))) => break timer,
+            Ok(Some(Err(e))) => assert!(e.is_transient(), "{e:?}"),
+            Ok(None) => panic!("the fired-timer stream ended"),
+            Err(_) => panic!("the timer did not arrive after the restart"),
+        }
+    };
+    assert_not_early(&got);
+    assert_eq!(got.name, "after");
+    got.ack().await.expect("ack");
 }

@@ -241,3 +241,38 @@ async fn invalid_owners_names_and_consumers_are_typed_errors() {
         TokenKind::TimerConsumer
     );
 }
+
+#[tokio::test]
+async fn a_held_timer_that_is_rescheduled_or_cancelled_is_not_redelivered_and_its_ack_is_harmless()
+{
+    let clock = VirtualClock::new(start());
+    let timers = MemoryTimers::with_ack_wait(&clock, secs(30));
+    let mut fired = timers.fired("sagas").await.expect("consumer");
+    for name in ["replaced", "cancelled"] {
+        timers
+            .schedule(&timer("saga-1", name, start(), "old"))
+            .await
+            .expect("schedule");
+    }
+    let held = [
+        ready(&mut fired).expect("one"),
+        ready(&mut fired).expect("two"),
+    ];
+    timers
+        .schedule(&timer("saga-1", "replaced", start() + secs(5), "new"))
+        .await
+        .expect("again");
+    assert!(timers.cancel("saga-1", "cancelled").await.expect("cancel"));
+    for timer in held {
+        timer.ack().await.expect("a removed timer's ack succeeds");
+    }
+    clock.advance(secs(5));
+    let new = ready(&mut fired).expect("the new one fires");
+    assert_eq!(new.payload.as_ref(), b"new");
+    new.ack().await.expect("ack");
+    clock.advance(secs(3600));
+    assert!(
+        ready(&mut fired).is_none(),
+        "neither old delivery comes back"
+    );
+}

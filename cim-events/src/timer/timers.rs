@@ -19,7 +19,8 @@ pub trait Timers: Send + Sync {
     /// same timer twice keeps one. A due time in the past fires at once.
     ///
     /// A timer that has already fired and been acknowledged is gone: scheduling it again
-    /// fires it again.
+    /// fires it again. After an error the timer may or may not be scheduled; scheduling it
+    /// again is safe.
     async fn schedule(&self, timer: &Timer) -> Result<()>;
 
     /// Cancels `owner`'s timer `name`: a pending one never fires, and a fired one that

@@ -24,6 +24,8 @@ use super::rfc3339;
 
 /// Server error code: a work queue stream allows one consumer per subject.
 const CONSUMER_NOT_UNIQUE: u64 = 10100;
+/// Server error code: no such consumer.
+const CONSUMER_NOT_FOUND: u64 = 10014;
 
 /// Timers on NATS JetStream: each timer is a message schedule (ADR-51) that the server
 /// holds in the timer stream and publishes, when due, to the fired-timer subjects, where
@@ -129,6 +131,32 @@ impl JetStreamTimers {
     /// The subjects the timers live under (`{prefix}_timers`).
     pub fn subject_base(&self) -> &str {
         self.layout.base()
+    }
+
+    /// Deletes the durable consumer `consumer` that [`fired`](Timers::fired) created, so
+    /// that fired timers can go to another name (a work queue has one consumer per
+    /// subject). Fired timers it held but had not acknowledged stay in the stream for the
+    /// next consumer. Returns whether it existed.
+    pub async fn delete_consumer(&self, consumer: &str) -> Result<bool> {
+        validate_token(TokenKind::TimerConsumer, consumer)?;
+        match self
+            .context
+            .delete_consumer_from_stream(consumer, &self.stream_name)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match e.kind() {
+                ConsumerErrorKind::JetStream(api) if api.error_code().0 == CONSUMER_NOT_FOUND => {
+                    Ok(false)
+                }
+                ConsumerErrorKind::JetStream(api) => Err(backend(
+                    "delete timer consumer",
+                    &e,
+                    api.error_code().0 == CLUSTER_NOT_AVAILABLE,
+                )),
+                _ => Err(backend("delete timer consumer", &e, true)),
+            },
+        }
     }
 
     /// Purges the messages of one timer (before stream sequence `before`, if given);
