@@ -63,6 +63,17 @@ const CONSUMER_NOT_FOUND: u64 = 10014;
 ///   `schedule` purges the timer's older messages after publishing, so a new due time
 ///   replaces the old one as well.
 ///
+/// Due times are absolute and read by the server's clock: a client whose clock is off
+/// sees its timers fire off by as much.
+///
+/// Permissions, for timer stream `T` with subjects under `B` (see
+/// [`subject_base`](Self::subject_base)): to schedule and cancel, `$JS.API.INFO`,
+/// `$JS.API.STREAM.INFO.T`, `$JS.API.STREAM.PURGE.T` and `B.schedule.>` (and
+/// `$JS.API.STREAM.CREATE.T` for the first start, which creates the stream); to read fired
+/// timers through consumer `C`, `$JS.API.INFO`, `$JS.API.STREAM.INFO.T`,
+/// `$JS.API.CONSUMER.CREATE.T.C.>`, `$JS.API.CONSUMER.MSG.NEXT.T.C` and `$JS.ACK.T.C.>`;
+/// all roles subscribe to `_INBOX.>` for replies.
+///
 /// ```no_run
 /// use std::time::{Duration, SystemTime};
 /// use cim_events::jetstream::{JetStreamTimers, async_nats};
