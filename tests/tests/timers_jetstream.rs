@@ -302,3 +302,87 @@ async fn a_worker_reading_across_a_server_restart_gets_the_timers_that_fire_afte
     assert_eq!(got.name, "after");
     got.ack().await.expect("ack");
 }
+
+/// The permissions listed in the `JetStreamTimers` docs, enforced by a real server: the
+/// administrator creates the timer stream, a scheduler schedules and cancels, a worker
+/// reads and acknowledges, and the server logs no violation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_permissions_are_enough() {
+    const CONFIG: &str = r#"
+no_auth_user: admin
+authorization {
+  users: [
+    { user: admin, password: admin-secret }
+    {
+      user: scheduler, password: scheduler-secret
+      permissions: {
+        publish: { allow: [
+          "$JS.API.INFO", "$JS.API.STREAM.INFO.ORDERS_TIMERS",
+          "$JS.API.STREAM.PURGE.ORDERS_TIMERS", "orders_timers.schedule.>",
+        ] }
+        subscribe: { allow: ["_INBOX.>"] }
+      }
+    }
+    {
+      user: worker, password: worker-secret
+      permissions: {
+        publish: { allow: [
+          "$JS.API.INFO", "$JS.API.STREAM.INFO.ORDERS_TIMERS",
+          "$JS.API.CONSUMER.CREATE.ORDERS_TIMERS.sagas.>",
+          "$JS.API.CONSUMER.MSG.NEXT.ORDERS_TIMERS.sagas", "$JS.ACK.ORDERS_TIMERS.sagas.>",
+        ] }
+        subscribe: { allow: ["_INBOX.>"] }
+      }
+    }
+  ]
+}
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("server.conf");
+    std::fs::write(&config, CONFIG).expect("write the config");
+    let server = NatsServer::start_with(&["-c", config.to_str().expect("utf-8 path")]).await;
+    let open = |user: &'static str| {
+        let url = server.url();
+        async move {
+            let client = cim_events::jetstream::async_nats::ConnectOptions::with_user_and_password(
+                user.into(),
+                format!("{user}-secret"),
+            )
+            .connect(url)
+            .await
+            .expect("connect");
+            JetStreamTimers::builder(
+                cim_events::jetstream::async_nats::jetstream::new(client),
+                "ORDERS",
+            )
+            .prefix("orders")
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("{user} opens the timers: {e}"))
+        }
+    };
+    open("admin").await;
+    let scheduler = open("scheduler").await;
+    let worker = open("worker").await;
+    for name in ["kept", "cancelled"] {
+        let t = Timer::new("saga-1", name, in_ms(500), "").expect("timer");
+        scheduler.schedule(&t).await.expect("schedule");
+    }
+    assert!(
+        scheduler
+            .cancel("saga-1", "cancelled")
+            .await
+            .expect("cancel")
+    );
+    let mut fired = worker.fired("sagas").await.expect("consumer");
+    let kept = next(&mut fired, PATIENCE).await.expect("fired");
+    assert_eq!(kept.name, "kept");
+    kept.ack().await.expect("ack");
+    let violations: Vec<String> = server
+        .log()
+        .lines()
+        .filter(|l| l.contains("Violation"))
+        .map(str::to_owned)
+        .collect();
+    assert!(violations.is_empty(), "{violations:#?}");
+}
