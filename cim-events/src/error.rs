@@ -292,6 +292,12 @@ pub enum Error {
     #[error(transparent)]
     Import(Box<crate::import::ImportError>),
 
+    /// A timer could not be scheduled or delivered ([`crate::timer`]): a due time or
+    /// payload out of range, a second consumer of the same timers, a message on the fired
+    /// subjects that is not a timer.
+    #[error(transparent)]
+    Timer(Box<crate::timer::TimerError>),
+
     /// Reading or writing a file (an export, an import) failed.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -306,6 +312,12 @@ impl From<ConflictError> for Error {
 impl From<crate::crypto::CryptoError> for Error {
     fn from(e: crate::crypto::CryptoError) -> Self {
         Error::Crypto(Box::new(e))
+    }
+}
+
+impl From<crate::timer::TimerError> for Error {
+    fn from(e: crate::timer::TimerError) -> Self {
+        Error::Timer(Box::new(e))
     }
 }
 

@@ -145,6 +145,7 @@ mod wire_headers;
 // The repository and the given/when/then test harness.
 mod repository;
 pub mod testing;
+pub mod timer;
 pub use repository::{
     BrokenChain, CommandError, CommandOutcome, CommittedEvent, DEFAULT_MAX_RETRIES, LoadError,
     Loaded, Repository, SnapshotRejection, SnapshotUse,

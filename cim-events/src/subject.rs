@@ -31,6 +31,12 @@ pub enum TokenKind {
     Prefix,
     /// A subscription filter (tokens, `*` and a final `>`).
     Filter,
+    /// The owner of a timer ([`Timer`](crate::timer::Timer)).
+    TimerOwner,
+    /// The name of a timer within its owner.
+    TimerName,
+    /// The consumer name that fired timers are delivered through.
+    TimerConsumer,
 }
 
 impl fmt::Display for TokenKind {
@@ -41,6 +47,9 @@ impl fmt::Display for TokenKind {
             TokenKind::EventType => "event type",
             TokenKind::Prefix => "subject prefix",
             TokenKind::Filter => "subject filter",
+            TokenKind::TimerOwner => "timer owner",
+            TokenKind::TimerName => "timer name",
+            TokenKind::TimerConsumer => "timer consumer name",
         })
     }
 }

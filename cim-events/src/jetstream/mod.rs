@@ -154,6 +154,10 @@ mod reader;
 mod store;
 mod subscribe;
 
+// Durable timers on message schedules (ADR-51), in their own stream.
+mod timer;
+pub use timer::{DEFAULT_TIMER_ACK_WAIT, JetStreamTimers, JetStreamTimersBuilder};
+
 // Snapshots and projection checkpoints in key-value buckets; durable projections.
 mod keystore;
 mod kv;

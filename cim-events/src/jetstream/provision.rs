@@ -267,7 +267,7 @@ fn check_no_server_removal(config: &Config) -> Result<()> {
 }
 
 /// Whether every subject matching `target` (ending in `>`) matches stream subject `subject`.
-fn covers(subject: &str, target: &str) -> bool {
+pub(crate) fn covers(subject: &str, target: &str) -> bool {
     let mut wanted = target.split('.');
     for token in subject.split('.') {
         match (token, wanted.next()) {
