@@ -129,6 +129,21 @@ impl Fulfilment {
     }
 }
 
+/// The fulfilment's own timers on JetStream: a timer stream of its own beside the event
+/// stream `stream` (one consumer per timer stream).
+pub async fn timers(
+    context: async_nats::jetstream::Context,
+    stream: &str,
+    prefix: &str,
+) -> cim_events::Result<cim_events::jetstream::JetStreamTimers> {
+    cim_events::jetstream::JetStreamTimers::builder(context, stream)
+        .stream_name(format!("{stream}_FULFILMENT_TIMERS"))
+        .prefix(format!("{prefix}_fulfilment"))
+        .ack_wait(Duration::from_secs(2))
+        .build()
+        .await
+}
+
 /// The fulfilment instance of `order`.
 pub fn fulfilment_of(order: &str) -> String {
     format!("f-{order}")

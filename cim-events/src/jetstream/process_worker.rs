@@ -90,45 +90,49 @@ impl<P: Process> ProcessWorker<P> {
     }
 
     /// Runs until a step fails permanently (returned), handing every step's report to
-    /// `on_step`. Stop it by dropping the future (a step cut short is carried out again).
+    /// `on_step`: the triggers from the durable consumer and, if the manager has
+    /// [`timers`](ProcessManager::timers), its timers as they come due (read on a consumer
+    /// of the same name). Stop it by dropping the future (a step cut short is carried out
+    /// again).
     pub async fn run(
         &self,
         mut on_step: impl FnMut(&StepReport) + Send,
     ) -> Result<(), ProcessError> {
         let consumer = self.consumer().await?;
-        let mut messages = consumer
+        let messages = consumer
             .stream()
             .max_messages_per_batch(self.max_in_flight.max(1) as usize)
             .heartbeat(Duration::from_secs(5))
             .messages()
             .await
             .map_err(|e| backend("pull", e, true))?;
-        let store = self.manager.store();
-        while let Some(message) = messages.next().await {
-            let message = match message {
-                Ok(message) => message,
+        let fired = match self.manager.timer_source() {
+            Some(timers) => timers.fired(&self.name).await?,
+            None => Box::pin(futures::stream::pending()),
+        };
+        let mut work = futures::stream::select(messages.map(Work::Trigger), fired.map(Work::Timer));
+        while let Some(work) = work.next().await {
+            let step = match work {
+                Work::Trigger(Ok(message)) => self.trigger(message).await,
                 // A missed heartbeat or a reconnect: the stream goes on.
-                Err(error) => {
+                Work::Trigger(Err(error)) => {
                     tracing::warn!(process = P::AGGREGATE_TYPE, %error, "pull failed; going on");
                     continue;
                 }
+                // Unacknowledged, a timer whose step failed comes again after its ack wait.
+                Work::Timer(fired) => match fired {
+                    Ok(fired) => self.manager.fired(fired).await.map(Some),
+                    Err(error) => Err(error.into()),
+                },
             };
-            let mut trigger = RecordedEvent::from_raw(consumer_record(&message)?)?;
-            crate::crypto::open(store.encryption(), &mut trigger).await?;
-            match self.manager.react(&trigger).await {
-                Ok(report) => {
-                    // Lost acknowledgements cost a redelivery, which repeats nothing.
-                    if let Err(error) = message.ack().await {
-                        tracing::warn!(process = P::AGGREGATE_TYPE, %error, "ack failed");
-                    }
+            match step {
+                Ok(Some(report)) => {
                     self.steps.send_modify(|steps| *steps += 1);
                     on_step(&report);
                 }
+                Ok(None) => {}
                 Err(error) if error.is_transient() => {
                     tracing::warn!(process = P::AGGREGATE_TYPE, %error, "step failed; trying again");
-                    let _ = message
-                        .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
-                        .await;
                 }
                 Err(error) => return Err(error),
             }
@@ -138,6 +142,33 @@ impl<P: Process> ProcessWorker<P> {
             message: "the consumer's message stream ended".to_owned(),
             transient: true,
         }))
+    }
+
+    /// Carries out the step of one delivered trigger and acknowledges it; a transiently
+    /// failed step is handed back at once to be tried again.
+    async fn trigger(
+        &self,
+        message: async_nats::jetstream::Message,
+    ) -> Result<Option<StepReport>, ProcessError> {
+        let mut trigger = RecordedEvent::from_raw(consumer_record(&message)?)?;
+        crate::crypto::open(self.manager.store().encryption(), &mut trigger).await?;
+        match self.manager.react(&trigger).await {
+            Ok(report) => {
+                // Lost acknowledgements cost a redelivery, which repeats nothing.
+                if let Err(error) = message.ack().await {
+                    tracing::warn!(process = P::AGGREGATE_TYPE, %error, "ack failed");
+                }
+                Ok(Some(report))
+            }
+            Err(error) => {
+                if error.is_transient() {
+                    let _ = message
+                        .ack_with(AckKind::Nak(Some(Duration::from_millis(500))))
+                        .await;
+                }
+                Err(error)
+            }
+        }
     }
 
     /// The durable consumer, created if it does not exist (all workers create the same).
@@ -164,6 +195,12 @@ impl<P: Process> ProcessWorker<P> {
             .await
             .map_err(|e| ProcessError::Store(backend("create process consumer", e, false)))
     }
+}
+
+/// What the worker handles next.
+enum Work<M> {
+    Trigger(M),
+    Timer(crate::Result<crate::timer::FiredTimer>),
 }
 
 impl<P: Process> std::fmt::Debug for ProcessWorker<P> {

@@ -1,4 +1,4 @@
-//! [`drive`]: a process fed from any store's subscription.
+//! [`drive`]: a process fed from any store's subscription, and from its timers.
 
 use futures::{Stream, StreamExt};
 
@@ -8,16 +8,19 @@ use super::Process;
 use super::error::ProcessError;
 use super::manager::{ProcessManager, StepReport};
 
-/// Feeds `manager` the events `P` selects, from `start` then live, in stream order: one
-/// step per event, yielded as it is carried out. A failed step is yielded as an error and
-/// the stream goes on; carrying a step out again is safe (see [`ProcessManager`]).
+/// Feeds `manager` the events `P` selects, from `start` then live, in stream order, and,
+/// if it has [`timers`](ProcessManager::timers), its timers as they come due (read as
+/// consumer `consumer`): one step per trigger, yielded as it is carried out. A failed step
+/// is yielded as an error and the stream goes on; carrying a step out again is safe (see
+/// [`ProcessManager`]).
 ///
-/// This driver keeps its position in memory: for a process that resumes where it stopped
-/// after a restart, use `jetstream::ProcessWorker`, or start again from the beginning
-/// (every step already carried out is found and repeats nothing).
+/// This driver keeps its position in the events in memory: for a process that resumes
+/// where it stopped after a restart, use `jetstream::ProcessWorker`, or start again from
+/// the beginning (every step already carried out is found and repeats nothing).
 pub async fn drive<P, S>(
     manager: ProcessManager<P, S>,
     start: StartFrom,
+    consumer: &str,
 ) -> crate::Result<impl Stream<Item = Result<StepReport, ProcessError>> + Send>
 where
     P: Process,
@@ -27,8 +30,24 @@ where
         .store()
         .subscribe_selected(&P::selector(), start)
         .await?;
-    Ok(events.then(move |event| {
+    let fired = match manager.timer_source() {
+        Some(timers) => timers.fired(consumer).await?,
+        None => Box::pin(futures::stream::pending()),
+    };
+    let triggers = futures::stream::select(events.map(Trigger::Event), fired.map(Trigger::Timer));
+    Ok(triggers.then(move |trigger| {
         let manager = manager.clone();
-        async move { manager.react(&event?).await }
+        async move {
+            match trigger {
+                Trigger::Event(event) => manager.react(&event?).await,
+                Trigger::Timer(fired) => manager.fired(fired?).await,
+            }
+        }
     }))
+}
+
+/// What a step is carried out for.
+enum Trigger<E, T> {
+    Event(E),
+    Timer(T),
 }

@@ -15,11 +15,11 @@ use crate::record::RecordedEvent;
 use crate::repository::{CommandError, Repository};
 use crate::store::EventStore;
 use crate::subject::{TokenKind, validate_token};
+use crate::timer::{FiredTimer, Timer, Timers};
 
 use super::Process;
 use super::error::{DispatchError, ProcessError};
 use super::reaction::{Delivered, Outgoing, Reaction, Wakeup};
-use super::timers::ProcessTimers;
 
 /// Carries out the steps of process `P` on store `S`: each trigger (an event the process
 /// selects, or one of its timers) is one step.
@@ -32,7 +32,8 @@ use super::timers::ProcessTimers;
 /// 2. **Send.** Only then are the commands sent, in order, each with a command id derived
 ///    from the step's: a command sent again is not applied twice. A rejection is final and
 ///    reported; any other failure fails the step, to be carried out again.
-/// 3. **Timers** are set and cancelled through [`ProcessTimers`].
+/// 3. **Timers** are set and cancelled through [`Timers`], the instance as the timer's
+///    owner: give each process type its own timers (on JetStream, its own timer stream).
 ///
 /// Carried out again (the trigger redelivered after a crash), a recorded step is found in
 /// the chain by its command id: the handler decides again on the state *before* it —
@@ -41,7 +42,7 @@ use super::timers::ProcessTimers;
 pub struct ProcessManager<P: Process, S> {
     repository: Repository<P, S>,
     commands: DynEventStore,
-    timers: Option<Arc<dyn ProcessTimers>>,
+    timers: Option<Arc<dyn Timers>>,
 }
 
 /// What one step did.
@@ -147,10 +148,17 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
     }
 
     /// Sets and cancels the process's timers through `timers` (without, a step that sets
-    /// a timer fails).
-    pub fn timers(mut self, timers: Arc<dyn ProcessTimers>) -> Self {
+    /// a timer fails). The timers are this process type's alone: each timer's owner is an
+    /// instance id.
+    pub fn timers(mut self, timers: Arc<dyn Timers>) -> Self {
         self.timers = Some(timers);
         self
+    }
+
+    /// The process's timers, if it has some: where its drivers read the timers that came
+    /// due.
+    pub fn timer_source(&self) -> Option<&Arc<dyn Timers>> {
+        self.timers.as_ref()
     }
 
     /// How many times a step that lost a race on its instance is decided again.
@@ -178,6 +186,18 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
         let cause = Cause::Event(Arc::new(trigger.clone()));
         self.step(&instance, cause, trigger.time(), step, header)
             .await
+    }
+
+    /// Carries out the step of a fired timer of this process and acknowledges it.
+    pub async fn fired(&self, fired: FiredTimer) -> Result<StepReport, ProcessError> {
+        let wakeup = Wakeup {
+            instance: fired.owner.clone(),
+            name: fired.name.clone(),
+            due: fired.due,
+        };
+        let report = self.wake(&wakeup).await?;
+        fired.ack().await?;
+        Ok(report)
     }
 
     /// Carries out the step timer `timer` causes.
@@ -300,10 +320,11 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
                 )
             })?;
             for name in &reaction.cancelled {
-                timers.cancel(P::AGGREGATE_TYPE, instance, name).await?;
+                timers.cancel(instance, name).await?;
             }
             for timer in &reaction.timers {
-                timers.set(P::AGGREGATE_TYPE, timer).await?;
+                let timer = Timer::new(instance, &timer.name, timer.due, bytes::Bytes::new())?;
+                timers.schedule(&timer).await?;
             }
         }
         report.timers = reaction.timers;

@@ -83,13 +83,11 @@ mod drive;
 mod error;
 mod manager;
 mod reaction;
-mod timers;
 
 pub use drive::drive;
 pub use error::{DispatchError, ProcessError};
 pub use manager::{ProcessManager, StepReport};
 pub use reaction::{Delivered, Outgoing, Reaction, Wakeup};
-pub use timers::ProcessTimers;
 
 use crate::aggregate::Aggregate;
 use crate::record::RecordedEvent;

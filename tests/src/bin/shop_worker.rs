@@ -4,6 +4,7 @@
 //! `shop_worker <nats-url> <stream> <prefix>`; prints one line per step.
 
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cim_events::JetStreamEventStore;
@@ -17,13 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [_, url, stream, prefix] = args.as_slice() else {
         return Err("usage: shop_worker <nats-url> <stream> <prefix>".into());
     };
-    let client = async_nats::connect(url.as_str()).await?;
-    let store = JetStreamEventStore::builder(async_nats::jetstream::new(client), stream)
+    let context = async_nats::jetstream::new(async_nats::connect(url.as_str()).await?);
+    let store = JetStreamEventStore::builder(context.clone(), stream)
         .prefix(prefix.as_str())
         .build()
         .await?;
-    let worker = ProcessWorker::new(ProcessManager::<Fulfilment, _>::new(store))
-        .ack_wait(Duration::from_secs(2));
+    let timers = tests::shop::timers(context, stream, prefix).await?;
+    let manager = ProcessManager::<Fulfilment, _>::new(store).timers(Arc::new(timers));
+    let worker = ProcessWorker::new(manager).ack_wait(Duration::from_secs(2));
     worker
         .run(|step| {
             let mut out = std::io::stdout().lock();
