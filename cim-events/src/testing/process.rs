@@ -254,7 +254,7 @@ enum Refusal<E> {
 impl<E: Debug> fmt::Display for Refusal<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Refusal::Rejected(error) => write!(f, "rejected:\n{error:#?}"),
+            Refusal::Rejected(error) => write!(f, "was rejected:\n{error:#?}"),
             Refusal::Failed(error) => write!(f, "failed: {error}"),
         }
     }
@@ -348,7 +348,10 @@ impl<P: Process> ProcessTest<P> {
         let mut then = ProcessThen::new(step, self);
         match then.test.react(&event) {
             Outcome::Ignored(reason) => then.ignored = Some(reason),
-            outcome => then.add("the trigger".to_owned(), outcome),
+            outcome => {
+                let instance = then.test.last.as_deref().unwrap_or_default();
+                then.add(format!("the trigger of instance `{instance}`"), outcome);
+            }
         }
         then
     }
@@ -547,7 +550,7 @@ fn given_ok<P: Process>(step: &str, outcome: Outcome<P>) {
         ),
         Outcome::Refused { instance, refusal } => {
             panic!(
-                "{step} was {refusal}\n(instance `{instance}` of `{}`)",
+                "{step} {refusal}\n(instance `{instance}` of `{}`)",
                 P::AGGREGATE_TYPE
             )
         }
@@ -573,9 +576,7 @@ impl<P: Process> ProcessThen<P> {
                 self.commands.extend(commands);
             }
             Outcome::Ignored(_) => {}
-            Outcome::Refused { instance, refusal } => self
-                .refused
-                .push((format!("{name} of instance `{instance}`"), refusal)),
+            Outcome::Refused { refusal, .. } => self.refused.push((name, refusal)),
         }
     }
 
@@ -656,8 +657,8 @@ impl<P: Process> ProcessThen<P> {
                     ))
                 }
             }
-            (Some((name, refusal @ Refusal::Failed(_))), _) => {
-                failed(format!("{name} was not rejected, it {refusal}"))
+            (Some((name, Refusal::Failed(error))), _) => {
+                failed(format!("{name} failed, it was not rejected: {error}"))
             }
             (None, Some(reason)) => failed(format!(
                 "expected a rejection, but the process does not react to the trigger: {reason}"
@@ -749,7 +750,7 @@ impl<P: Process> ProcessThen<P> {
     fn check_decided<T: Debug>(&self, check: &str, (noun, label): (&str, &str), expected: &[T]) {
         let problem = match (&self.ignored, self.refused.first()) {
             (Some(reason), _) => format!("the process does not react to the trigger: {reason}"),
-            (None, Some((name, refusal))) => format!("{name} was {refusal}"),
+            (None, Some((name, refusal))) => format!("{name} {refusal}"),
             (None, None) => return,
         };
         panic!(
