@@ -137,8 +137,8 @@ struct Checkout {
 #[aggregate(events = CheckoutEvent, error = CheckoutError)]
 impl Checkout {
     #[apply(Started)]
-    fn started(&mut self, order: &String, customer: &String, qty: &u32) {
-        self.order = Some((order.clone(), customer.clone(), *qty));
+    fn started(&mut self, order: &str, customer: &str, qty: &u32) {
+        self.order = Some((order.to_owned(), customer.to_owned(), *qty));
     }
     #[apply(Paid)]
     fn paid(&mut self) {

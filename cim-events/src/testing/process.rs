@@ -136,7 +136,7 @@ impl Debug for Trigger {
 /// #[aggregate(events = CheckoutEvent, error = Infallible)]
 /// impl Checkout {
 ///     #[apply(Started)]
-///     fn started(&mut self, order: &String) { self.order = Some(order.clone()) }
+///     fn started(&mut self, order: &str) { self.order = Some(order.to_owned()) }
 ///     #[apply(Paid)]
 ///     fn paid(&mut self) { self.paid = true }
 /// }
