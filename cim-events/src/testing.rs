@@ -94,6 +94,7 @@
 //! subject token, or a payload IPLD cannot hold.
 
 mod diff;
+mod process;
 
 use std::fmt::Debug;
 
@@ -101,6 +102,8 @@ use crate::aggregate::{Aggregate, CommandContext, Handle};
 use crate::event::Event;
 use crate::header::EventHeader;
 use crate::seal::prepare;
+
+pub use process::{ProcessTest, ProcessThen, Trigger};
 
 /// `event`'s payload as a store would hand it back: converted to IPLD, encoded as
 /// DAG-CBOR and decoded again.

@@ -20,6 +20,15 @@ enum Line<'a> {
 /// equal. Equal events print on one line; a differing event prints as a line diff of its
 /// pretty `Debug` output (`-` expected, `+` actual); the first difference is marked `->`.
 pub(crate) fn diff_events<E: PartialEq + Debug>(expected: &[E], actual: &[E]) -> Option<String> {
+    diff_items("events", expected, actual)
+}
+
+/// [`diff_events`] for any list, its entries named `{label}[i]` (e.g. `commands[0]`).
+pub(crate) fn diff_items<E: PartialEq + Debug>(
+    label: &str,
+    expected: &[E],
+    actual: &[E],
+) -> Option<String> {
     if expected == actual {
         return None;
     }
@@ -29,7 +38,7 @@ pub(crate) fn diff_events<E: PartialEq + Debug>(expected: &[E], actual: &[E]) ->
         let (e, a) = (expected.get(i), actual.get(i));
         if let (Some(e), Some(a)) = (e, a) {
             if e == a {
-                let _ = writeln!(out, "{PLAIN}events[{i}] == {e:?}");
+                let _ = writeln!(out, "{PLAIN}{label}[{i}] == {e:?}");
                 continue;
             }
         }
@@ -37,23 +46,26 @@ pub(crate) fn diff_events<E: PartialEq + Debug>(expected: &[E], actual: &[E]) ->
         if first {
             out.insert_str(
                 0,
-                &format!("first difference at events[{i}]; `-` expected, `+` actual\n\n"),
+                &format!("first difference at {label}[{i}]; `-` expected, `+` actual\n\n"),
             );
             first = false;
         }
         match (e, a) {
             (Some(e), Some(a)) => {
-                let _ = writeln!(out, "{marker}events[{i}] differs:");
+                let _ = writeln!(out, "{marker}{label}[{i}] differs:");
                 out.push_str(&diff_lines(&format!("{e:#?}"), &format!("{a:#?}")));
             }
             (Some(e), None) => {
-                let _ = writeln!(out, "{marker}events[{i}] missing (expected, not produced):");
+                let _ = writeln!(
+                    out,
+                    "{marker}{label}[{i}] missing (expected, not produced):"
+                );
                 out.push_str(&diff_lines(&format!("{e:#?}"), ""));
             }
             (None, Some(a)) => {
                 let _ = writeln!(
                     out,
-                    "{marker}events[{i}] unexpected (produced, not expected):"
+                    "{marker}{label}[{i}] unexpected (produced, not expected):"
                 );
                 out.push_str(&diff_lines("", &format!("{a:#?}")));
             }
@@ -65,9 +77,14 @@ pub(crate) fn diff_events<E: PartialEq + Debug>(expected: &[E], actual: &[E]) ->
 
 /// Lists events one per line, as `events[i] = …`.
 pub(crate) fn list_events<E: Debug>(events: &[E]) -> String {
+    list_items("events", events)
+}
+
+/// [`list_events`] for any list, its entries named `{label}[i]`.
+pub(crate) fn list_items<E: Debug>(label: &str, items: &[E]) -> String {
     let mut out = String::new();
-    for (i, event) in events.iter().enumerate() {
-        let _ = writeln!(out, "{PLAIN}events[{i}] = {event:?}");
+    for (i, item) in items.iter().enumerate() {
+        let _ = writeln!(out, "{PLAIN}{label}[{i}] = {item:?}");
     }
     out
 }
