@@ -173,13 +173,10 @@ impl Process for Fulfilment {
     }
 
     fn wake(&self, timer: &Wakeup, out: &mut Reaction<Self>) -> Result<(), Self::Error> {
-        match (&self.order, timer.name.as_str(), self.expired) {
-            (Some(order), "expire", false) => {
-                out.record(FulfilmentEvent::Expired);
-                out.send::<Order, _>(order.clone(), order::Expire);
-            }
-            // Expired already, or not started: the timer no longer matters.
-            _ => {}
+        // Expired already, or not started: the timer no longer matters.
+        if let (Some(order), "expire", false) = (&self.order, timer.name.as_str(), self.expired) {
+            out.record(FulfilmentEvent::Expired);
+            out.send::<Order, _>(order.clone(), order::Expire);
         }
         Ok(())
     }
