@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bank::{Account, BankError, Deposit, OpenAccount, Withdraw};
 use cim_events::{
-    COMMIT_META_KEY, Error, EventStore, LoadError, Repository, Transaction, TransactionError,
-    TransactionOptions,
+    COMMIT_META_KEY, CommandId, Error, EventHeader, EventStore, LoadError, Repository, Transaction,
+    TransactionError, TransactionOptions,
 };
 use tests::domain::Noted;
 use tests::nats::{JetStreamFixture, NatsServer};
@@ -185,6 +185,48 @@ async fn an_aggregate_is_one_type_in_a_transaction<S: EventStore + Clone>(store:
     assert_eq!(twice.event_count(), 1);
 }
 
+/// A transfer carrying a command id, sent twice (a retry after a lost answer): the second
+/// finds the commit in the first aggregate's chain and stores nothing.
+async fn a_resent_transaction_commits_once<S: EventStore + Clone>(store: &S) {
+    two_accounts(store).await;
+    let command = CommandId::new();
+    let options = || {
+        TransactionOptions::default()
+            .header(EventHeader::default().with_command_id(command.clone()))
+    };
+    let send = || {
+        Transaction::run_with(store, options(), |mut tx| async move {
+            tx.execute::<Account, _>("a", Withdraw { amount: 10 })
+                .await?;
+            tx.execute::<Account, _>("b", Deposit { amount: 10 })
+                .await?;
+            Ok(tx)
+        })
+    };
+    let first = send().await.expect("first");
+    assert!(!first.deduplicated);
+    assert_eq!(first.commit_id.as_deref(), Some(command.as_str()));
+    let last = store.last_sequence().await.expect("last");
+    let again = send().await.expect("again");
+    assert!(again.deduplicated);
+    assert_eq!(again.commit_id, first.commit_id);
+    assert_eq!(again.events_of("a"), first.events_of("a"));
+    assert_eq!(
+        store.last_sequence().await.expect("last"),
+        last,
+        "nothing stored"
+    );
+    let balance = |id: &'static str| async move {
+        Repository::<Account, _>::new(store.clone())
+            .load(id)
+            .await
+            .expect("load")
+            .state
+            .balance
+    };
+    assert_eq!((balance("a").await, balance("b").await), (90, 10));
+}
+
 macro_rules! on_both_stores {
     ($($case:ident),* $(,)?) => {
         mod memory {
@@ -212,4 +254,5 @@ on_both_stores!(
     a_transfer_commits_both_sides_or_neither,
     a_lost_race_decides_again_on_fresh_state,
     an_aggregate_is_one_type_in_a_transaction,
+    a_resent_transaction_commits_once,
 );

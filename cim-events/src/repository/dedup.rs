@@ -17,7 +17,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// The events of the chain after `after` (`None`: all of it) that record `command`,
     /// decoded; empty if the command has not been applied there. Only events of the chain
     /// count: a message that is not part of it cannot claim a command.
-    pub(super) async fn events_of_command(
+    pub(crate) async fn events_of_command(
         &self,
         aggregate_id: &str,
         command: &CommandId,

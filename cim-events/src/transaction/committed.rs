@@ -28,6 +28,10 @@ pub struct Committed {
     pub commit_id: Option<String>,
     /// How many times the decision was made: 1, plus one per conflict retried.
     pub attempts: u32,
+    /// Whether the transaction's [`CommandId`](crate::CommandId) was committed before: the
+    /// decision stopped at the first aggregate found holding it, nothing was stored, and
+    /// `aggregates` holds that aggregate's events of the original commit.
+    pub deduplicated: bool,
     /// The aggregates with stored events, in the order the decision first touched them.
     pub aggregates: Vec<CommittedAggregate>,
     /// Every aggregate the decision loaded, with its state after the commit.

@@ -31,6 +31,19 @@ pub enum TransactionError {
         conflict: Box<ConflictError>,
     },
 
+    /// The transaction's [`CommandId`](crate::CommandId) is already committed: a load
+    /// inside the decision found it in the aggregate's chain.
+    /// [`Transaction::run`](crate::Transaction::run) answers it with the original commit
+    /// ([`Committed::deduplicated`](crate::Committed::deduplicated)); a decision sees it
+    /// only if it handles the errors of its loads itself, and should pass it on.
+    #[error("command `{command_id}` is already committed")]
+    AlreadyCommitted {
+        /// The command id.
+        command_id: String,
+        /// The aggregate whose chain holds it, and its events of that commit.
+        found: Box<crate::CommittedAggregate>,
+    },
+
     /// An aggregate could not be loaded.
     #[error(transparent)]
     Load(#[from] LoadError),

@@ -165,7 +165,19 @@ impl<S: EventStore + Clone> Transaction<S> {
                 header: options.header.clone(),
                 staged: Vec::new(),
             })
-            .await?;
+            .await;
+            let tx = match tx {
+                Err(TransactionError::AlreadyCommitted { command_id, found }) => {
+                    return Ok(Committed {
+                        commit_id: Some(command_id),
+                        attempts,
+                        deduplicated: true,
+                        aggregates: vec![*found],
+                        states: Vec::new(),
+                    });
+                }
+                other => other?,
+            };
             match tx.commit(attempts).await {
                 Err(TransactionError::Store(Error::Conflict(conflict)))
                     if attempts <= options.max_retries =>
@@ -278,9 +290,25 @@ impl<S: EventStore + Clone> Transaction<S> {
             }
             return Ok(index);
         }
-        let loaded = Repository::<A, S>::new(self.store.clone())
-            .load(aggregate_id)
-            .await?;
+        let repository = Repository::<A, S>::new(self.store.clone());
+        let loaded = repository.load(aggregate_id).await?;
+        if let Some(command) = &self.header.command_id {
+            // A resend: the commit is there already, whole (it is atomic).
+            let done = repository
+                .events_of_command(aggregate_id, command, None)
+                .await
+                .map_err(|e| TransactionError::Store(command_lookup(e)))?;
+            if !done.is_empty() {
+                return Err(TransactionError::AlreadyCommitted {
+                    command_id: command.as_str().to_owned(),
+                    found: Box::new(CommittedAggregate {
+                        aggregate_id: aggregate_id.to_owned(),
+                        aggregate_type: A::AGGREGATE_TYPE,
+                        events: done.into_iter().map(|e| e.metadata).collect(),
+                    }),
+                });
+            }
+        }
         self.staged.push(Staged {
             aggregate_id: aggregate_id.to_owned(),
             aggregate_type: A::AGGREGATE_TYPE,
@@ -328,9 +356,22 @@ impl<S: EventStore + Clone> Transaction<S> {
         Ok(Committed {
             commit_id,
             attempts,
+            deduplicated: false,
             aggregates,
             states,
         })
+    }
+}
+
+/// A failed look for a command id in a chain, as a store error.
+fn command_lookup<E: std::error::Error>(error: crate::CommandError<E>) -> Error {
+    match error {
+        crate::CommandError::Store(error) => error,
+        other => Error::Backend {
+            operation: "find command",
+            message: other.to_string(),
+            transient: false,
+        },
     }
 }
 
