@@ -254,7 +254,7 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
             Ok(outcome) if outcome.deduplicated => {
                 report.repeated = true;
                 report.recorded = outcome.metadata().cloned().collect();
-                let first = outcome.events[0].metadata.version;
+                let first = report.recorded.first().map_or(1, |m| m.version);
                 let before = self
                     .repository
                     .load_before(instance, first)
@@ -294,18 +294,21 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
         };
         for (i, command) in reaction.commands.iter().enumerate() {
             let id = CommandId::new_at(format!("{step}/{i}"), step.issued())?;
-            let delivered = command
+            let delivered = match command
                 .run(self.commands.clone(), causes.clone().with_command_id(id))
-                .await;
-            if let Err(DispatchError::Failed { .. }) = &delivered {
-                let source = delivered.expect_err("matched as an error");
-                return Err(ProcessError::Dispatch {
-                    process: P::AGGREGATE_TYPE,
-                    instance: instance.to_owned(),
-                    target: format!("{}({})", command.aggregate_type, command.aggregate_id),
-                    source,
-                });
-            }
+                .await
+            {
+                Err(source @ DispatchError::Failed { .. }) => {
+                    return Err(ProcessError::Dispatch {
+                        process: P::AGGREGATE_TYPE,
+                        instance: instance.to_owned(),
+                        target: format!("{}({})", command.aggregate_type, command.aggregate_id),
+                        source,
+                    });
+                }
+                // Applied, or rejected: a decision of the target, final.
+                delivered => delivered,
+            };
             report.sent.push((command.clone(), delivered));
         }
         if !(reaction.timers.is_empty() && reaction.cancelled.is_empty()) {
