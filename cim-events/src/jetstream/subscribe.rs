@@ -28,7 +28,7 @@ const SUBSCRIPTION_BATCH: usize = 200;
 impl Inner {
     /// Streams the events matching any of `filters` from `start`, then live, on one
     /// consumer (`filter_subjects` for several, see [`filters`](super::filters)).
-    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "jetstream", filter = ?filters, start = ?start))]
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "jetstream", filter = %filters.join(" "), start = ?start))]
     pub(crate) async fn subscribe(
         &self,
         filters: &[String],

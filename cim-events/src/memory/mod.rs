@@ -248,7 +248,7 @@ impl EventStore for MemoryEventStore {
         Ok(Box::pin(futures::stream::iter(records.into_iter().map(Ok))))
     }
 
-    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "memory", filter = ?filters, start = ?start))]
+    #[tracing::instrument(level = "debug", name = "cim_events.subscribe", skip_all, fields(store = "memory", filter = %filters.join(" "), start = ?start))]
     async fn subscribe_filters(&self, filters: &[String], start: StartFrom) -> Result<EventStream> {
         let filters = validate_subscriptions(&self.shared.prefix, filters)?;
         let first = match start {
