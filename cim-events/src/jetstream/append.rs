@@ -34,7 +34,9 @@ impl Inner {
     /// Stores every part's events after its tail, all or none, if nothing was stored on
     /// any part's aggregate subjects since its `after.last_sequence`.
     #[tracing::instrument(level = "debug", name = "cim_events.jetstream.publish", skip_all, fields(
-        aggregates = parts.len(), events = parts.iter().map(|p| p.events.len()).sum::<usize>(),
+        aggregate_id = %parts.iter().map(|p| p.aggregate_id).collect::<Vec<_>>().join(" "),
+        events = parts.iter().map(|p| p.events.len()).sum::<usize>(),
+        after_sequence = %parts.iter().map(|p| p.after.last_sequence.to_string()).collect::<Vec<_>>().join(" "),
     ))]
     pub(crate) async fn publish(&self, parts: &[AtomicPart<'_>]) -> Result<Published> {
         super::observe::connects(&self.context.client());
