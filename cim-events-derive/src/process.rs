@@ -57,6 +57,8 @@ pub struct ProcessInput<'a> {
     pub args: ProcessArgs,
     pub on: Vec<On<'a>>,
     pub timers: Vec<Timer<'a>>,
+    /// Whether a marker's argument did not parse (then no other error is about it).
+    pub broken: bool,
 }
 
 /// Parses, checks and expands `#[process(args)] item`.
@@ -224,6 +226,7 @@ impl<'a> ProcessInput<'a> {
     pub fn from_syn(cx: &Ctxt, args: ProcessArgs, original: &'a ItemImpl) -> Self {
         let mut on = Vec::new();
         let mut timers = Vec::new();
+        let mut broken = false;
         for item in &original.items {
             let mut marked = item_attrs(item)
                 .iter()
@@ -284,7 +287,7 @@ impl<'a> ProcessInput<'a> {
                         reaction,
                     });
                 }
-                Marker::Broken => {}
+                Marker::Broken => broken = true,
             }
         }
         ProcessInput {
@@ -292,6 +295,7 @@ impl<'a> ProcessInput<'a> {
             args,
             on,
             timers,
+            broken,
         }
     }
 }
@@ -417,7 +421,7 @@ fn timer_params<'a>(
 /// The rules across handlers: each event and each timer has one handler, at least one
 /// event has one, and an explicit `on = […]` list matches the handlers.
 fn check(cx: &Ctxt, input: &ProcessInput<'_>) {
-    if input.on.is_empty() && input.args.on.as_ref().is_none_or(Vec::is_empty) {
+    if input.on.is_empty() && !input.broken && input.args.on.as_ref().is_none_or(Vec::is_empty) {
         cx.error_at(
             &input.original.self_ty,
             "a `#[process]` reacts to at least one event: add a handler, `#[on(OrderEvent::Placed)] fn placed(&self, event: &OrderEvent, out: &mut Reaction<Self>) -> Result<(), Self::Error>`",
@@ -528,7 +532,7 @@ fn expand(input: &ProcessInput<'_>) -> TokenStream {
     let selectors = input.on.iter().map(|on| {
         let events = &on.events;
         let variant = unraw(&on.variant);
-        quote_spanned!(on.path.span()=> ::cim_events::__private::on_selector::<#events>(#variant))
+        quote_spanned!(on.path.span()=> ::cim_events::__private::on_variant::<#events>(#variant).selector())
     });
     let mut selectors = selectors.collect::<Vec<_>>().into_iter();
     let first = selectors.next();
@@ -547,11 +551,11 @@ fn expand(input: &ProcessInput<'_>) -> TokenStream {
         let args = event.into_iter().chain(trigger).chain(reaction);
         let call = output(method, quote!(Self::#name(self, #(#args),*)));
         let span = path.span();
-        let matches = quote_spanned!(span=> ::cim_events::__private::on_matches::<#events>(#variant, __trigger));
-        let decode = quote_spanned!(span=> ::cim_events::__private::on_decode::<#events>(__trigger));
+        let on = quote_spanned!(span=> ::cim_events::__private::on_variant::<#events>(#variant));
         quote! {
-            if #matches {
-                let __event = match #decode {
+            let __on = #on;
+            if __on.matches(__trigger) {
+                let __event = match __on.decode(__trigger) {
                     ::core::result::Result::Ok(__event) => __event,
                     ::core::result::Result::Err(__error) => {
                         __reaction.fail(__error);
@@ -679,9 +683,9 @@ mod tests {
         let text = out.to_string();
         for piece in [
             "impl :: cim_events :: process :: Process for Checkout",
-            ":: cim_events :: __private :: on_selector :: < OrderEvent > (\"Placed\") . or (:: cim_events :: __private :: on_selector :: < crate :: PaymentEvent > (\"Received\"))",
-            "if :: cim_events :: __private :: on_matches :: < OrderEvent > (\"Placed\" , __trigger)",
-            ":: cim_events :: __private :: on_decode :: < crate :: PaymentEvent > (__trigger)",
+            ":: cim_events :: __private :: on_variant :: < OrderEvent > (\"Placed\") . selector () . or (:: cim_events :: __private :: on_variant :: < crate :: PaymentEvent > (\"Received\") . selector ())",
+            "let __on = :: cim_events :: __private :: on_variant :: < OrderEvent > (\"Placed\") ; if __on . matches (__trigger)",
+            "match __on . decode (__trigger)",
             "__reaction . fail (__error) ; return :: core :: result :: Result :: Ok (()) ;",
             ":: core :: matches ! (__event , OrderEvent :: Placed { .. })",
             "Self :: placed (self , < & OrderEvent as :: cim_events :: __private :: OnEvent < '_ , OrderEvent >> :: from_event (& __event) , __reaction)",
@@ -773,5 +777,11 @@ mod tests {
         }
         let out = attribute(TokenStream::new(), quote!(impl P { fn f(&self) {} }));
         assert_eq!(errors(&out).len(), 1, "a process with no handler");
+        // A handler whose marker is broken is not also "no handler".
+        let out = attribute(
+            TokenStream::new(),
+            quote!(impl P { #[on(A)] fn a(&self, e: &E, out: &mut Reaction<Self>) {} }),
+        );
+        assert_eq!(errors(&out).len(), 1);
     }
 }

@@ -419,29 +419,48 @@ fn variant_names<E: EventSet>(variant: &str) -> &'static [&'static [&'static str
         .map_or(&[], |v| v.event_types)
 }
 
-/// The stored events of variant `variant` of `E`: an `#[on(E::Variant)]` handler's.
-pub fn on_selector<E: EventSet>(variant: &str) -> crate::EventSelector {
-    selector(E::AGGREGATE_TYPE, variant_names::<E>(variant))
+/// Variant `variant` of `E`, as an `#[on(E::Variant)]` handler reacts to it. Only
+/// [`on_variant`] is bounded by `EventSet`, so a type that does not derive `Event` is one
+/// error however often the generated code names it.
+pub struct OnVariant<E> {
+    aggregate_type: &'static str,
+    names: &'static [&'static [&'static str]],
+    decode: fn(&crate::RecordedEvent) -> crate::Result<E>,
 }
 
-/// Whether `trigger` is an event of variant `variant` of `E` (without building its
-/// selector on every trigger).
-pub fn on_matches<E: EventSet>(variant: &str, trigger: &crate::RecordedEvent) -> bool {
-    trigger.block.aggregate_type == E::AGGREGATE_TYPE
-        && variant_names::<E>(variant)
-            .iter()
-            .any(|names| names.contains(&trigger.block.event_type.as_str()))
+/// Variant `variant` of `E`.
+pub fn on_variant<E: EventSet>(variant: &str) -> OnVariant<E> {
+    OnVariant {
+        aggregate_type: E::AGGREGATE_TYPE,
+        names: variant_names::<E>(variant),
+        decode: crate::RecordedEvent::decode::<E>,
+    }
 }
 
-/// `trigger` decoded as `E`, for an `#[on]` handler (bounded like the other helpers, so
-/// a type that does not derive `Event` is one error).
-pub fn on_decode<E: EventSet>(trigger: &crate::RecordedEvent) -> crate::Result<E> {
-    trigger.decode()
+impl<E> OnVariant<E> {
+    /// Its stored events: under its current name and its aliases.
+    pub fn selector(&self) -> crate::EventSelector {
+        selector(self.aggregate_type, self.names)
+    }
+
+    /// Whether `trigger` is one of its events (without building the selector).
+    pub fn matches(&self, trigger: &crate::RecordedEvent) -> bool {
+        trigger.block.aggregate_type == self.aggregate_type
+            && self
+                .names
+                .iter()
+                .any(|names| names.contains(&trigger.block.event_type.as_str()))
+    }
+
+    /// `trigger`, decoded.
+    pub fn decode(&self, trigger: &crate::RecordedEvent) -> crate::Result<E> {
+        (self.decode)(trigger)
+    }
 }
 
 /// The event parameter of an `#[on(E::Variant)]` handler: `&E`.
 #[diagnostic::on_unimplemented(
-    message = "this handler reacts to a `{E}` event, so it takes `&{E}`, not `{Self}`",
+    message = "an `#[on]` handler of `{E}` takes `&{E}`, not `{Self}`",
     label = "expected `&{E}`",
     note = "an `#[on(E::Variant)]` handler takes the decoded event, the whole enum, by reference: `event: &{E}`"
 )]
