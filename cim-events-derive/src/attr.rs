@@ -458,7 +458,7 @@ fn key_of(path: &syn::Path) -> String {
     }
 }
 
-fn unknown_key(what: &str, key: &str, expected: &[&str]) -> String {
+pub fn unknown_key(what: &str, key: &str, expected: &[&str]) -> String {
     if let Some(guess) = did_you_mean(key, expected) {
         return format!("unknown {what} attribute `{key}`; did you mean `{guess}`?");
     }

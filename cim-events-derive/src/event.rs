@@ -212,6 +212,7 @@ fn expand_struct(input: &EventInput<'_>, fields: &[Field<'_>]) -> TokenStream {
                     ::cim_events::__private::VariantInfo {
                         name: ::cim_events::__private::WHOLE_EVENT,
                         missing_apply: #missing,
+                        event_types: &[&[#name #(, #aliases)*]],
                     },
                 ];
             }

@@ -270,6 +270,7 @@ fn variant_code<'a>(
                 quote_spanned!(span=> &[#event_type]),
                 quote_spanned!(span=> <#inner as #single>::ALIASES),
             ];
+            let info = quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing, event_types: &[#(#names),*] });
             Some(VariantCode {
                 event_type_arm: quote!(Self::#ident(_) => #event_type,),
                 aggregate_id_arm: quote_spanned!(span=> Self::#ident(__e) => <#inner as #single>::single_aggregate_id(__e),),
@@ -318,7 +319,7 @@ fn variant_code<'a>(
                         }
                     }
                 },
-                info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
+                info,
                 event_type,
                 wrapped: Some(inner),
                 ident,
@@ -491,7 +492,7 @@ fn named_variant_code(
         names: vec![quote!(&[#name #(, #aliases)*])],
         filters: vec![quote!(&[#(#filters),*])],
         items: helpers,
-        info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing }),
+        info: quote!(::cim_events::__private::VariantInfo { name: #variant_name, missing_apply: #missing, event_types: &[&[#name #(, #aliases)*]] }),
         wrapped: None,
         ident,
     }

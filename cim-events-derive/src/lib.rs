@@ -1,10 +1,11 @@
-//! Procedural macros for `cim-events`: `#[derive(Event)]` and `#[aggregate]`. Use them
-//! through the `cim-events` crate, which re-exports and documents them.
+//! Procedural macros for `cim-events`: `#[derive(Event)]`, `#[aggregate]` and `#[process]`.
+//! Use them through the `cim-events` crate, which re-exports and documents them.
 //!
 //! Each entry point parses, expands and converts; the work is split as in serde and
 //! thiserror: `ast` reads the input into a typed model, `attr` and `serde_attr` parse
 //! attributes, `valid` checks the rules that span several items, `event`, `event_enum`,
-//! `payload`, `upcast`, `aggregate` and `command` generate code, and `fallback` emits stubs
+//! `payload`, `upcast`, `aggregate` and `command` generate code (`process` parses, checks
+//! and generates `#[process]` on its own), and `fallback` emits stubs
 //! next to errors.
 
 mod aggregate;
@@ -17,6 +18,7 @@ mod event_enum;
 mod fallback;
 mod names;
 mod payload;
+mod process;
 mod serde_attr;
 mod shape;
 mod upcast;
@@ -48,4 +50,22 @@ pub fn command(_args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn apply(_args: TokenStream, item: TokenStream) -> TokenStream {
     fallback::misplaced_marker("apply", item.into()).into()
+}
+
+/// Re-exported and documented by `cim_events`.
+#[proc_macro_attribute]
+pub fn process(args: TokenStream, item: TokenStream) -> TokenStream {
+    process::attribute(args.into(), item.into()).into()
+}
+
+/// Re-exported and documented by `cim_events`.
+#[proc_macro_attribute]
+pub fn on(_args: TokenStream, item: TokenStream) -> TokenStream {
+    process::misplaced_marker("on", item.into()).into()
+}
+
+/// Re-exported and documented by `cim_events`.
+#[proc_macro_attribute]
+pub fn on_timer(_args: TokenStream, item: TokenStream) -> TokenStream {
+    process::misplaced_marker("on_timer", item.into()).into()
 }

@@ -225,3 +225,13 @@ pub use cim_events_derive::apply;
 /// Marks a command handler in an [`aggregate`] impl block. [`aggregate`] reads and
 /// removes it; anywhere else it is a compile error.
 pub use cim_events_derive::command;
+/// Marks an event handler in a [`process`](macro@process) impl block:
+/// `#[on(OrderEvent::Placed)]`. [`process`](macro@process) reads and removes it;
+/// anywhere else it is a compile error.
+pub use cim_events_derive::on;
+/// Marks a timer handler in a [`process`](macro@process) impl block:
+/// `#[on_timer("payment-timeout")]`. [`process`](macro@process) reads and removes it;
+/// anywhere else it is a compile error.
+pub use cim_events_derive::on_timer;
+#[doc = include_str!("../docs/process.md")]
+pub use cim_events_derive::process;

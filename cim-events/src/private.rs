@@ -27,13 +27,15 @@ pub struct VariantInfo {
     pub name: &'static str,
     /// The compile error shown when an aggregate has no `#[apply]` for it.
     pub missing_apply: &'static str,
+    /// Its event type names: the current one and its aliases, in parts.
+    pub event_types: &'static [&'static [&'static str]],
 }
 
 /// Written by `#[derive(Event)]`: the aggregate type and the variants of an event type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not derive `Event`",
-    label = "`events` must name a type that derives `Event`",
-    note = "`#[aggregate]` reads the variants of its events from `#[derive(Event)]` to check that each has exactly one `#[apply]`"
+    label = "expected a type that derives `Event`",
+    note = "`#[aggregate]` and `#[process]` read the variants of an event type from `#[derive(Event)]`"
 )]
 pub trait EventSet: Event {
     /// The aggregate type every event of the set belongs to.
@@ -408,6 +410,95 @@ pub fn selector(aggregate_type: &str, parts: &[&[&str]]) -> crate::EventSelector
     )
 }
 
+/// The event types of variant `variant` of `E`, for `#[process]`. The macro has checked
+/// that `E` has that variant.
+fn variant_names<E: EventSet>(variant: &str) -> &'static [&'static [&'static str]] {
+    E::VARIANTS
+        .iter()
+        .find(|v| v.name == variant)
+        .map_or(&[], |v| v.event_types)
+}
+
+/// Variant `variant` of `E`, as an `#[on(E::Variant)]` handler reacts to it. Only
+/// [`on_variant`] is bounded by `EventSet`, so a type that does not derive `Event` is one
+/// error however often the generated code names it.
+pub struct OnVariant<E> {
+    aggregate_type: &'static str,
+    names: &'static [&'static [&'static str]],
+    decode: fn(&crate::RecordedEvent) -> crate::Result<E>,
+}
+
+/// Variant `variant` of `E`.
+pub fn on_variant<E: EventSet>(variant: &str) -> OnVariant<E> {
+    OnVariant {
+        aggregate_type: E::AGGREGATE_TYPE,
+        names: variant_names::<E>(variant),
+        decode: crate::RecordedEvent::decode::<E>,
+    }
+}
+
+impl<E> OnVariant<E> {
+    /// Its stored events: under its current name and its aliases.
+    pub fn selector(&self) -> crate::EventSelector {
+        selector(self.aggregate_type, self.names)
+    }
+
+    /// Whether `trigger` is one of its events (without building the selector).
+    pub fn matches(&self, trigger: &crate::RecordedEvent) -> bool {
+        trigger.block.aggregate_type == self.aggregate_type
+            && self
+                .names
+                .iter()
+                .any(|names| names.contains(&trigger.block.event_type.as_str()))
+    }
+
+    /// `trigger`, decoded.
+    pub fn decode(&self, trigger: &crate::RecordedEvent) -> crate::Result<E> {
+        (self.decode)(trigger)
+    }
+}
+
+/// The event parameter of an `#[on(E::Variant)]` handler: `&E`.
+#[diagnostic::on_unimplemented(
+    message = "an `#[on]` handler of `{E}` takes `&{E}`, not `{Self}`",
+    label = "expected `&{E}`",
+    note = "an `#[on(E::Variant)]` handler takes the decoded event, the whole enum, by reference: `event: &{E}`"
+)]
+pub trait OnEvent<'e, E> {
+    /// The decoded trigger, as the parameter's type.
+    fn from_event(event: &'e E) -> Self;
+}
+
+impl<'e, E> OnEvent<'e, E> for &'e E {
+    fn from_event(event: &'e E) -> Self {
+        event
+    }
+}
+
+/// What an `#[on]` or `#[on_timer]` handler may return: `Result<(), E>` with the
+/// process's error type, or `()` when it never rejects.
+#[diagnostic::on_unimplemented(
+    message = "a handler of this process returns `Result<(), {E}>` or `()`, not `{Self}`",
+    label = "expected `Result<(), {E}>` or `()`",
+    note = "the error type is the process's `Aggregate::Error` (`error = …` in its `#[aggregate(…)]`); record events and send commands through the `Reaction` instead of returning them"
+)]
+pub trait HandlerOutput<E> {
+    /// The outcome, as `Process::react` returns it.
+    fn into_result(self) -> Result<(), E>;
+}
+
+impl<E> HandlerOutput<E> for Result<(), E> {
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}
+
+impl<E> HandlerOutput<E> for () {
+    fn into_result(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
 /// `{prefix}.*.{name}` for each name of each part.
 pub fn filters(prefix: &str, parts: &[&[&str]]) -> Vec<String> {
     parts
@@ -493,10 +584,12 @@ mod tests {
             VariantInfo {
                 name: "A",
                 missing_apply: "no A",
+                event_types: &[&["A"]],
             },
             VariantInfo {
                 name: "B",
                 missing_apply: "no B",
+                event_types: &[&["B", "Bee"]],
             },
         ];
         assert_eq!(missing_apply(&variants, &["B", "A"]), None);

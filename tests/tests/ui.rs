@@ -8,5 +8,6 @@ fn ui() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("ui/event/*.rs");
     cases.compile_fail("ui/aggregate/*.rs");
+    cases.compile_fail("ui/process/*.rs");
     cases.pass("ui/pass/*.rs");
 }
