@@ -39,6 +39,7 @@ mod order;
 mod payment;
 mod report;
 
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,8 +47,8 @@ use cim_events::jetstream::{JetStreamTimers, ProcessWorker, async_nats};
 use cim_events::process::{self, ProcessManager};
 use cim_events::timer::{MemoryTimers, VirtualClock};
 use cim_events::{
-    EventHeader, EventMetadata, EventStore, EventStream, JetStreamEventStore, MemoryEventStore,
-    RecordedEvent, Repository, StartFrom, Transaction, TransactionOptions,
+    Aggregate, EventHeader, EventMetadata, EventStore, EventStream, JetStreamEventStore,
+    MemoryEventStore, RecordedEvent, Repository, StartFrom, Transaction, TransactionOptions,
 };
 use futures::StreamExt;
 
@@ -82,6 +83,9 @@ const BEFORE_TIMEOUT: usize = 2 + 2 * 4 + 3;
 /// and 2 `Released`.
 const EXPECTED_EVENTS: usize = BEFORE_TIMEOUT + 4;
 
+/// The checkout's steps: two orders placed, one paid, one payment timeout.
+const CHECKOUT_STEPS: u64 = 4;
+
 /// The JetStream stream (its schema registry and the checkout's durable consumer live
 /// beside it).
 const STREAM: &str = "ORDERS_CHECKOUT";
@@ -98,7 +102,7 @@ async fn main() -> Result<(), BoxError> {
 async fn on_memory() -> Result<(Shop<MemoryEventStore>, Vec<RecordedEvent>), BoxError> {
     println!("store: in-memory (MemoryEventStore); timers: MemoryTimers on a VirtualClock");
     let store = MemoryEventStore::builder().prefix("shop").build()?;
-    let shop = Shop::new(store, "", Duration::from_secs(30 * 60))?;
+    let shop = Shop::new(store, String::new(), Duration::from_secs(30 * 60));
     let mut log = shop.log().await?;
     let placed = shop.place_orders().await?;
 
@@ -140,13 +144,14 @@ async fn on_jetstream(url: &str) -> Result<(), BoxError> {
     println!("store: JetStream at {url} (stream {STREAM}, prefix shop); timers on the server");
     let manager = ProcessManager::<Checkout, _>::new(store.clone()).timers(Arc::new(timers));
     let worker = ProcessWorker::new(manager);
+    let mut steps = worker.steps();
     // The stream outlives this run: new orders and items each time.
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?;
     let shop = Shop::new(
         store,
-        &format!("-{}", now.as_millis()),
+        format!("-{}", now.as_millis()),
         Duration::from_secs(5),
-    )?;
+    );
     let mut log = shop.log().await?;
 
     println!("checkout steps, as the worker makes them:");
@@ -158,6 +163,8 @@ async fn on_jetstream(url: &str) -> Result<(), BoxError> {
         events = shop.collect(&mut log, within) => events?,
         stopped = &mut worker => return Err(format!("the checkout worker stopped: {stopped:?}").into()),
     };
+    // A step's report comes after its effects are stored: let the last one print too.
+    let _ = tokio::time::timeout(within, steps.wait_for(|n| *n >= CHECKOUT_STEPS)).await;
     worker.abort();
     shop.report(&events).await
 }
@@ -172,17 +179,16 @@ struct Shop<S> {
 
 impl<S: EventStore + Clone + 'static> Shop<S> {
     /// `ORDERS_PAYMENT_TIMEOUT_SECS`, when set, replaces `pay_within`.
-    fn new(store: S, suffix: &str, pay_within: Duration) -> Result<Self, BoxError> {
-        let pay_within = match std::env::var("ORDERS_PAYMENT_TIMEOUT_SECS") {
-            Ok(secs) => Duration::from_secs(secs.parse()?),
-            Err(_) => pay_within,
-        };
-        let suffix = suffix.to_owned();
-        Ok(Shop {
+    fn new(store: S, suffix: String, pay_within: Duration) -> Self {
+        let secs = std::env::var("ORDERS_PAYMENT_TIMEOUT_SECS").ok();
+        let pay_within = secs
+            .and_then(|s| s.parse().ok())
+            .map_or(pay_within, Duration::from_secs);
+        Shop {
             store,
             suffix,
             pay_within,
-        })
+        }
     }
 
     fn id(&self, name: &str) -> String {
@@ -201,20 +207,13 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
         log: &mut EventStream,
         within: Duration,
     ) -> Result<Vec<RecordedEvent>, BoxError> {
-        let deadline = tokio::time::Instant::now() + within;
         let mut events = Vec::with_capacity(EXPECTED_EVENTS);
+        let deadline = tokio::time::Instant::now() + within;
         while events.len() < EXPECTED_EVENTS {
-            let event = match tokio::time::timeout_at(deadline, log.next()).await {
-                Ok(Some(event)) => event?,
-                Ok(None) => return Err("the subscription ended".into()),
-                Err(_) => {
-                    return Err(format!(
-                        "timed out with {} of {EXPECTED_EVENTS} events",
-                        events.len()
-                    )
-                    .into());
-                }
+            let Ok(next) = tokio::time::timeout_at(deadline, log.next()).await else {
+                return Err(format!("{} of {EXPECTED_EVENTS} events came", events.len()).into());
             };
+            let event = next.ok_or("the subscription ended")??;
             // On JetStream, events of earlier runs may still be coming (their timers).
             if event.aggregate_id().ends_with(&self.suffix) {
                 events.push(event);
@@ -241,25 +240,6 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
         Ok(placed)
     }
 
-    /// Ada pays for `order-1`, in its conversation; Grace never pays for `order-2`.
-    async fn pay(&self, placed: &[EventMetadata]) -> Result<(), BoxError> {
-        let order_id = self.id("order-1");
-        let placed = placed
-            .iter()
-            .find(|p| p.aggregate_id == order_id)
-            .ok_or("order-1 is placed")?;
-        let payment_id = format!("payment-{order_id}");
-        println!("  ({payment_id} received)");
-        Repository::<Payment, _>::new(self.store.clone())
-            .execute_with(
-                &payment_id,
-                Receive { order_id },
-                EventHeader::caused_by(placed),
-            )
-            .await?;
-        Ok(())
-    }
-
     /// Places order `order_id` and reserves the stock of every line, in one atomic commit
     /// whose events share the order's id as their correlation. Returns the `Placed` event,
     /// or `None` if the order was rejected, and nothing stored.
@@ -278,25 +258,22 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
             .collect();
         let pay_within_secs = self.pay_within.as_secs();
         let options = TransactionOptions::default().header(EventHeader::new(order_id));
-        let placed = Transaction::run_with(&self.store, options, |mut tx| {
-            let (customer, lines) = (customer.to_owned(), lines.clone());
-            async move {
-                let place = Place {
-                    customer,
-                    lines: lines.clone(),
-                    pay_within_secs,
+        let lines = &lines;
+        let placed = Transaction::run_with(&self.store, options, |mut tx| async move {
+            let place = Place {
+                customer: customer.into(),
+                lines: lines.clone(),
+                pay_within_secs,
+            };
+            tx.execute::<Order, _>(order_id, place).await?;
+            for Line { sku, quantity } in lines {
+                let reserve = inventory_item::Reserve {
+                    order_id: order_id.into(),
+                    quantity: *quantity,
                 };
-                tx.execute::<Order, _>(order_id, place).await?;
-                for Line { sku, quantity } in lines {
-                    let order_id = order_id.to_owned();
-                    tx.execute::<InventoryItem, _>(
-                        &sku,
-                        inventory_item::Reserve { order_id, quantity },
-                    )
-                    .await?;
-                }
-                Ok(tx)
+                tx.execute::<InventoryItem, _>(sku, reserve).await?;
             }
+            Ok(tx)
         })
         .await;
         match placed {
@@ -313,26 +290,31 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
                 };
                 let stored = self.store.load(order_id).await?.len();
                 println!(
-                    "{order_id} ({customer}): rejected as a whole ({out_of_stock}): {stored} events stored; stock {}",
-                    self.stock().await?
+                    "{order_id} ({customer}): rejected as a whole ({out_of_stock}), {stored} events stored; the stock is untouched:"
                 );
+                for (sku, _) in STOCK {
+                    self.show::<InventoryItem>(&self.id(sku)).await?;
+                }
                 Ok(None)
             }
         }
     }
 
-    /// What is available of each item, e.g. `widget 5, gadget 1 available`.
-    async fn stock(&self) -> Result<String, BoxError> {
-        let inventory = Repository::<InventoryItem, _>::new(self.store.clone());
-        let mut available = Vec::new();
-        for (sku, _) in STOCK {
-            let sku = self.id(sku);
-            available.push(format!(
-                "{sku} {}",
-                inventory.load(&sku).await?.state.available()
-            ));
-        }
-        Ok(format!("{} available", available.join(", ")))
+    /// Ada pays for `order-1`, in its conversation; Grace never pays for `order-2`.
+    async fn pay(&self, placed: &[EventMetadata]) -> Result<(), BoxError> {
+        let order_id = self.id("order-1");
+        let placed = placed
+            .iter()
+            .find(|p| p.aggregate_id == order_id)
+            .ok_or("order-1 is placed")?;
+        let payment_id = format!("payment-{order_id}");
+        println!("  ({payment_id} received)");
+        let paid = EventHeader::caused_by(placed);
+        let payments = Repository::<Payment, _>::new(self.store.clone());
+        payments
+            .execute_with(&payment_id, Receive { order_id }, paid)
+            .await?;
+        Ok(())
     }
 
     /// Prints the events, each order's causal tree, and every aggregate's final state and
@@ -342,74 +324,33 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
         report::table(events);
         println!("\ncausal trees:");
         report::causal_trees(events, &OrderEvent::selector());
-
         println!("\nfinal states and chains:");
-        let orders = Repository::<Order, _>::new(self.store.clone());
-        let checkouts = Repository::<Checkout, _>::new(self.store.clone());
         for (order, ..) in ORDERS {
-            let id = self.id(order);
-            let order = orders.load(&id).await?;
-            if order.version == 0 {
-                println!("  Order/{id}: no events (rejected when placed)");
-                continue;
-            }
-            let state = &order.state;
-            let why = state
-                .cancelled_because
-                .as_deref()
-                .map(|r| format!(", {r}"))
-                .unwrap_or_default();
-            println!(
-                "  Order/{id} v{}: {:?} ({}{why}); {}",
-                order.version,
-                state.status,
-                state.customer,
-                self.verdict(&id).await?
-            );
-            let id = checkout_of(&id);
-            let checkout = checkouts.load(&id).await?;
-            println!(
-                "  Checkout/{id} v{}: {:?}; {}",
-                checkout.version,
-                checkout.state.stage,
-                self.verdict(&id).await?
-            );
+            self.show::<Order>(&self.id(order)).await?;
+            self.show::<Checkout>(&checkout_of(&self.id(order))).await?;
         }
-        let inventory = Repository::<InventoryItem, _>::new(self.store.clone());
         for (sku, _) in STOCK {
-            let sku = self.id(sku);
-            let item = inventory.load(&sku).await?;
-            let state = &item.state;
-            println!(
-                "  InventoryItem/{sku} v{}: {} on hand, {} available, reserved {:?}; {}",
-                item.version,
-                state.on_hand,
-                state.available(),
-                state.reservations,
-                self.verdict(&sku).await?
-            );
+            self.show::<InventoryItem>(&self.id(sku)).await?;
         }
-        let id = format!("payment-{}", self.id("order-1"));
-        let payment = Repository::<Payment, _>::new(self.store.clone())
-            .load(&id)
-            .await?;
-        let order_id = payment.state.order_id.unwrap_or_default();
-        println!(
-            "  Payment/{id} v{}: for {order_id}; {}",
-            payment.version,
-            self.verdict(&id).await?
-        );
-        Ok(())
+        self.show::<Payment>(&format!("payment-{}", self.id("order-1")))
+            .await
     }
 
-    /// Verifies an aggregate's chain: `chain intact (n events)`, or the faults.
-    async fn verdict(&self, aggregate_id: &str) -> Result<String, BoxError> {
-        let report = self.store.verify_chain(aggregate_id).await?;
-        Ok(match report.is_valid() {
-            true if report.events == 1 => "chain intact (1 event)".to_owned(),
-            true => format!("chain intact ({} events)", report.events),
-            false => format!("chain BROKEN: {:?}", report.faults),
-        })
+    /// Prints aggregate `id`'s version, state and chain verdict.
+    async fn show<A: Aggregate + Debug>(&self, id: &str) -> Result<(), BoxError> {
+        let loaded = Repository::<A, _>::new(self.store.clone()).load(id).await?;
+        let chain = self.store.verify_chain(id).await?;
+        let verdict = match chain.is_valid() {
+            true => format!("chain intact ({} events)", chain.events),
+            false => format!("chain BROKEN: {:?}", chain.faults),
+        };
+        println!(
+            "  {}/{id} v{}: {:?}; {verdict}",
+            A::AGGREGATE_TYPE,
+            loaded.version,
+            loaded.state
+        );
+        Ok(())
     }
 }
 
