@@ -336,13 +336,18 @@ impl<S: EventStore + Clone + 'static> Shop<S> {
             .await
     }
 
-    /// Prints aggregate `id`'s version, state and chain verdict.
+    /// Prints aggregate `id`'s version, state and chain verdict, or that it has no events.
     async fn show<A: Aggregate + Debug>(&self, id: &str) -> Result<(), BoxError> {
         let loaded = Repository::<A, _>::new(self.store.clone()).load(id).await?;
+        if loaded.version == 0 {
+            println!("  {}/{id}: no events", A::AGGREGATE_TYPE);
+            return Ok(());
+        }
         let chain = self.store.verify_chain(id).await?;
-        let verdict = match chain.is_valid() {
-            true => format!("chain intact ({} events)", chain.events),
-            false => format!("chain BROKEN: {:?}", chain.faults),
+        let verdict = match (chain.is_valid(), chain.events) {
+            (true, 1) => "chain intact (1 event)".to_owned(),
+            (true, n) => format!("chain intact ({n} events)"),
+            (false, _) => format!("chain BROKEN: {:?}", chain.faults),
         };
         println!(
             "  {}/{id} v{}: {:?}; {verdict}",

@@ -4,20 +4,23 @@
 use cim_events::process::StepReport;
 use cim_events::{COMMIT_META_KEY, EventSelector, RecordedEvent};
 
-/// Prints what a step of a process did.
+/// Prints what a step of a process did: recorded, sent (and how a refusal read), set and
+/// cancelled.
 pub fn step(step: &StepReport) {
-    let mut did: Vec<String> = step.recorded.iter().map(|e| e.event_type.clone()).collect();
-    did.extend(
-        step.sent
-            .iter()
-            .map(|(command, _)| format!("sent {command:?}")),
-    );
-    did.extend(step.timers.iter().map(|t| format!("set {}", t.name)));
-    did.extend(
-        step.cancelled
-            .iter()
-            .map(|name| format!("cancelled {name}")),
-    );
+    let recorded = step.recorded.iter().map(|e| e.event_type.clone());
+    let sent = step
+        .sent
+        .iter()
+        .map(|(command, delivered)| match delivered {
+            Ok(_) => format!("sent {command:?}"),
+            Err(refused) => format!("sent {command:?}, {refused}"),
+        });
+    let set = step.timers.iter().map(|t| format!("set {}", t.name));
+    let cancelled = step
+        .cancelled
+        .iter()
+        .map(|name| format!("cancelled {name}"));
+    let did: Vec<String> = recorded.chain(sent).chain(set).chain(cancelled).collect();
     let instance = step.instance.as_deref().unwrap_or("-");
     println!("  {instance}: {}", did.join("; "));
 }
@@ -128,7 +131,8 @@ fn aggregate(event: &RecordedEvent) -> String {
     )
 }
 
-/// A causation: a CID, shortened, or a timer's name (`timer:payment-timeout`).
+/// A causation: a CID, shortened, or the timer a process step woke to, as the process
+/// manager writes it (`timer:payment-timeout`).
 fn cause(causation: &str) -> String {
     match causation.starts_with("timer:") {
         true => causation.to_owned(),
