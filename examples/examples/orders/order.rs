@@ -1,4 +1,5 @@
-//! The `Order` aggregate: placed, then confirmed and shipped, or rejected.
+//! The `Order` aggregate: placed (with its stock reserved in the same commit), then
+//! confirmed once paid, or cancelled when the payment does not come in time.
 
 use std::error::Error;
 use std::fmt;
@@ -18,10 +19,16 @@ pub struct Line {
 #[derive(Event, Debug, Clone, Serialize, Deserialize)]
 #[event(aggregate = "Order")]
 pub enum OrderEvent {
-    Placed { customer: String, lines: Vec<Line> },
+    /// Placed, to be paid within `pay_within_secs` seconds.
+    Placed {
+        customer: String,
+        lines: Vec<Line>,
+        pay_within_secs: u64,
+    },
     Confirmed,
-    Rejected { reason: String },
-    Shipped,
+    Cancelled {
+        reason: String,
+    },
 }
 
 /// Where an order stands.
@@ -30,11 +37,10 @@ pub enum Status {
     /// No event yet.
     #[default]
     New,
-    /// Placed, waiting for its stock.
+    /// Placed, waiting for its payment.
     Placed,
     Confirmed,
-    Rejected,
-    Shipped,
+    Cancelled,
 }
 
 /// Why an order refuses a command.
@@ -42,11 +48,8 @@ pub enum Status {
 pub enum OrderError {
     AlreadyPlaced,
     NoLines,
-    /// The command needs the order in another status.
-    WrongStatus {
-        expected: Status,
-        actual: Status,
-    },
+    /// The command needs a placed order.
+    NotPlaced(Status),
 }
 
 impl fmt::Display for OrderError {
@@ -54,9 +57,7 @@ impl fmt::Display for OrderError {
         match self {
             OrderError::AlreadyPlaced => f.write_str("the order is already placed"),
             OrderError::NoLines => f.write_str("an order needs at least one line"),
-            OrderError::WrongStatus { expected, actual } => {
-                write!(f, "the order is {actual:?}, not {expected:?}")
-            }
+            OrderError::NotPlaced(status) => write!(f, "the order is {status:?}, not Placed"),
         }
     }
 }
@@ -68,58 +69,59 @@ impl Error for OrderError {}
 pub struct Order {
     pub status: Status,
     pub customer: String,
-    pub lines: Vec<Line>,
-    pub rejection: Option<String>,
+    pub cancelled_because: Option<String>,
 }
 
 impl Order {
-    fn require(&self, expected: Status) -> Result<(), OrderError> {
+    fn require_placed(&self) -> Result<(), OrderError> {
         match self.status {
-            actual if actual == expected => Ok(()),
-            actual => Err(OrderError::WrongStatus { expected, actual }),
+            Status::Placed => Ok(()),
+            other => Err(OrderError::NotPlaced(other)),
         }
     }
 }
 
 // The handlers' parameters are the commands' fields: `#[command]` writes the command types
-// in a module named after the aggregate, `order::Place { customer, lines }`,
-// `order::Confirm` and so on (here `crate::order::order`), as public as their handlers.
+// in a module named after the aggregate, `order::Place { customer, lines, pay_within_secs }`,
+// `order::Confirm` and `order::Cancel { reason }`, as public as their handlers.
 #[aggregate(events = OrderEvent, error = OrderError)]
 impl Order {
     #[command]
-    pub fn place(&self, customer: String, lines: Vec<Line>) -> Result<OrderEvent, OrderError> {
+    pub fn place(
+        &self,
+        customer: String,
+        lines: Vec<Line>,
+        pay_within_secs: u64,
+    ) -> Result<OrderEvent, OrderError> {
         if self.status != Status::New {
             return Err(OrderError::AlreadyPlaced);
         }
         if lines.is_empty() {
             return Err(OrderError::NoLines);
         }
-        Ok(OrderEvent::Placed { customer, lines })
+        Ok(OrderEvent::Placed {
+            customer,
+            lines,
+            pay_within_secs,
+        })
     }
 
     #[command]
     pub fn confirm(&self) -> Result<OrderEvent, OrderError> {
-        self.require(Status::Placed)?;
+        self.require_placed()?;
         Ok(OrderEvent::Confirmed)
     }
 
     #[command]
-    pub fn reject(&self, reason: String) -> Result<OrderEvent, OrderError> {
-        self.require(Status::Placed)?;
-        Ok(OrderEvent::Rejected { reason })
-    }
-
-    #[command]
-    pub fn ship(&self) -> Result<OrderEvent, OrderError> {
-        self.require(Status::Confirmed)?;
-        Ok(OrderEvent::Shipped)
+    pub fn cancel(&self, reason: String) -> Result<OrderEvent, OrderError> {
+        self.require_placed()?;
+        Ok(OrderEvent::Cancelled { reason })
     }
 
     #[apply(Placed)]
-    fn placed(&mut self, customer: &str, lines: &[Line]) {
+    fn placed(&mut self, customer: &str) {
         self.status = Status::Placed;
         self.customer = customer.to_owned();
-        self.lines = lines.to_vec();
     }
 
     #[apply(Confirmed)]
@@ -127,14 +129,9 @@ impl Order {
         self.status = Status::Confirmed;
     }
 
-    #[apply(Rejected)]
-    fn rejected(&mut self, reason: &str) {
-        self.status = Status::Rejected;
-        self.rejection = Some(reason.to_owned());
-    }
-
-    #[apply(Shipped)]
-    fn shipped(&mut self) {
-        self.status = Status::Shipped;
+    #[apply(Cancelled)]
+    fn cancelled(&mut self, reason: &str) {
+        self.status = Status::Cancelled;
+        self.cancelled_because = Some(reason.to_owned());
     }
 }

@@ -1,121 +1,152 @@
-//! What the example prints: one row per stored event, and each order's causal tree.
+//! What the example prints: the process's steps, one row per stored event, and each
+//! order's causal tree.
 
-use std::collections::HashMap;
+use cim_events::process::StepReport;
+use cim_events::{COMMIT_META_KEY, EventSelector, RecordedEvent};
 
-use cim_events::{EventSelector, RecordedEvent};
-
-/// Prints events as rows of a table.
-pub struct Table {
-    /// How wide the aggregate column is.
-    width: usize,
+/// Prints what a step of a process did: recorded, sent (and how a refusal read), set and
+/// cancelled.
+pub fn step(step: &StepReport) {
+    let recorded = step.recorded.iter().map(|e| e.event_type.clone());
+    let sent = step
+        .sent
+        .iter()
+        .map(|(command, delivered)| match delivered {
+            Ok(_) => format!("sent {command:?}"),
+            Err(refused) => format!("sent {command:?}, {refused}"),
+        });
+    let set = step.timers.iter().map(|t| format!("set {}", t.name));
+    let cancelled = step
+        .cancelled
+        .iter()
+        .map(|name| format!("cancelled {name}"));
+    let did: Vec<String> = recorded.chain(sent).chain(set).chain(cancelled).collect();
+    let instance = step.instance.as_deref().unwrap_or("-");
+    println!("  {instance}: {}", did.join("; "));
 }
 
-impl Table {
-    /// A table whose aggregate column fits these aggregate ids.
-    pub fn fitting<'a>(ids: impl IntoIterator<Item = &'a String>) -> Table {
-        let longest = ids.into_iter().map(String::len).max().unwrap_or(0);
-        Table {
-            width: "InventoryItem/".len() + longest,
-        }
-    }
-
-    pub fn header(&self) {
-        println!(
-            "{:>3}  {:<w$}  {:>1}  {:<17}  {:<7}  {:<11}  caused by",
-            "seq",
-            "aggregate",
-            "v",
-            "event",
-            "cid",
-            "correlation",
-            w = self.width
-        );
-    }
-
-    /// The event's stream sequence, aggregate, version, type, CID, correlation and causation.
-    pub fn row(&self, event: &RecordedEvent) {
+/// Prints events as rows of a table whose columns fit them: stream sequence, aggregate,
+/// version, type, CID, correlation and causation.
+pub fn table(events: &[RecordedEvent]) {
+    let width = |f: fn(&RecordedEvent) -> String| events.iter().map(|e| f(e).len()).max();
+    let aggregate_width = width(aggregate).unwrap_or(0);
+    let correlation_width = width(|e| e.correlation_id().to_owned()).unwrap_or(0);
+    println!(
+        "{:>3}  {:<aggregate_width$}  v  {:<15}  {:<7}  {:<correlation_width$}  caused by",
+        "seq", "aggregate", "event", "cid", "correlation",
+    );
+    for event in events {
         let block = &event.block;
         println!(
-            "{:>3}  {:<w$}  {:>1}  {:<17}  {:<7}  {:<11}  {}",
+            "{:>3}  {:<aggregate_width$}  {}  {:<15}  {:<7}  {:<correlation_width$}  {}",
             event.sequence,
             aggregate(event),
             block.seq,
             block.event_type,
             short(&event.cid.to_string()),
-            short(&block.correlation_id),
+            block.correlation_id,
             block
                 .causation_id
                 .as_deref()
-                .map_or_else(|| "-".to_owned(), short),
-            w = self.width
+                .map_or_else(|| "-".into(), cause),
         );
     }
 }
 
-/// Prints the causal tree of each event of `events` that `roots` selects and no other of
-/// them caused: every event under the event that caused it.
+/// Prints the causal tree of each event of `events` that `roots` selects and that hangs
+/// under no other: every event under the one it hangs under (see [`parent`]).
 pub fn causal_trees(events: &[RecordedEvent], roots: &EventSelector) {
-    let by_cid: HashMap<String, &RecordedEvent> =
-        events.iter().map(|e| (e.cid.to_string(), e)).collect();
-    let mut children: HashMap<&str, Vec<&RecordedEvent>> = HashMap::new();
-    for event in events {
-        if let Some(cause) = event.block.causation_id.as_deref() {
-            children.entry(cause).or_default().push(event);
+    for root in events.iter().filter(|e| roots.matches(e)) {
+        if parent(root, events).is_none() {
+            println!("{}:", root.aggregate_id());
+            println!("  {}", node(root));
+            branches(root, "  ", events);
         }
-    }
-    for event in events.iter().filter(|e| roots.matches(e)) {
-        // A root has no cause, or one outside these events.
-        let caused = event.block.causation_id.as_deref();
-        if caused.is_some_and(|c| by_cid.contains_key(c)) {
-            continue;
-        }
-        println!(
-            "{} (correlation {}):",
-            event.aggregate_id(),
-            short(&event.block.correlation_id)
-        );
-        println!("  {}", node(event));
-        branches(event, "  ", &children);
     }
 }
 
-fn branches(parent: &RecordedEvent, indent: &str, children: &HashMap<&str, Vec<&RecordedEvent>>) {
-    let Some(kids) = children.get(parent.cid.to_string().as_str()) else {
-        return;
-    };
-    for (i, kid) in kids.iter().enumerate() {
-        let last = i + 1 == kids.len();
-        let (branch, next) = if last {
+fn branches(parent_event: &RecordedEvent, indent: &str, events: &[RecordedEvent]) {
+    let kids: Vec<_> = events
+        .iter()
+        .filter_map(|e| {
+            parent(e, events)
+                .filter(|(p, _)| p.cid == parent_event.cid)
+                .map(|(_, how)| (e, how))
+        })
+        .collect();
+    for (i, (kid, how)) in kids.iter().enumerate() {
+        let (branch, next) = if i + 1 == kids.len() {
             ("└─ ", "   ")
         } else {
             ("├─ ", "│  ")
         };
-        println!("{indent}{branch}{}", node(kid));
-        branches(kid, &format!("{indent}{next}"), children);
+        println!("{indent}{branch}{how}{}", node(kid));
+        branches(kid, &format!("{indent}{next}"), events);
     }
 }
 
+/// The event `event` hangs under, and how it came from it: the event its causation names;
+/// for an event a timer caused, the event before it in its chain (the decision waiting
+/// for that timer); otherwise the first event of its atomic commit.
+fn parent<'a>(
+    event: &RecordedEvent,
+    events: &'a [RecordedEvent],
+) -> Option<(&'a RecordedEvent, String)> {
+    let block = &event.block;
+    if let Some(cause) = block.causation_id.as_deref() {
+        if let Some(timer) = cause.strip_prefix("timer:") {
+            let before = events.iter().find(|e| {
+                e.block.aggregate_id == block.aggregate_id && e.block.seq + 1 == block.seq
+            });
+            return before.map(|e| (e, format!("timer {timer} → ")));
+        }
+        return events
+            .iter()
+            .find(|e| e.cid.to_string() == cause)
+            .map(|e| (e, String::new()));
+    }
+    let commit = block.meta.get(COMMIT_META_KEY)?;
+    let first = events
+        .iter()
+        .find(|e| e.block.meta.get(COMMIT_META_KEY) == Some(commit))?;
+    (first.cid != event.cid).then(|| (first, "same commit: ".to_owned()))
+}
+
 fn node(event: &RecordedEvent) -> String {
+    let block = &event.block;
+    let cid = short(&event.cid.to_string());
     format!(
-        "{} v{} {} {}",
+        "{} v{} {} {cid}",
         aggregate(event),
-        event.block.seq,
-        event.block.event_type,
-        short(&event.cid.to_string())
+        block.seq,
+        block.event_type
     )
 }
 
 /// `Type/id`, e.g. `Order/order-1`.
-pub fn aggregate(event: &RecordedEvent) -> String {
+fn aggregate(event: &RecordedEvent) -> String {
     format!(
         "{}/{}",
         event.block.aggregate_type, event.block.aggregate_id
     )
 }
 
-/// The last 6 characters of an id or CID, after `…`: CIDs of one codec and hash share
-/// their first characters, UUIDv7 ids made in one millisecond too; their ends differ.
-pub fn short(id: &str) -> String {
-    let tail = id.char_indices().rev().nth(5).map_or(id, |(i, _)| &id[i..]);
+/// A causation: a CID, shortened, or the timer a process step woke to, as the process
+/// manager writes it (`timer:payment-timeout`).
+fn cause(causation: &str) -> String {
+    match causation.starts_with("timer:") {
+        true => causation.to_owned(),
+        false => short(causation),
+    }
+}
+
+/// The last 6 characters of a CID, after `…`: CIDs of one codec and hash share their first
+/// characters; their ends differ.
+fn short(cid: &str) -> String {
+    let tail = cid
+        .char_indices()
+        .rev()
+        .nth(5)
+        .map_or(cid, |(i, _)| &cid[i..]);
     format!("…{tail}")
 }
