@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cim_events::process::Process;
-use cim_events::process::{ProcessError, ProcessManager, ProcessTimers, Reaction, Wakeup};
+use cim_events::process::{ProcessError, ProcessManager, Reaction, Wakeup};
+use cim_events::timer::{FiredTimers, Timer};
 use cim_events::{
     Event, EventStore, MemoryEventStore, RecordedEvent, Repository, aggregate, process,
 };
@@ -194,19 +195,24 @@ struct Timers {
 }
 
 #[async_trait]
-impl ProcessTimers for Timers {
-    async fn set(&self, process: &str, timer: &Wakeup) -> cim_events::Result<()> {
-        assert_eq!(process, "Checkout");
-        self.set.lock().expect("not poisoned").push(timer.clone());
+impl cim_events::timer::Timers for Timers {
+    async fn schedule(&self, timer: &Timer) -> cim_events::Result<()> {
+        self.set.lock().expect("not poisoned").push(Wakeup {
+            instance: timer.owner().to_owned(),
+            name: timer.name().to_owned(),
+            due: timer.due(),
+        });
         Ok(())
     }
-    async fn cancel(&self, process: &str, instance: &str, name: &str) -> cim_events::Result<()> {
-        assert_eq!(process, "Checkout");
+    async fn cancel(&self, owner: &str, name: &str) -> cim_events::Result<bool> {
         self.cancelled
             .lock()
             .expect("not poisoned")
-            .push(format!("{instance}/{name}"));
-        Ok(())
+            .push(format!("{owner}/{name}"));
+        Ok(true)
+    }
+    async fn fired(&self, _consumer: &str) -> cim_events::Result<FiredTimers> {
+        Ok(Box::pin(futures::stream::pending()))
     }
 }
 

@@ -63,6 +63,7 @@ async fn a_transfer_commits_both_sides_or_neither<S: EventStore + Clone>(store: 
         let events = store.load(id).await.expect("load");
         let last = events.last().expect("an event");
         assert_eq!(last.block.meta.get(COMMIT_META_KEY), Some(&commit));
+        assert_eq!(last.correlation_id(), commit, "one conversation");
     }
 
     // Too much: the withdrawal is rejected, and the deposit is not stored either.

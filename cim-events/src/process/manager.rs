@@ -45,6 +45,9 @@ pub struct ProcessManager<P: Process, S> {
     timers: Option<Arc<dyn Timers>>,
 }
 
+/// The `meta` key under which the events a timer's step records name the timer.
+pub const TIMER_META_KEY: &str = "cim.timer";
+
 /// What one step did.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -215,9 +218,19 @@ impl<P: Process, S: EventStore + Clone + 'static> ProcessManager<P, S> {
             ),
             timer.due,
         )?;
-        let header =
-            EventHeader::with_causation(timer.instance.clone(), format!("timer:{}", timer.name))
-                .with_command_id(step.clone());
+        // The wake continues the instance's conversation: caused by its latest decision,
+        // the one that set the timer or came after it; the timer's name is in the meta.
+        let store = self.repository.store();
+        let latest = match store.head(&timer.instance).await? {
+            Some(head) => store.load_from(&timer.instance, head.version).await?.pop(),
+            None => None,
+        };
+        let header = match &latest {
+            Some(latest) => EventHeader::caused_by(latest),
+            None => EventHeader::new(timer.instance.clone()),
+        }
+        .with_meta(TIMER_META_KEY, timer.name.clone())
+        .with_command_id(step.clone());
         self.step(
             &timer.instance,
             Cause::Timer(timer.clone()),

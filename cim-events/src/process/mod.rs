@@ -86,7 +86,7 @@ mod reaction;
 
 pub use drive::drive;
 pub use error::{DispatchError, ProcessError};
-pub use manager::{ProcessManager, StepReport};
+pub use manager::{ProcessManager, StepReport, TIMER_META_KEY};
 pub use reaction::{Delivered, Outgoing, Reaction, Wakeup};
 
 use crate::aggregate::Aggregate;

@@ -324,19 +324,25 @@ impl<S: EventStore + Clone> Transaction<S> {
 
     /// Commits every staged event atomically.
     async fn commit(self, attempts: u32) -> Result<Committed, TransactionError> {
+        // A command with an id commits under it: a resend seals the same blocks.
+        let id = match &self.header.command_id {
+            Some(command) => command.as_str().to_owned(),
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        // Without a correlation of the caller's, the commit is one conversation.
+        let mut header = self.header.clone();
+        if header.correlation_id.is_empty() {
+            header.correlation_id.clone_from(&id);
+        }
         let mut parts = Vec::new();
         for staged in self.staged.iter().filter(|s| s.part.staged() > 0) {
-            let prepared = staged.part.prepare(&staged.aggregate_id, &self.header)?;
+            let prepared = staged.part.prepare(&staged.aggregate_id, &header)?;
             parts.push((prepared, staged.expected()));
         }
         let (commit_id, stored) = if parts.is_empty() {
             (None, Vec::new())
         } else {
-            // A command with an id commits under it: a resend seals the same blocks.
-            let commit = match &self.header.command_id {
-                Some(command) => AtomicAppend::with_id(command.as_str().to_owned(), parts)?,
-                None => AtomicAppend::new(parts)?,
-            };
+            let commit = AtomicAppend::with_id(id, parts)?;
             let stored = self.store.append_atomic(&commit).await?;
             (Some(commit.commit_id().to_owned()), stored)
         };

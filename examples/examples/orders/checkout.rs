@@ -11,8 +11,8 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use cim_events::process::{Process, Reaction, Wakeup};
-use cim_events::{Event, EventSelector, RecordedEvent, aggregate};
+use cim_events::process::Reaction;
+use cim_events::{Event, RecordedEvent, aggregate, process};
 use serde::{Deserialize, Serialize};
 
 use crate::inventory::{InventoryItem, inventory_item};
@@ -79,52 +79,51 @@ pub fn checkout_of(order_id: &str) -> String {
     format!("checkout-{order_id}")
 }
 
-impl Process for Checkout {
-    fn selector() -> EventSelector {
-        OrderEvent::selector_placed().or(PaymentEvent::selector_received())
-    }
-
-    /// An order's `Placed` is its own; a `Received` names its order.
-    fn instance(trigger: &RecordedEvent) -> Option<String> {
-        if !PaymentEvent::selector().matches(trigger) {
-            return Some(checkout_of(trigger.aggregate_id()));
+/// One checkout per order: an order's `Placed` is its own; a `Received` names its order.
+fn instance(trigger: &RecordedEvent) -> Option<String> {
+    match trigger.decode::<PaymentEvent>() {
+        Ok(PaymentEvent::Received { order_id }) if PaymentEvent::selector().matches(trigger) => {
+            Some(checkout_of(&order_id))
         }
-        let PaymentEvent::Received { order_id } = trigger.decode().ok()?;
-        Some(checkout_of(&order_id))
+        _ => Some(checkout_of(trigger.aggregate_id())),
     }
+}
 
-    fn react(&self, trigger: &RecordedEvent, out: &mut Reaction<Self>) -> Result<(), Infallible> {
-        if PaymentEvent::selector().matches(trigger) {
-            // Paid in time; a payment after the timeout is a refund's business.
-            if self.stage == Stage::AwaitingPayment {
-                out.record(CheckoutEvent::Paid);
-                out.cancel(PAYMENT_TIMEOUT);
-                out.send::<Order, _>(&self.order_id, order::Confirm);
-            }
-            return Ok(());
-        }
-        match trigger.decode() {
-            Ok(OrderEvent::Placed {
+#[process(instance = instance)]
+impl Checkout {
+    #[on(OrderEvent::Placed)]
+    fn placed(&self, placed: &OrderEvent, trigger: &RecordedEvent, out: &mut Reaction<Self>) {
+        if let (
+            OrderEvent::Placed {
                 lines,
                 pay_within_secs,
                 ..
-            }) if self.stage == Stage::New => {
-                let order_id = trigger.aggregate_id().to_owned();
-                out.record(CheckoutEvent::AwaitingPayment { order_id, lines });
-                out.schedule(PAYMENT_TIMEOUT, Duration::from_secs(pay_within_secs));
-            }
-            // Started already, or an event the selector does not let through.
-            Ok(_) => {}
-            // Unreadable: the step fails, and the event comes again to a fixed build.
-            Err(error) => out.fail(error),
+            },
+            Stage::New,
+        ) = (placed, self.stage)
+        {
+            let order_id = trigger.aggregate_id().to_owned();
+            let lines = lines.clone();
+            out.record(CheckoutEvent::AwaitingPayment { order_id, lines });
+            out.schedule(PAYMENT_TIMEOUT, Duration::from_secs(*pay_within_secs));
         }
-        Ok(())
     }
 
-    fn wake(&self, timer: &Wakeup, out: &mut Reaction<Self>) -> Result<(), Infallible> {
-        // Paid meanwhile: the timer was cancelled, but may have been on its way already.
-        if timer.name != PAYMENT_TIMEOUT || self.stage != Stage::AwaitingPayment {
-            return Ok(());
+    /// Paid in time; a payment after the timeout is a refund's business.
+    #[on(PaymentEvent::Received)]
+    fn received(&self, _payment: &PaymentEvent, out: &mut Reaction<Self>) {
+        if self.stage == Stage::AwaitingPayment {
+            out.record(CheckoutEvent::Paid);
+            out.cancel(PAYMENT_TIMEOUT);
+            out.send::<Order, _>(&self.order_id, order::Confirm);
+        }
+    }
+
+    /// Paid meanwhile: the timer was cancelled, but may have been on its way already.
+    #[on_timer("payment-timeout")]
+    fn payment_timed_out(&self, out: &mut Reaction<Self>) {
+        if self.stage != Stage::AwaitingPayment {
+            return;
         }
         out.record(CheckoutEvent::TimedOut);
         let reason = "not paid in time".to_owned();
@@ -133,6 +132,5 @@ impl Process for Checkout {
             let order_id = self.order_id.clone();
             out.send::<InventoryItem, _>(&line.sku, inventory_item::Release { order_id });
         }
-        Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! What the example prints: the process's steps, one row per stored event, and each
 //! order's causal tree.
 
-use cim_events::process::StepReport;
+use cim_events::process::{StepReport, TIMER_META_KEY};
 use cim_events::{COMMIT_META_KEY, EventSelector, RecordedEvent};
 
 /// Prints what a step of a process did: recorded, sent (and how a refusal read), set and
@@ -48,7 +48,7 @@ pub fn table(events: &[RecordedEvent]) {
             block
                 .causation_id
                 .as_deref()
-                .map_or_else(|| "-".into(), cause),
+                .map_or_else(|| "-".into(), short),
         );
     }
 }
@@ -85,25 +85,23 @@ fn branches(parent_event: &RecordedEvent, indent: &str, events: &[RecordedEvent]
     }
 }
 
-/// The event `event` hangs under, and how it came from it: the event its causation names;
-/// for an event a timer caused, the event before it in its chain (the decision waiting
-/// for that timer); otherwise the first event of its atomic commit.
+/// The event `event` hangs under, and how it came from it: the event its causation names
+/// (for the step of a timer, the decision that waited for it; the timer's name is in the
+/// event's `meta`); otherwise the first event of its atomic commit.
 fn parent<'a>(
     event: &RecordedEvent,
     events: &'a [RecordedEvent],
 ) -> Option<(&'a RecordedEvent, String)> {
     let block = &event.block;
     if let Some(cause) = block.causation_id.as_deref() {
-        if let Some(timer) = cause.strip_prefix("timer:") {
-            let before = events.iter().find(|e| {
-                e.block.aggregate_id == block.aggregate_id && e.block.seq + 1 == block.seq
-            });
-            return before.map(|e| (e, format!("timer {timer} → ")));
-        }
+        let how = block
+            .meta
+            .get(TIMER_META_KEY)
+            .map_or(String::new(), |timer| format!("timer {timer} → "));
         return events
             .iter()
             .find(|e| e.cid.to_string() == cause)
-            .map(|e| (e, String::new()));
+            .map(|e| (e, how));
     }
     let commit = block.meta.get(COMMIT_META_KEY)?;
     let first = events
@@ -129,15 +127,6 @@ fn aggregate(event: &RecordedEvent) -> String {
         "{}/{}",
         event.block.aggregate_type, event.block.aggregate_id
     )
-}
-
-/// A causation: a CID, shortened, or the timer a process step woke to, as the process
-/// manager writes it (`timer:payment-timeout`).
-fn cause(causation: &str) -> String {
-    match causation.starts_with("timer:") {
-        true => causation.to_owned(),
-        false => short(causation),
-    }
 }
 
 /// The last 6 characters of a CID, after `…`: CIDs of one codec and hash share their first
