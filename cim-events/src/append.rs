@@ -93,6 +93,7 @@ pub(crate) async fn append<S: EventStore + ?Sized>(
                 let actual = store.tail(id, true).await?;
                 // The very blocks we sealed (a command with an id, sent again) are stored.
                 if let Some(stored) = at_head(&sealed, &actual) {
+                    prepared.set_found_stored();
                     return stored;
                 }
                 // What was stored since may be an earlier attempt of ours landing late.

@@ -1,5 +1,6 @@
 //! The events of one append, prepared once so that a retry re-sends the same events.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::crypto::Crypto;
@@ -63,6 +64,9 @@ pub struct PreparedAppend {
     /// The tail the latest attempt that stored the events, or may have (an unknown
     /// outcome), sealed them on: where to look for them on the next append.
     sealed_on: Mutex<Option<Tail>>,
+    /// Whether an append found the very blocks it sealed stored already, by another
+    /// sender of the same command: stored, but not by this call.
+    found_stored: AtomicBool,
     /// Whether the caller knows that the aggregate's chain is of the events' aggregate
     /// type: the repository, which replayed it checking every event's type.
     chain_type_known: bool,
@@ -99,6 +103,7 @@ impl PreparedAppend {
             events: prepared,
             traceparent: header.traceparent.clone(),
             sealed_on: Mutex::new(None),
+            found_stored: AtomicBool::new(false),
             chain_type_known: false,
             shapes: ShapeSource::of::<E>(),
         })
@@ -196,6 +201,17 @@ impl PreparedAppend {
         Ok(sealed)
     }
 
+    /// Whether the last append found these very blocks stored already (a command with an
+    /// id, sent twice at once): the events are stored, but not by that append.
+    pub(crate) fn was_found_stored(&self) -> bool {
+        self.found_stored.load(Ordering::Relaxed)
+    }
+
+    /// Records that an append found the blocks stored already.
+    pub(crate) fn set_found_stored(&self) {
+        self.found_stored.store(true, Ordering::Relaxed);
+    }
+
     /// The tail an attempt that stored the events, or may have, sealed them on.
     pub(crate) fn sealed_on(&self) -> Option<Tail> {
         self.sealed_on
@@ -220,6 +236,7 @@ impl Clone for PreparedAppend {
             events: self.events.clone(),
             traceparent: self.traceparent.clone(),
             sealed_on: Mutex::new(self.sealed_on()),
+            found_stored: AtomicBool::new(self.was_found_stored()),
             chain_type_known: self.chain_type_known,
             shapes: self.shapes,
             subjects: self.subjects.clone(),

@@ -530,7 +530,8 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
             head,
             state,
             attempts,
-            deduplicated: false,
+            // Another copy of the command, sent at once, stored these very blocks.
+            deduplicated: prepared.was_found_stored(),
         }
     }
 }

@@ -54,9 +54,10 @@ pub struct CommandOutcome<A: Aggregate> {
     /// How many times the command was handled: 1, plus one per conflict retried; 0 when
     /// it was not handled because it had been applied before.
     pub attempts: u32,
-    /// Whether the command carried a [`CommandId`](crate::CommandId) already recorded in
-    /// the chain: it was applied before, `events` are the ones it stored then, and nothing
-    /// was handled or stored now.
+    /// Whether the command carried a [`CommandId`](crate::CommandId) that had taken effect
+    /// already: found in the chain (then nothing was handled), or sent twice at once and
+    /// its very blocks found stored by the other copy. `events` are the ones it stored
+    /// then; nothing was stored now.
     pub deduplicated: bool,
 }
 
