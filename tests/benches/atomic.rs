@@ -6,12 +6,17 @@
 //! BENCH_ROUNDS=5 BENCH_COMMITS=200 cargo bench -p tests --bench atomic
 //! ```
 //!
-//! It starts its own nats-server on loopback. Each round runs, in alternating order, N
-//! commits of one event to each of two aggregates (`append_atomic`: one ADR-50 batch of two
-//! messages, each carrying its aggregate's expected sequence) and N pairs of single
-//! appends to two other aggregates (two publishes, each with its own ack), both after
-//! known heads. The ratio is atomic / pairs per round. It reports numbers and asserts
-//! only counts.
+//! It starts its own nats-server on loopback. Each round runs three sides, in alternating
+//! order, N times each:
+//!
+//! - `append_atomic` of one event to each of two aggregates: one ADR-50 batch of two
+//!   messages, each carrying its aggregate's expected sequence;
+//! - raw: the same batch by hand with async-nats (pre-encoded bodies, the batch and
+//!   expected-sequence headers, one ack), what the engine itself costs;
+//! - two single appends to two other aggregates (two publishes, each with its own ack).
+//!
+//! All after known heads. Ratios are per round. It reports numbers and asserts only
+//! counts.
 
 use std::time::{Duration, Instant};
 
@@ -78,33 +83,73 @@ async fn pairs(
     started.elapsed()
 }
 
+/// `n` batches of two messages by hand, to `atomic.raw-1` and `atomic.raw-2`; the last
+/// sequences after.
+async fn raw(context: &async_nats::jetstream::Context, last: &mut [u64; 2], n: usize) -> Duration {
+    let client = context.client();
+    let body = bytes::Bytes::from(vec![0xa5_u8; 120]);
+    let started = Instant::now();
+    for i in 0..n {
+        let batch = format!("raw{i}x{}", last[0]);
+        for side in 0..2 {
+            let id = ["raw-1", "raw-2"][side];
+            let subject = format!("atomic.{id}.Noted");
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Batch-Id", batch.as_str());
+            headers.insert("Nats-Batch-Sequence", (side + 1).to_string().as_str());
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence",
+                last[side].to_string().as_str(),
+            );
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence-Subject",
+                format!("atomic.{id}.*").as_str(),
+            );
+            if side == 0 {
+                client
+                    .publish_with_headers(subject, headers, body.clone())
+                    .await
+                    .expect("staged");
+                continue;
+            }
+            headers.insert("Nats-Batch-Commit", "1");
+            let ack = context
+                .publish_with_headers(subject, headers, body.clone())
+                .await
+                .expect("sent")
+                .await
+                .expect("committed");
+            last[1] = ack.sequence;
+            last[0] = ack.sequence - 1;
+        }
+    }
+    started.elapsed()
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let rounds = env("BENCH_ROUNDS", 7);
     let commits = env("BENCH_COMMITS", 500);
     let server = NatsServer::start().await;
-    let store = JetStreamEventStore::builder(connect(vec![server.addr()]).await, "ATOMIC")
+    let context = connect(vec![server.addr()]).await;
+    let store = JetStreamEventStore::builder(context.clone(), "ATOMIC")
         .prefix("atomic")
         .build()
         .await
         .expect("provision");
-    let (mut atomic_heads, mut pair_heads) = ([None, None], [None, None]);
+    let (mut atomic_heads, mut pair_heads, mut raw_last) = ([None, None], [None, None], [0, 0]);
     let mut rows = Vec::new();
     for round in 0..rounds {
-        let (a, p) = if round % 2 == 0 {
-            let a = atomic(&store, &mut atomic_heads, ["x-1", "x-2"], commits).await;
-            (
-                a,
-                pairs(&store, &mut pair_heads, ["y-1", "y-2"], commits).await,
-            )
-        } else {
-            let p = pairs(&store, &mut pair_heads, ["y-1", "y-2"], commits).await;
-            (
-                atomic(&store, &mut atomic_heads, ["x-1", "x-2"], commits).await,
-                p,
-            )
-        };
-        rows.push((a, p));
+        let mut row = [Duration::ZERO; 3];
+        let order: [usize; 3] = if round % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
+        for side in order {
+            row[side] = match side {
+                0 => atomic(&store, &mut atomic_heads, ["x-1", "x-2"], commits).await,
+                1 => raw(&context, &mut raw_last, commits).await,
+                _ => pairs(&store, &mut pair_heads, ["y-1", "y-2"], commits).await,
+            };
+        }
+        rows.push(row);
     }
     let total = (rounds * commits) as u64;
     for id in ["x-1", "x-2", "y-1", "y-2"] {
@@ -114,35 +159,33 @@ async fn main() {
         );
     }
     let per = |d: Duration| d.as_secs_f64() * 1e6 / commits as f64;
-    let mut ratios: Vec<f64> = rows
-        .iter()
-        .map(|(a, p)| a.as_secs_f64() / p.as_secs_f64())
-        .collect();
-    ratios.sort_by(f64::total_cmp);
-    let mut atomic_us: Vec<f64> = rows.iter().map(|(a, _)| per(*a)).collect();
-    let mut pair_us: Vec<f64> = rows.iter().map(|(_, p)| per(*p)).collect();
-    atomic_us.sort_by(f64::total_cmp);
-    pair_us.sort_by(f64::total_cmp);
-    let mid = rounds / 2;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 2], v[0], v[v.len() - 1])
+    };
     println!("{rounds} rounds x {commits} commits of one event to each of two aggregates");
     println!("| | median µs per commit | range |");
     println!("|---|---:|---|");
-    println!(
-        "| atomic commit (one batch) | {:.0} | {:.0}–{:.0} |",
-        atomic_us[mid],
-        atomic_us[0],
-        atomic_us[rounds - 1]
-    );
-    println!(
-        "| two single appends | {:.0} | {:.0}–{:.0} |",
-        pair_us[mid],
-        pair_us[0],
-        pair_us[rounds - 1]
-    );
-    println!(
-        "ratio atomic / two appends, per round: median {:.2} (range {:.2}–{:.2})",
-        ratios[mid],
-        ratios[0],
-        ratios[rounds - 1]
-    );
+    for (side, name) in [
+        "atomic commit, `append_atomic` (one batch)",
+        "raw async-nats, the same batch by hand",
+        "two single appends",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (m, lo, hi) = median(rows.iter().map(|r| per(r[side])).collect());
+        println!("| {name} | {m:.0} | {lo:.0}–{hi:.0} |");
+    }
+    for (name, a, b) in [
+        ("atomic / raw batch", 0, 1),
+        ("atomic / two single appends", 0, 2),
+    ] {
+        let (m, lo, hi) = median(
+            rows.iter()
+                .map(|r| r[a].as_secs_f64() / r[b].as_secs_f64())
+                .collect(),
+        );
+        println!("ratio {name}, per round: median {m:.2} (range {lo:.2}–{hi:.2})");
+    }
 }
