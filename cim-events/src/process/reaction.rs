@@ -20,7 +20,10 @@ use super::error::DispatchError;
 /// the step is recorded, each at most once.
 ///
 /// Handlers must decide from the state and the trigger only (like command handlers): a
-/// step may be decided again after a crash, and must come out the same.
+/// step may be decided again after a crash, and must come out the same. A step that sends
+/// commands should also record an event: a recorded step is decided again on the state
+/// before it, while a step that recorded nothing is decided again on the state as it is
+/// then, which another trigger may have moved.
 pub struct Reaction<P: Aggregate> {
     instance: String,
     now: SystemTime,
