@@ -145,3 +145,47 @@ async fn stale_cached_tails_are_refused_and_recovered() {
     let other = tests::tails::second_handle(&fixture.store, cluster.addrs()).await;
     tests::tails::stale_cached_tails_are_refused_and_recovered(&fixture.store, &other).await;
 }
+
+/// Timers on an R3 timer stream: scheduled through one server and read through another,
+/// each fires once and not before its due time; a cancelled one does not fire.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn timers_on_r3_fire_once_through_any_server() {
+    use cim_events::jetstream::JetStreamTimers;
+    use cim_events::timer::{Timer, Timers};
+    use futures::StreamExt;
+    use std::time::{Duration, SystemTime};
+
+    let cluster = NatsCluster::shared().await;
+    let (stream, prefix) = tests::nats::unique_names();
+    let open = |server: usize| {
+        let (stream, prefix) = (stream.clone(), prefix.clone());
+        async move {
+            let context = tests::nats::connect(vec![cluster.servers[server].addr()]).await;
+            JetStreamTimers::builder(context, &stream)
+                .prefix(prefix)
+                .replicas(3)
+                .build()
+                .await
+                .expect("the R3 timer stream")
+        }
+    };
+    let writer = open(0).await;
+    let due = SystemTime::now() + Duration::from_millis(1500);
+    for name in ["first", "second", "cancelled"] {
+        let timer = Timer::new("saga-r3", name, due, name).expect("timer");
+        writer.schedule(&timer).await.expect("schedule");
+    }
+    assert!(writer.cancel("saga-r3", "cancelled").await.expect("cancel"));
+
+    let reader = open(1).await;
+    let mut fired = reader.fired("sagas").await.expect("consumer");
+    let mut got = Vec::new();
+    while let Ok(Some(timer)) = tokio::time::timeout(Duration::from_secs(8), fired.next()).await {
+        let timer = timer.expect("a fired timer");
+        assert!(timer.fired_at >= timer.due, "{} fired early", timer.name);
+        got.push(timer.name.clone());
+        timer.ack().await.expect("ack");
+    }
+    got.sort();
+    assert_eq!(got, ["first", "second"]);
+}
