@@ -20,6 +20,7 @@ pub use snapshots::{SnapshotRejection, SnapshotUse};
 
 use crate::aggregate::{Aggregate, Command, CommandContext};
 use crate::backoff::yield_now;
+use crate::command_id::CommandId;
 use crate::crypto::Crypto;
 use crate::error::Error;
 use crate::expected::ExpectedVersion;
@@ -30,6 +31,7 @@ use crate::prepared::PreparedAppend;
 use crate::snapshot::{SnapshotPolicy, SnapshotStore};
 use crate::store::EventStore;
 use cache::{LruStates, StateCache};
+use load::Sought;
 use snapshots::Snapshots;
 use tracing::Instrument;
 
@@ -332,15 +334,22 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     where
         C: Command<A>,
     {
-        let (mut loaded, mut from_cache) = match self.cached(aggregate_id).await {
-            Some(loaded) => (loaded, true),
-            None => (self.load(aggregate_id).await?, false),
+        let seek = header.command_id.as_ref().map(CommandId::as_str);
+        let (mut loaded, mut from_cache, sought) = match self.cached(aggregate_id).await {
+            Some(loaded) => (loaded, true, Sought::default()),
+            None => {
+                let (loaded, sought) = self.load_seeking(aggregate_id, seek).await?;
+                (loaded, false, sought)
+            }
         };
         if let Some(command) = &header.command_id {
-            // Sent before: the chain holds its events, whatever the duplicate window.
-            let done = self.events_of_command(aggregate_id, command, None).await?;
-            if !done.is_empty() {
-                return self.done_before(aggregate_id, loaded, done).await;
+            // Sent before: the chain holds its events, whatever the duplicate window. A
+            // whole chain just replayed without them needs no second look.
+            if sought.found || !sought.whole_chain {
+                let done = self.events_of_command(aggregate_id, command, None).await?;
+                if !done.is_empty() {
+                    return self.done_before(aggregate_id, loaded, done).await;
+                }
             }
         }
         let mut attempts = 0;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use bank::{Account, Deposit, OpenAccount};
 use cim_events::{
     COMMAND_META_KEY, CommandId, EventHeader, EventStore, ExpectedVersion, JetStreamEventStore,
-    MemoryEventStore, PreparedAppend, Repository,
+    MemoryEventStore, MemorySnapshotStore, PreparedAppend, Repository, SnapshotPolicy,
 };
 use tests::domain::Noted;
 use tests::nats::{NatsServer, connect, unique_names};
@@ -80,6 +80,43 @@ async fn a_resent_command_takes_effect_once_in_memory() {
         .expect("another command");
     assert!(!other.deduplicated);
     assert_eq!(other.state.balance, 15);
+}
+
+/// A command found in the chain however the state was loaded: replayed whole (looked for
+/// on the way), from the state cache, or from a snapshot (the events before it are read
+/// again to look).
+#[tokio::test]
+async fn a_resent_command_is_found_through_the_cache_and_a_snapshot() {
+    let store = MemoryEventStore::new();
+    let command = CommandId::new();
+    open_and_deposit(&store, "acc-5", &command).await;
+    let deposit = || Deposit { amount: 10 };
+    let cached = Repository::<Account, _>::new(store.clone()).with_cache(16);
+    cached.load("acc-5").await.expect("load");
+    for attempt in 0..2 {
+        // The first sends it on a loaded state and fills the cache; the second is served
+        // from the cache.
+        let again = cached
+            .execute_with("acc-5", deposit(), with_id(&command))
+            .await
+            .expect("resend");
+        assert!(again.deduplicated, "attempt {attempt}");
+        assert_eq!(again.state.balance, 10);
+    }
+    let snapshots = Repository::<Account, _>::new(store.clone())
+        .with_snapshots(MemorySnapshotStore::new(), SnapshotPolicy::EveryNEvents(1));
+    let other = snapshots
+        .execute_with("acc-5", deposit(), with_id(&CommandId::new()))
+        .await
+        .expect("another deposit, snapshotted");
+    assert!(!other.deduplicated);
+    let again = snapshots
+        .execute_with("acc-5", deposit(), with_id(&command))
+        .await
+        .expect("resend");
+    assert!(again.deduplicated);
+    assert_eq!(again.state.balance, 20);
+    assert_eq!(store.load("acc-5").await.expect("load").len(), 3);
 }
 
 /// Sixteen copies of one command sent at once: one takes effect; the others lose the race,

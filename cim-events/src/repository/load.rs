@@ -26,20 +26,36 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         version = Empty, cid = Empty, replayed = Empty, snapshot = Empty,
     ))]
     pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
+        Ok(self.load_seeking(aggregate_id, None).await?.0)
+    }
+
+    /// [`load`](Self::load), looking on the way for the events of command `seek`: whether
+    /// the events replayed record it, and whether they were the whole chain (not after a
+    /// snapshot), so that a command with an id costs one read when it is new.
+    pub(crate) async fn load_seeking(
+        &self,
+        aggregate_id: &str,
+        seek: Option<&str>,
+    ) -> Result<(Loaded<A>, Sought), LoadError> {
         validate_token(TokenKind::AggregateId, aggregate_id).map_err(Error::from)?;
         // Read first: an anchor never runs ahead of the chain read after it.
         let anchor = self.store.anchor(aggregate_id).await?;
-        let loaded = self.load_unanchored(aggregate_id).await?;
+        let (loaded, sought) = self.load_unanchored(aggregate_id, seek).await?;
         crate::anchor::check_head(aggregate_id, anchor, loaded.head).map_err(Error::Truncated)?;
-        Ok(loaded)
+        Ok((loaded, sought))
     }
 
-    /// [`load`](Self::load) without the anchor check.
-    async fn load_unanchored(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
+    /// [`load_seeking`](Self::load_seeking) without the anchor check.
+    async fn load_unanchored(
+        &self,
+        aggregate_id: &str,
+        seek: Option<&str>,
+    ) -> Result<(Loaded<A>, Sought), LoadError> {
         let mut snapshot = SnapshotUse::Absent;
         if let Some(snapshots) = &self.snapshots {
             match self.load_from_snapshot(snapshots, aggregate_id).await? {
-                Ok(loaded) => return Ok(observed(loaded)),
+                // Events before the snapshot were not replayed: not looked at.
+                Ok(loaded) => return Ok((observed(loaded), Sought::default())),
                 Err(SnapshotUse::Ignored(reason)) => {
                     tracing::warn!(
                         aggregate_type = A::AGGREGATE_TYPE,
@@ -55,16 +71,24 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let mut state = A::default();
         let mut data_keys = BTreeSet::new();
         let messages = self.store.read_messages(aggregate_id, 0).await?;
-        let opening = self.opening(&mut data_keys);
+        let opening = Opening {
+            seek,
+            ..self.opening(&mut data_keys)
+        };
         let replayed = replay(&mut state, aggregate_id, messages, None, opening).await?;
-        Ok(observed(Loaded {
+        let sought = Sought {
+            whole_chain: true,
+            found: replayed.sought,
+        };
+        let loaded = observed(Loaded {
             state,
             version: replayed.version(),
             head: replayed.head,
             replayed: replayed.count,
             snapshot,
             data_keys,
-        }))
+        });
+        Ok((loaded, sought))
     }
 
     /// Loads from the snapshot if it is there and valid, reading only the messages from
@@ -145,6 +169,7 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         let opening = Opening {
             crypto: self.store.encryption(),
             data_keys: &mut loaded.data_keys,
+            seek: None,
         };
         let replayed = replay(
             &mut loaded.state,
@@ -165,6 +190,17 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
         Opening {
             crypto: self.store.encryption(),
             data_keys,
+            seek: None,
         }
     }
+}
+
+/// What a [`load_seeking`](Repository::load_seeking) saw of the command it looked for.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Sought {
+    /// The events replayed were the whole chain: if `found` is false, the command is not
+    /// in it.
+    pub whole_chain: bool,
+    /// An event replayed records the command.
+    pub found: bool,
 }

@@ -6,6 +6,7 @@ use futures::StreamExt;
 
 use crate::aggregate::Aggregate;
 use crate::chain::{Follower, Step};
+use crate::command_id::COMMAND_META_KEY;
 use crate::crypto::Crypto;
 use crate::error::Error;
 use crate::head::Head;
@@ -22,12 +23,17 @@ pub(crate) struct Replayed {
     pub count: u64,
     /// How many messages were stepped over (not part of the chain).
     pub stepped: u64,
+    /// Whether an event applied records the command id sought ([`Opening::seek`]).
+    pub sought: bool,
 }
 
 /// What a replay decrypts with, and the data keys of the values it decrypted.
 pub(crate) struct Opening<'a> {
     pub crypto: Option<&'a Crypto>,
     pub data_keys: &'a mut BTreeSet<String>,
+    /// A command id to look for in the events' `meta` on the way (see
+    /// [`Replayed::sought`]): a command with an id is looked for in the chain it loads.
+    pub seek: Option<&'a str>,
 }
 
 impl Replayed {
@@ -56,6 +62,7 @@ pub(crate) async fn replay<A: Aggregate>(
     let mut chain = Follower::new(aggregate_id, start);
     let mut count = 0;
     let mut stepped = 0;
+    let mut sought = false;
     while let Some(message) = messages.next().await {
         let mut recorded = match chain.step(message?) {
             Step::Extends(recorded) => recorded,
@@ -72,6 +79,16 @@ pub(crate) async fn replay<A: Aggregate>(
             }
         };
         let version = recorded.version();
+        if opening.seek.is_some()
+            && recorded
+                .block
+                .meta
+                .get(COMMAND_META_KEY)
+                .map(String::as_str)
+                == opening.seek
+        {
+            sought = true;
+        }
         if recorded.block.aggregate_type != A::AGGREGATE_TYPE {
             return Err(LoadError::Store(Error::AggregateTypeMismatch {
                 aggregate_id: aggregate_id.to_owned(),
@@ -106,5 +123,6 @@ pub(crate) async fn replay<A: Aggregate>(
         head: chain.tail().map_err(LoadError::BrokenChain)?.head,
         count,
         stepped,
+        sought,
     })
 }
