@@ -21,10 +21,6 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// when one is configured and valid. An aggregate with no events loads as
     /// `A::default()` at version 0. A chain that ends before the aggregate's
     /// [`anchor`](EventStore::anchor) fails with [`Error::Truncated`].
-    #[tracing::instrument(level = "debug", name = "cim_events.repository.load", skip_all, fields(
-        aggregate_type = A::AGGREGATE_TYPE, aggregate_id = aggregate_id,
-        version = Empty, cid = Empty, replayed = Empty, snapshot = Empty,
-    ))]
     pub async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, LoadError> {
         Ok(self.load_seeking(aggregate_id, None).await?.0)
     }
@@ -32,6 +28,10 @@ impl<A: Aggregate, S: EventStore> Repository<A, S> {
     /// [`load`](Self::load), looking on the way for the events of command `seek`: whether
     /// the events replayed record it, and whether they were the whole chain (not after a
     /// snapshot), so that a command with an id costs one read when it is new.
+    #[tracing::instrument(level = "debug", name = "cim_events.repository.load", skip_all, fields(
+        aggregate_type = A::AGGREGATE_TYPE, aggregate_id = aggregate_id,
+        version = Empty, cid = Empty, replayed = Empty, snapshot = Empty,
+    ))]
     pub(crate) async fn load_seeking(
         &self,
         aggregate_id: &str,
