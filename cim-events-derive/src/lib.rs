@@ -19,6 +19,7 @@ mod fallback;
 mod names;
 mod payload;
 mod process;
+mod process_expand;
 mod serde_attr;
 mod shape;
 mod upcast;
