@@ -482,3 +482,135 @@ fn check(cx: &Ctxt, input: &ProcessInput<'_>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+    use crate::ctxt::compile_errors as errors;
+
+    fn checkout() -> TokenStream {
+        quote! {
+            impl Checkout {
+                #[on(OrderEvent::Placed)]
+                fn placed(&self, event: &OrderEvent, out: &mut Reaction<Self>) -> Result<(), CheckoutError> { Ok(()) }
+                #[on(crate::PaymentEvent::Received)]
+                fn paid(&self, event: &PaymentEvent, trigger: &RecordedEvent, out: &mut Reaction<Self>) {}
+                #[on_timer("payment-timeout")]
+                fn timed_out(&self, timer: &Wakeup, out: &mut Reaction<Self>) -> Result<(), CheckoutError> { Ok(()) }
+                #[on_timer("reminder")]
+                fn remind(&self, out: &mut Reaction<Self>) {}
+                fn helper(&self) {}
+            }
+        }
+    }
+
+    #[test]
+    fn expansion_writes_the_process_impl() {
+        let out = attribute(quote!(instance = order_of), checkout());
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        for piece in [
+            "impl :: cim_events :: process :: Process for Checkout",
+            ":: cim_events :: __private :: on_variant :: < OrderEvent > (\"Placed\") . selector () . or (:: cim_events :: __private :: on_variant :: < crate :: PaymentEvent > (\"Received\") . selector ())",
+            "let __on = :: cim_events :: __private :: on_variant :: < OrderEvent > (\"Placed\") ; if __on . matches (__trigger)",
+            "match __on . decode (__trigger)",
+            "__reaction . fail (__error) ; return :: core :: result :: Result :: Ok (()) ;",
+            ":: core :: matches ! (__event , OrderEvent :: Placed { .. })",
+            "Self :: placed (self , < & OrderEvent as :: cim_events :: __private :: OnEvent < '_ , OrderEvent >> :: from_event (& __event) , __reaction)",
+            "Self :: paid (self , < & PaymentEvent as :: cim_events :: __private :: OnEvent < '_ , crate :: PaymentEvent >> :: from_event (& __event) , __trigger , __reaction)",
+            "< () as :: cim_events :: __private :: HandlerOutput <",
+            "\"payment-timeout\" => < Result < () , CheckoutError > as",
+            "Self :: timed_out (self , __timer , __reaction)",
+            "Self :: remind (self , __reaction)",
+            "fn instance (__trigger : & :: cim_events :: RecordedEvent)",
+            "order_of (__trigger)",
+            "fn helper (& self) { }",
+        ] {
+            assert!(text.contains(piece), "missing `{piece}` in {text}");
+        }
+        assert!(!text.contains("# [on"));
+    }
+
+    #[test]
+    fn without_timers_wake_is_the_default() {
+        let out = attribute(
+            TokenStream::new(),
+            quote!(impl P {
+                #[on(E::A)]
+                fn a(&self, e: &E, out: &mut Reaction<Self>) {}
+            }),
+        );
+        assert_eq!(errors(&out), Vec::<String>::new());
+        let text = out.to_string();
+        assert!(!text.contains("fn wake"));
+        assert!(!text.contains("fn instance"));
+    }
+
+    #[test]
+    fn every_mistake_is_reported_with_a_stub_beside() {
+        let out = attribute(
+            quote!(on = [E::A, E::Missing], instanse = f),
+            quote!(impl P {
+                #[on(E::A)]
+                fn a(&self, e: &E, out: &mut Reaction<Self>) {}
+                #[on(E::A)]
+                fn again(&self, e: &E, out: &mut Reaction<Self>) {}
+                #[on(E::Extra)]
+                fn extra(&self, e: &E, out: &mut Reaction<Self>) {}
+                #[on(A)]
+                fn bare(&self, e: &E, out: &mut Reaction<Self>) {}
+                #[on(E::B)]
+                fn no_reaction(&self, e: &E) {}
+                #[on(E::C)]
+                fn mut_self(&mut self, e: &E, out: &mut Reaction<Self>) {}
+                #[on_timer(late)]
+                fn late(&self, out: &mut Reaction<Self>) {}
+                #[on_timer("t")]
+                fn t(&self, out: &mut Reaction<Self>) {}
+                #[on_timer("t")]
+                fn t2(&self, out: &mut Reaction<Self>) {}
+            }),
+        );
+        assert_eq!(
+            errors(&out),
+            [
+                "unknown process attribute `instanse`; did you mean `instance`?",
+                "`A` is not a path to an enum variant: write the enum too, `#[on(OrderEvent::A)]`",
+                "an `#[on]` handler takes the reaction it fills last, `out: &mut Reaction<Self>`: `fn no_reaction(&self, event: &E, out: &mut Reaction<Self>)`, with `trigger: &RecordedEvent` before `out` if it needs the stored event",
+                "an `#[on]` handler takes `&self`: reacting must not change the state; the events it records change it through `#[apply]`",
+                "`#[on_timer(…)]` takes the timer's name as a string literal: `#[on_timer(\"payment-timeout\")]`",
+                "a second handler for `E::A`: `a` already handles it; each event has one handler",
+                "a second handler for timer \"t\": `t` already handles it; each timer has one handler",
+                "the process subscribes to `E::Missing`, but no handler reacts to it: add `#[on(E::Missing)] fn …`, or remove it from `on = […]`",
+                "`extra` handles `E::Extra`, which the process does not subscribe to: add it to `#[process(on = […])]`, or remove the handler",
+                "`no_reaction` handles `E::B`, which the process does not subscribe to: add it to `#[process(on = […])]`, or remove the handler",
+                "`mut_self` handles `E::C`, which the process does not subscribe to: add it to `#[process(on = […])]`, or remove the handler",
+            ]
+        );
+        let text = out.to_string();
+        assert!(text.contains("impl :: cim_events :: process :: Process for P"));
+        assert!(text.contains("# [allow (dead_code)] fn again"));
+    }
+
+    #[test]
+    fn not_an_inherent_impl() {
+        for item in [
+            quote!(
+                struct P;
+            ),
+            quote!(impl Tr for P {}),
+        ] {
+            let out = attribute(TokenStream::new(), item);
+            assert_eq!(errors(&out).len(), 1);
+        }
+        let out = attribute(TokenStream::new(), quote!(impl P { fn f(&self) {} }));
+        assert_eq!(errors(&out).len(), 1, "a process with no handler");
+        // A handler whose marker is broken is not also "no handler".
+        let out = attribute(
+            TokenStream::new(),
+            quote!(impl P { #[on(A)] fn a(&self, e: &E, out: &mut Reaction<Self>) {} }),
+        );
+        assert_eq!(errors(&out).len(), 1);
+    }
+}
