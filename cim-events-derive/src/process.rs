@@ -486,8 +486,8 @@ fn check(cx: &Ctxt, input: &ProcessInput<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use quote::quote;
     use crate::ctxt::compile_errors as errors;
+    use quote::quote;
 
     fn checkout() -> TokenStream {
         quote! {
